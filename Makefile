@@ -1,0 +1,97 @@
+# qeval build. One obvious way: `make` builds build/qeval, `make test` runs
+# every unit test, `make check` is what CI runs (gcc + clang, -Werror, and the
+# whole suite again under ASan+UBSan).
+#
+# Layout is discovered, not listed: every src/*.c is the library, every
+# src/cli/*.c is the command line, every tests/test_*.c is one cmocka test
+# binary linked against the library, every data/*.jsonl is compiled in.
+#
+#   make BUILD=build-asan SAN=1 CC=clang test   # sanitizer build, own dir
+
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+BUILD   ?= build
+SAN     ?= 0
+PKGS    := jansson libcurl sqlite3 yaml-0.1 gmp mpfr libpcre2-8 libcrypto
+TESTPKG := cmocka libmicrohttpd
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+TESTLIBS:= $(shell pkg-config --libs $(TESTPKG))
+
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(wildcard src/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+TOOL_SRC := $(wildcard tests/fake_*.c)
+BENCH_SRC:= $(wildcard bench/bench_*.c)
+DATA     := $(wildcard data/*.jsonl)
+
+GEN_C    := $(BUILD)/gen/embedded_data.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded_data.o
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TOOLS    := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test check bench clean
+all: $(BUILD)/qeval $(TOOLS)
+
+$(BUILD)/qeval: $(CLI_OBJ) $(BUILD)/libqeval.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libqeval.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c $(wildcard src/*.h) | $(BUILD)/gen/embedded_data.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Datasets are compiled into the binary so qeval works from any directory.
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/gen/embedded_data.h $(GEN_C): $(BUILD)/tools/embed $(DATA)
+	@mkdir -p $(BUILD)/gen
+	$(BUILD)/tools/embed $(BUILD)/gen/embedded_data $(DATA)
+
+$(BUILD)/gen/embedded_data.o: $(GEN_C)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/tests/fake_%: tests/fake_%.c $(BUILD)/libqeval.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
+
+$(BUILD)/tests/test_%: tests/test_%.c $(BUILD)/libqeval.a $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libqeval.a $(LDLIBS) $(TESTLIBS)
+
+$(BUILD)/bench/bench_%: bench/bench_%.c $(BUILD)/libqeval.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests run from the repo root; each gets QEVAL_BIN and QEVAL_BUILD so
+# end-to-end tests can start the CLI and the fake servers.
+test: all $(TESTS)
+	@QEVAL_BUILD=$(abspath $(BUILD)) tests/run_all.sh $(TESTS)
+
+check:
+	$(MAKE) CC=gcc BUILD=build test
+	$(MAKE) CC=clang BUILD=build-clang-san SAN=1 test
+
+bench: all $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+clean:
+	rm -rf build build-*

@@ -24,6 +24,12 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen \
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 TESTLIBS:= $(shell pkg-config --libs $(TESTPKG))
 
+# FUZZ=1 (with CC=clang): library instrumented for libFuzzer; see scripts/fuzz.sh
+ifeq ($(FUZZ),1)
+SAN     := 1
+CFLAGS  += -fsanitize=fuzzer-no-link
+endif
+
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
            -fno-sanitize-recover=undefined
@@ -35,6 +41,7 @@ CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TOOL_SRC := $(wildcard tests/fake_*.c)
 BENCH_SRC:= $(wildcard bench/bench_*.c)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 DATA     := $(wildcard data/*.jsonl)
 
 GEN_C    := $(BUILD)/gen/embedded_data.c
@@ -43,8 +50,9 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOLS    := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+FUZZERS  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all test check bench clean
+.PHONY: all test check bench fuzzers clean
 all: $(BUILD)/qeval $(TOOLS)
 
 $(BUILD)/qeval: $(CLI_OBJ) $(BUILD)/libqeval.a
@@ -92,6 +100,12 @@ check:
 
 bench: all $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+fuzzers: $(FUZZERS)
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libqeval.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf build build-*

@@ -32,6 +32,10 @@ struct qe_task {
     const char *filters[2];
     size_t n_filters;
     const char *process_docs, *process_results;
+    /* Where few-shot examples come from. hendrycks_math500 has no training
+     * or fewshot split, so lm-eval falls back to the test docs; since its
+     * fewshot_split (None) differs from test_split, it draws exactly k and
+     * may then drop the evaluated doc (fewer than k examples). */
     dataset *test, *train;
 };
 
@@ -45,7 +49,7 @@ static const qe_task tasks[] = {
     {"hendrycks_math500", "1.0", "HuggingFaceH4/MATH-500", "default", NULL, "test", NULL,
      "Problem: {{problem}}\nAnswer:", "{{answer}}", "Problem: ", "problem", "answer", -1, 0,
      {"Problem:"}, 1, {"none"}, 1, "utils.process_docs", "utils.process_results", &ds_math500,
-     NULL},
+     &ds_math500},
     {"aime24", "0.0", "Maxwell-Jia/AIME_2024", NULL, "train", "train", "train",
      "Question: {{Problem}}\nAnswer:", "{{Answer}}", "Question: ", "Problem", "Answer", 0, 32768,
      {"Question:", "</s>", "<|im_end|>", "<|eot_id|>"}, 4, {"none"}, 1, NULL,
@@ -238,9 +242,6 @@ static int effective_fewshot(const qe_task *t, int requested, int *k, qe_err *e)
         *k = qe_task_num_fewshot(t);
         return 0;
     }
-    if (requested > 0 && !t->train)
-        return qe_err_set(e, QE_EINVAL, "%s: few-shot prompting is not supported (no few-shot split)",
-                          t->name);
     if (requested > MAX_FEWSHOT)
         return qe_err_set(e, QE_ELIMIT, "%s: num_fewshot %d above the limit %d", t->name,
                           requested, MAX_FEWSHOT);
@@ -265,7 +266,7 @@ int qe_task_fewshot(const qe_task *t, size_t i, int num_fewshot, size_t *idx, si
     if (!train)
         return QE_EINVAL;
     /* Same split for fewshot and test: lm-eval draws one extra. */
-    size_t draw = (size_t)k + (!strcmp(t->fewshot_split, t->test_split) ? 1 : 0);
+    size_t draw = (size_t)k + (t->fewshot_split && !strcmp(t->fewshot_split, t->test_split));
     size_t ntrain = json_array_size(train);
     if (draw > ntrain)
         return qe_err_set(e, QE_EINVAL, "%s: %zu few-shot docs requested, split has %zu", t->name,

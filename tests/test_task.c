@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "task.h"
 
@@ -129,6 +130,8 @@ static void test_prompts_golden(void **state)
         size_t doc = (size_t)json_integer_value(json_object_get(c, "doc_id"));
         qe_prompt_opts o = QE_PROMPT_OPTS_INIT;
         o.system_instruction = json_string_value(json_object_get(c, "system_instruction"));
+        if (json_object_get(c, "num_fewshot"))
+            o.num_fewshot = (int)json_integer_value(json_object_get(c, "num_fewshot"));
         qe_buf b = QE_BUF_INIT;
         qe_err e = {0};
         assert_int_equal(qe_task_context(t, doc, &o, &b, &e), 0);
@@ -209,8 +212,10 @@ static void test_messages_forms(void **state)
     size_t idx[4], k = 9;
     assert_int_equal(qe_task_fewshot(must_find("aime24"), 0, 3, idx, 4, &k, &e), 0);
     assert_int_equal(k, 0);
+    o.num_fewshot = 65;
     qe_buf b = QE_BUF_INIT;
-    assert_true(qe_task_context(must_find("hendrycks_math500"), 0, &o, &b, &e) < 0);
+    assert_true(qe_task_context(must_find("gsm8k"), 0, &o, &b, &e) < 0);
+    assert_int_equal(e.code, QE_ELIMIT);
     qe_buf_free(&b);
 }
 
@@ -259,6 +264,55 @@ static void test_gen_kwargs_and_config(void **state)
     json_decref(c);
 }
 
+/* End to end: `qeval tasks` exit codes and the shown prompt (needs
+ * QEVAL_BUILD, set by `make test`; skipped otherwise). */
+static int run_cli(const char *args, qe_buf *out)
+{
+    const char *bd = getenv("QEVAL_BUILD");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/qeval tasks %s 2>/dev/null", bd, args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        fail_msg("popen %s", cmd);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        qe_buf_append(out, buf, n);
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli(void **state)
+{
+    (void)state;
+    if (!getenv("QEVAL_BUILD"))
+        skip();
+    qe_buf b = QE_BUF_INIT;
+    assert_int_equal(run_cli("", &b), 0);
+    assert_non_null(strstr(qe_buf_str(&b), "aime24"));
+    assert_non_null(strstr(qe_buf_str(&b), "32768"));
+    qe_buf_reset(&b);
+    assert_int_equal(run_cli("show nosuchtask", &b), 2);
+    assert_int_equal(run_cli("show aime24 --doc 30", &b), 2);
+    assert_int_equal(run_cli("show aime24 --doc x", &b), 2);
+    assert_int_equal(run_cli("show aime24 --think maybe", &b), 2);
+    assert_int_equal(run_cli("--help", &b), 0);
+    qe_buf_reset(&b);
+    /* Same bytes as qe_task_context (golden-checked above). */
+    assert_int_equal(run_cli("show gsm8k --doc 5", &b), 0);
+    qe_buf want = QE_BUF_INIT;
+    qe_err e = {0};
+    assert_int_equal(qe_task_context(must_find("gsm8k"), 5, NULL, &want, &e), 0);
+    assert_int_equal(b.len, want.len);
+    assert_memory_equal(b.data, want.data, want.len);
+    qe_buf_reset(&b);
+    assert_int_equal(run_cli("show hendrycks_math500 --doc 7 --chat --think off", &b), 0);
+    assert_non_null(strstr(qe_buf_str(&b), "<|im_start|>user\nProblem: The set of points"));
+    assert_non_null(strstr(qe_buf_str(&b), "<|im_start|>assistant\n<think>\n\n</think>\n\n"));
+    qe_buf_free(&want);
+    qe_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_messages_forms),
         cmocka_unit_test(test_limit_rules),
         cmocka_unit_test(test_gen_kwargs_and_config),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

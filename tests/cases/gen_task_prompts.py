@@ -18,3 +18,20 @@ for task, (f, pre, tf, gf) in spec.items():
                               "target": str(doc[gf]),
                               "doc_hash": H(json.dumps(doc, indent=2, ensure_ascii=False))},
                              ensure_ascii=False))
+# hendrycks_math500 with --num_fewshot 3 (lm-eval 0.4.9.2): no training or
+# fewshot split, so the few-shot pool is the test docs; fewshot_split (None)
+# != test_split, so exactly 3 are drawn and the evaluated doc is dropped.
+import random
+docs = [json.loads(l) for l in open(d + "/hendrycks_math500.jsonl", encoding="utf-8")]
+rnd = random.Random(1234)
+for i, doc in enumerate(docs[:12]):
+    picks = rnd.sample(docs, 3)
+    if i not in (0, 7, 11):
+        continue
+    ctx = "".join("Problem: " + x["problem"] + "\nAnswer: " + x["answer"] + "\n\n" for x in picks if x != doc)
+    p = ctx + "Problem: " + doc["problem"] + "\nAnswer:"
+    print(json.dumps({"task": "hendrycks_math500", "doc_id": i, "system_instruction": None,
+                      "num_fewshot": 3, "prompt_sha256": H(p), "prompt_len": len(p.encode()),
+                      "target": doc["answer"],
+                      "doc_hash": H(json.dumps(doc, indent=2, ensure_ascii=False))},
+                     ensure_ascii=False))

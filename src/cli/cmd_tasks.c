@@ -1,11 +1,177 @@
-/* qeval tasks: placeholder until its issue lands; says so and fails. */
+/* qeval tasks: list the built-in tasks, or show one prompt exactly as the
+ * model receives it (raw, rendered with the built-in ChatML template, or as
+ * JSON chat messages). */
 #include "cli.h"
 
+#include "chat.h"
+#include "task.h"
+
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: qeval tasks [--help]\n"
+    "       qeval tasks show NAME [--doc N] [--chat | --json] [--system-instruction S]\n"
+    "                             [--think on|off] [--num-fewshot K] [--fewshot-as-multiturn]\n"
+    "\n"
+    "Lists the built-in tasks (lm-eval v0.4.9.2 settings), or prints the prompt of\n"
+    "document N (default 0) of task NAME: raw as sent to /v1/completions, with\n"
+    "--chat rendered with the built-in ChatML/Qwen3 template (display only; the\n"
+    "server renders the real one), with --json as the chat messages.\n";
+
+static void print_list(void)
+{
+    printf("%-18s %5s %4s %-7s %-12s %-44s %s\n", "task", "size", "shot", "version",
+           "max_gen_toks", "filters / metric", "stop sequences");
+    for (size_t i = 0; i < qe_task_count(); i++) {
+        const qe_task *t = qe_task_at(i);
+        size_t n = 0;
+        qe_err e = {0};
+        if (qe_task_size(t, &n, &e))
+            n = 0;
+        char mgt[32], filt[64] = "";
+        if (qe_task_max_gen_toks(t))
+            snprintf(mgt, sizeof mgt, "%d", qe_task_max_gen_toks(t));
+        else
+            snprintf(mgt, sizeof mgt, "256 (default)");
+        for (size_t f = 0; f < qe_task_filter_count(t); f++) {
+            strncat(filt, f ? "," : "", sizeof filt - strlen(filt) - 1);
+            strncat(filt, qe_task_filter(t, f), sizeof filt - strlen(filt) - 1);
+        }
+        strncat(filt, " / exact_match", sizeof filt - strlen(filt) - 1);
+        printf("%-18s %5zu %4d %-7s %-12s %-44s", qe_task_name(t), n, qe_task_num_fewshot(t),
+               qe_task_version(t), mgt, filt);
+        for (size_t u = 0; u < qe_task_until_count(t); u++)
+            printf("%s\"%s\"", u ? " " : "", qe_task_until(t, u));
+        printf("\n%-18s source: %s%s%s (%s)\n", "", qe_task_dataset_path(t),
+               qe_task_dataset_name(t) ? "/" : "",
+               qe_task_dataset_name(t) ? qe_task_dataset_name(t) : "", qe_task_data_file(t));
+    }
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int show(int argc, char **argv)
+{
+    const char *name = NULL;
+    size_t doc = 0;
+    int chat = 0, json = 0;
+    enum qe_chat_think think = QE_THINK_DEFAULT;
+    qe_prompt_opts o = QE_PROMPT_OPTS_INIT;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return QE_EXIT_OK;
+        } else if (!strcmp(a, "--doc") && has_val) {
+            if (parse_size(argv[++i], &doc)) {
+                fprintf(stderr, "qeval tasks: --doc %s: not a document index\n", argv[i]);
+                return QE_EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--chat")) {
+            chat = 1;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--fewshot-as-multiturn")) {
+            o.fewshot_as_multiturn = true;
+        } else if (!strcmp(a, "--system-instruction") && has_val) {
+            o.system_instruction = argv[++i];
+        } else if (!strcmp(a, "--num-fewshot") && has_val) {
+            size_t k;
+            if (parse_size(argv[++i], &k) || k > 64) {
+                fprintf(stderr, "qeval tasks: --num-fewshot %s: want 0..64\n", argv[i]);
+                return QE_EXIT_USAGE;
+            }
+            o.num_fewshot = (int)k;
+        } else if (!strcmp(a, "--think") && has_val) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "on"))
+                think = QE_THINK_ON;
+            else if (!strcmp(v, "off"))
+                think = QE_THINK_OFF;
+            else if (!strcmp(v, "default"))
+                think = QE_THINK_DEFAULT;
+            else {
+                fprintf(stderr, "qeval tasks: --think %s: want on, off or default\n", v);
+                return QE_EXIT_USAGE;
+            }
+        } else if (a[0] == '-' || name) {
+            fprintf(stderr, "qeval tasks show: unexpected argument '%s' (see --help)\n", a);
+            return QE_EXIT_USAGE;
+        } else {
+            name = a;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "qeval tasks show: missing task NAME (see --help)\n");
+        return QE_EXIT_USAGE;
+    }
+    const qe_task *t = qe_task_find(name);
+    if (!t) {
+        fprintf(stderr, "qeval tasks: unknown task '%s' (known:", name);
+        for (size_t i = 0; i < qe_task_count(); i++)
+            fprintf(stderr, " %s", qe_task_name(qe_task_at(i)));
+        fprintf(stderr, ")\n");
+        return QE_EXIT_USAGE;
+    }
+    qe_err e = {0};
+    size_t n = 0;
+    int rc = qe_task_size(t, &n, &e);
+    if (!rc && doc >= n) {
+        fprintf(stderr, "qeval tasks: %s: --doc %zu out of range (0..%zu)\n", name, doc, n - 1);
+        return QE_EXIT_USAGE;
+    }
+    qe_buf b = QE_BUF_INIT;
+    if (!rc && (chat || json)) {
+        json_t *msgs = NULL;
+        rc = qe_task_messages(t, doc, &o, &msgs, &e);
+        if (!rc && json) {
+            char *s = json_dumps(msgs, JSON_PRESERVE_ORDER | JSON_INDENT(2));
+            if (s)
+                qe_buf_puts(&b, s);
+            free(s);
+            qe_buf_putc(&b, '\n');
+        } else if (!rc) {
+            rc = qe_chat_render(msgs, think, &b, &e);
+        }
+        json_decref(msgs);
+    } else if (!rc) {
+        rc = qe_task_context(t, doc, &o, &b, &e);
+    }
+    if (rc) {
+        fprintf(stderr, "qeval tasks: %s\n", e.msg);
+        qe_buf_free(&b);
+        return rc == QE_EINVAL ? QE_EXIT_USAGE : qe_cli_exit_for(rc);
+    }
+    fwrite(b.data ? b.data : "", 1, b.len, stdout);
+    qe_buf_free(&b);
+    return fflush(stdout) ? QE_EXIT_IO : QE_EXIT_OK;
+}
 
 int cmd_tasks(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "qeval: '%s' is not implemented yet\n", argv[0]);
-    return QE_EXIT_USAGE;
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(usage, stdout);
+        return QE_EXIT_OK;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "show"))
+        return show(argc - 2, argv + 2);
+    if (argc >= 2) {
+        fprintf(stderr, "qeval tasks: unknown argument '%s' (see --help)\n", argv[1]);
+        return QE_EXIT_USAGE;
+    }
+    print_list();
+    return QE_EXIT_OK;
 }

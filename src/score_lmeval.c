@@ -85,6 +85,16 @@ static size_t cp_count_upto(const char *s, size_t n, size_t limit)
 
 /* ---- small string helpers on qe_buf ---- */
 
+/* Makes b->data a valid C string even when b is empty (qe_buf_reserve alone
+ * allocates without writing the NUL). */
+static int buf_terminate(qe_buf *b)
+{
+    if (qe_buf_reserve(b, 0) < 0)
+        return -1;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 static const char *find(const char *h, size_t hn, const char *needle, size_t nn)
 {
     return memmem(h, hn, needle, nn);
@@ -128,7 +138,7 @@ static int buf_replace(qe_buf *b, const char *from, const char *to)
             goto oom;
         r = upto + fn;
     }
-    if (qe_buf_reserve(&o, 0) < 0)
+    if (buf_terminate(&o) < 0)
         goto oom;
     qe_buf_free(b);
     *b = o;
@@ -154,7 +164,7 @@ static int buf_set(qe_buf *b, const char *s, size_t n)
     qe_buf_reset(b);
     if (qe_buf_append(b, s, n) < 0)
         return QE_ENOMEM;
-    return qe_buf_reserve(b, 0) < 0 ? QE_ENOMEM : 0;
+    return buf_terminate(b) < 0 ? QE_ENOMEM : 0;
 }
 
 static char *dupn(const char *s, size_t n)
@@ -403,7 +413,7 @@ static int fix_sqrt(qe_buf *b)
         }
         hit = next;
     }
-    if (qe_buf_reserve(&o, 0) < 0)
+    if (buf_terminate(&o) < 0)
         goto out;
     qe_buf_free(b);
     *b = o;
@@ -459,7 +469,7 @@ static int fix_fracs(qe_buf *b)
         }
         hit = next;
     }
-    if (qe_buf_reserve(&o, 0) < 0)
+    if (buf_terminate(&o) < 0)
         goto out;
     qe_buf_free(b);
     *b = o;
@@ -740,7 +750,7 @@ static char *gsm8k_normalize(const char *s)
         i += l;
     }
     qe_buf_free(&b);
-    if (qe_buf_reserve(&o, 0) < 0) {
+    if (buf_terminate(&o) < 0) {
         qe_buf_free(&o);
         return NULL;
     }

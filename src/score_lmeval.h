@@ -99,7 +99,8 @@ typedef struct {
 /* Scores one response like lm-eval's process_results/metrics for task
  * (hendrycks_math500, aime24, aime25, gsm8k). doc uses lm-eval's field names.
  * On success (0) out owns malloc'd strings: release with qe_lm_score_free.
- * On error out is zeroed and err says why. */
+ * response NULL is scored as "" (what lm-eval 0.4.9.2+ makes of a null chat
+ * content). On error out is zeroed and err says why. */
 int qe_lm_score_doc(const char *task, const json_t *doc, const char *response, qe_lm_score *out,
                     qe_err *err);
 void qe_lm_score_free(qe_lm_score *s);

@@ -135,6 +135,12 @@ def compute(lm, d):
     raise SystemExit(f"unknown fn {fn}")
 
 
+def how_note(root):
+    return ("expected computed by lm-eval's own code (%s) via tools/lmeval_oracle.py, "
+            "CPython %d.%d.%d, numpy %s" % (os.environ.get("LMEVAL_REV", root), *sys.version_info[:3],
+                                            np.__version__))
+
+
 def main():
     args = sys.argv[1:]
     check = args and args[0] == "--check"
@@ -153,6 +159,7 @@ def main():
                     print(f"{path}:{n}: {k}: file has {d.get(k)!r}, lm-eval gives {v!r}")
         else:
             d.update(got)
+            d.setdefault("how", how_note(root))
             print(json.dumps(d, ensure_ascii=False))
     if check:
         print(f"{bad} mismatches", file=sys.stderr)

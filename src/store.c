@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -155,6 +157,80 @@ static int refuse_corrupt(const char *path, const char *detail, qe_err *err)
                       path, detail);
 }
 
+/* A read-only connection; immutable = 1 opens it with ?immutable=1, which
+ * needs no -shm file (see may_open_immutable). */
+static int open_probe(const char *path, int immutable, sqlite3 **out, qe_err *err)
+{
+    *out = NULL;
+    qe_buf uri = QE_BUF_INIT;
+    const char *name = path;
+    int flags = SQLITE_OPEN_READONLY;
+    if (immutable) {
+        static const char hex[] = "0123456789ABCDEF";
+        int bad = qe_buf_puts(&uri, "file:");
+        for (const unsigned char *p = (const unsigned char *)path; *p && !bad; p++) {
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr("/-._~", *p))
+                bad = qe_buf_putc(&uri, (char)*p);
+            else
+                bad = qe_buf_printf(&uri, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+        }
+        if (bad || qe_buf_puts(&uri, "?immutable=1")) {
+            qe_buf_free(&uri);
+            return qe_err_set(err, QE_ENOMEM, "out of memory");
+        }
+        name = uri.data;
+        flags |= SQLITE_OPEN_URI;
+    }
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(name, &db, flags, NULL);
+    qe_buf_free(&uri);
+    if (rc != SQLITE_OK) {
+        int ret = qe_err_set(err, map_rc(rc) == QE_ESTATE ? QE_ESTATE : QE_EIO,
+                             "cannot open %s: %s", path,
+                             db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return ret;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    *out = db;
+    return 0;
+}
+
+/* Directory part of path into d (at least "."). */
+static void dir_of(const char *path, char *d, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(d, cap, ".");
+    else if (slash == path)
+        snprintf(d, cap, "/");
+    else
+        snprintf(d, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* A WAL database in a directory we cannot write has no -shm to share, so a
+ * plain read-only open fails. When there is also no -wal file, no writer can
+ * be active (it would need both files in that directory), and the file is
+ * safe to read as immutable. */
+static int may_open_immutable(sqlite3 *db, const char *path)
+{
+    int rc = sqlite3_errcode(db) & 0xff;
+    if (rc != SQLITE_READONLY && rc != SQLITE_CANTOPEN)
+        return 0;
+    char d[4096];
+    dir_of(path, d, sizeof d);
+    if (access(d, W_OK) == 0)
+        return 0;
+    qe_buf wal = QE_BUF_INIT;
+    if (qe_buf_printf(&wal, "%s-wal", path) != 0)
+        return 0;
+    int no_wal = access(wal.data, F_OK) != 0 && errno == ENOENT;
+    qe_buf_free(&wal);
+    return no_wal;
+}
+
 /* Inspects an existing file through a read-only connection. On success
  * *conn is that connection (caller closes) and *empty says whether the file
  * holds no tables yet (a fresh or half-created store that may be set up). */
@@ -179,20 +255,21 @@ static int inspect_existing(const char *path, sqlite3 **conn, int *empty, qe_err
             return refuse_corrupt(path, "not an SQLite database", err);
     }
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-    if (rc != SQLITE_OK) {
-        int ret = qe_err_set(err, map_rc(rc) == QE_ESTATE ? QE_ESTATE : QE_EIO,
-                             "cannot open %s: %s", path,
-                             db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
-        return ret;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    int rc = open_probe(path, 0, &db, err);
+    if (rc)
+        return rc;
     char check[512];
     long long app = 0, ver = 0, tables = 0;
     qe_err e2 = {0};
-    if (query_text(db, path, "PRAGMA quick_check(1)", check, sizeof check, &e2) != 0) {
+    rc = query_text(db, path, "PRAGMA quick_check(1)", check, sizeof check, &e2);
+    if (rc != 0 && may_open_immutable(db, path)) {
+        sqlite3_close(db);
+        if ((rc = open_probe(path, 1, &db, err)))
+            return rc;
+        memset(&e2, 0, sizeof e2);
+        rc = query_text(db, path, "PRAGMA quick_check(1)", check, sizeof check, &e2);
+    }
+    if (rc != 0) {
         sqlite3_close(db);
         if (e2.code == QE_ESTATE)
             return refuse_corrupt(path, e2.msg, err);
@@ -244,15 +321,14 @@ static int take_lock(const char *path, int *fd_out, qe_err *err)
     int fd = open(lp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         int e = errno;
-        const char *slash = strrchr(path, '/');
-        int dlen = !slash || slash == path ? 1 : (int)(slash - path);
-        const char *dir = slash ? path : ".";
+        char dir[4096];
+        dir_of(path, dir, sizeof dir);
         int ret;
         if (e == EACCES || e == EPERM || e == EROFS)
             ret = qe_err_set(err, QE_EIO,
-                             "output directory %.*s is not writable (%s): qeval must create "
+                             "output directory %s is not writable (%s): qeval must create "
                              "its store %s there",
-                             dlen, dir, strerror(e), path);
+                             dir, strerror(e), path);
         else
             ret = qe_err_set(err, QE_EIO, "cannot create %s: %s", lp.data, strerror(e));
         qe_buf_free(&lp);
@@ -567,22 +643,54 @@ static void bind_count_or_null(sqlite3_stmt *st, int i, int64_t v)
         sqlite3_bind_null(st, i);
 }
 
+/* Why a failed write looks like "no space", or NULL. SQLite reports a short
+ * write as SQLITE_FULL only for ENOSPC, and the errno it keeps may already
+ * be overwritten, so the file system and RLIMIT_FSIZE are checked too. */
+static const char *out_of_space(qe_store *s, int rc, int sys)
+{
+    if ((rc & 0xff) == SQLITE_FULL || sys == ENOSPC)
+        return "no space left on device";
+#ifdef EDQUOT
+    if (sys == EDQUOT)
+        return "disk quota exceeded";
+#endif
+    if (sys == EFBIG)
+        return "file size limit reached";
+    if ((rc & 0xff) != SQLITE_IOERR)
+        return NULL;
+    char d[4096];
+    dir_of(s->path, d, sizeof d);
+    struct statvfs vfs;
+    if (statvfs(d, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < (1u << 20))
+        return "no space left on device";
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        const char *sfx[] = {"", "-wal"};
+        for (int i = 0; i < 2; i++) {
+            qe_buf f = QE_BUF_INIT;
+            struct stat st;
+            int near = qe_buf_printf(&f, "%s%s", s->path, sfx[i]) == 0 &&
+                       stat(f.data, &st) == 0 &&
+                       (unsigned long long)st.st_size + 65536 >= (unsigned long long)rl.rlim_cur;
+            qe_buf_free(&f);
+            if (near)
+                return "file size limit reached";
+        }
+    }
+    return NULL;
+}
+
 /* The message a user reads when a put fails: disk-full cases say so. */
 static int put_fail(qe_store *s, int rc, const qe_store_response *r, qe_err *err)
 {
     int sys = sqlite3_system_errno(s->db);
-    int full = (rc & 0xff) == SQLITE_FULL || sys == ENOSPC || sys == EFBIG
-#ifdef EDQUOT
-               || sys == EDQUOT
-#endif
-        ;
     const char *m = sqlite3_errmsg(s->db);
-    if (full)
+    const char *why = out_of_space(s, rc, sys);
+    if (why)
         return qe_err_set(err, QE_EIO,
-                          "disk full while storing %s doc %lld repeat %d in %s (%s%s%s); "
+                          "disk full while storing %s doc %lld repeat %d in %s (%s: %s); "
                           "answers stored before it are intact",
-                          r->task, (long long)r->doc_id, r->repeat, s->path, m,
-                          sys ? ": " : "", sys ? strerror(sys) : "");
+                          r->task, (long long)r->doc_id, r->repeat, s->path, m, why);
     if ((rc & 0xff) == SQLITE_IOERR)
         return qe_err_set(err, QE_EIO,
                           "write failed while storing %s doc %lld repeat %d in %s (%s%s%s); "

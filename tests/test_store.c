@@ -633,6 +633,26 @@ static void test_foreign_and_newer_sqlite_refused(void **state)
     tmp_remove(&t);
 }
 
+/* A zero-byte file (e.g. touched by a wrapper script, or a kill -9 right
+ * after SQLite created it) is a store not yet set up, not a foreign file. */
+static void test_empty_file_becomes_store(void **state)
+{
+    (void)state;
+    tmp_store t;
+    tmp_make(&t);
+    write_file(t.db, "", 0);
+    qe_store *s = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_store_open(t.db, 1, &s, &e), QE_ESTATE); /* nothing to read yet */
+    s = open_rw(t.db);
+    int64_t run = 0;
+    assert_int_equal(qe_store_run_get_or_create(s, "fp", "{}", "m", &run, NULL, &e), 0);
+    put(s, run, "aime24", 0, 0, 1, "a", 1);
+    qe_store_close(s);
+    assert_int_equal(raw_int(t.db, "PRAGMA application_id"), QE_STORE_APP_ID);
+    tmp_remove(&t);
+}
+
 static void make_store_with_rows(const char *path, int rows)
 {
     qe_store *s = open_rw(path);
@@ -950,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_non_sqlite_file_refused),
         cmocka_unit_test(test_foreign_and_newer_sqlite_refused),
         cmocka_unit_test(test_corrupt_pages_refused),
+        cmocka_unit_test(test_empty_file_becomes_store),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_disk_full),
     };

@@ -270,10 +270,12 @@ static int inspect_existing(const char *path, sqlite3 **conn, int *empty, qe_err
         rc = query_text(db, path, "PRAGMA quick_check(1)", check, sizeof check, &e2);
     }
     if (rc != 0) {
+        int primary = sqlite3_errcode(db) & 0xff;
         sqlite3_close(db);
-        if (e2.code == QE_ESTATE)
+        if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
             return refuse_corrupt(path, e2.msg, err);
-        *err = e2;
+        if (err)
+            *err = e2;
         return e2.code;
     }
     if (strcmp(check, "ok") != 0) {
@@ -282,11 +284,11 @@ static int inspect_existing(const char *path, sqlite3 **conn, int *empty, qe_err
         sqlite3_close(db);
         return refuse_corrupt(path, d, err);
     }
-    if (query_int(db, path, "PRAGMA application_id", &app, err) ||
-        query_int(db, path, "PRAGMA user_version", &ver, err) ||
-        query_int(db, path, "SELECT count(*) FROM sqlite_master", &tables, err)) {
+    if ((rc = query_int(db, path, "PRAGMA application_id", &app, err)) ||
+        (rc = query_int(db, path, "PRAGMA user_version", &ver, err)) ||
+        (rc = query_int(db, path, "SELECT count(*) FROM sqlite_master", &tables, err))) {
         sqlite3_close(db);
-        return err ? err->code : QE_EIO;
+        return rc;
     }
     if (app == 0 && ver == 0 && tables == 0) {
         *empty = 1;
@@ -510,7 +512,8 @@ int qe_store_run_get_or_create(qe_store *s, const char *fingerprint, const char 
     if (rc == 0)
         return 0;
     if (rc != QE_ESTATE) {
-        *err = e2;
+        if (err)
+            *err = e2;
         return rc;
     }
     if (s->read_only)

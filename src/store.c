@@ -317,6 +317,15 @@ static int inspect_existing(const char *path, sqlite3 **conn, int *empty, qe_err
  * the kernel when the process dies, so kill -9 never leaves a stale lock. */
 static int take_lock(const char *path, int *fd_out, qe_err *err)
 {
+    /* SQLite must create -wal and -shm next to the file: even with an
+     * existing, writable lock file, an unwritable directory is fatal. */
+    char d[4096];
+    dir_of(path, d, sizeof d);
+    if (access(d, W_OK) != 0 && (errno == EACCES || errno == EROFS || errno == EPERM))
+        return qe_err_set(err, QE_EIO,
+                          "output directory %s is not writable (%s): qeval must create its "
+                          "store %s there",
+                          d, strerror(errno), path);
     qe_buf lp = QE_BUF_INIT;
     if (qe_buf_printf(&lp, "%s-lock", path) != 0)
         return qe_err_set(err, QE_ENOMEM, "out of memory");

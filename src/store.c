@@ -157,15 +157,23 @@ static int refuse_corrupt(const char *path, const char *detail, qe_err *err)
                       path, detail);
 }
 
-/* A read-only connection; immutable = 1 opens it with ?immutable=1, which
- * needs no -shm file (see may_open_immutable). */
-static int open_probe(const char *path, int immutable, sqlite3 **out, qe_err *err)
+/* How inspect_existing connects to a file it has not trusted yet. */
+enum probe_mode {
+    PROBE_READONLY,  /* the normal case: cannot write anything */
+    PROBE_IMMUTABLE, /* ?immutable=1: no -shm needed (see may_open_immutable) */
+    PROBE_RECOVER,   /* read-write, query_only, no checkpoint on close: can
+                        rebuild the WAL index (-shm) after a crash, which a
+                        read-only connection cannot, and still never writes
+                        the database file itself */
+};
+
+static int open_probe(const char *path, enum probe_mode mode, sqlite3 **out, qe_err *err)
 {
     *out = NULL;
     qe_buf uri = QE_BUF_INIT;
     const char *name = path;
-    int flags = SQLITE_OPEN_READONLY;
-    if (immutable) {
+    int flags = mode == PROBE_RECOVER ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+    if (mode == PROBE_IMMUTABLE) {
         static const char hex[] = "0123456789ABCDEF";
         int bad = qe_buf_puts(&uri, "file:");
         for (const unsigned char *p = (const unsigned char *)path; *p && !bad; p++) {
@@ -194,8 +202,33 @@ static int open_probe(const char *path, int immutable, sqlite3 **out, qe_err *er
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    if (mode == PROBE_RECOVER) {
+        /* Must hold before any statement runs: closing this connection
+         * would otherwise checkpoint the WAL into the database file. */
+        int off = 0;
+        rc = sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &off);
+        if (rc != SQLITE_OK || off != 1 ||
+            sqlite3_exec(db, "PRAGMA query_only=1", NULL, NULL, NULL) != SQLITE_OK) {
+            sqlite3_close(db);
+            return qe_err_set(err, QE_EIO, "cannot open %s safely for inspection", path);
+        }
+    }
     *out = db;
     return 0;
+}
+
+/* After kill -9 SQLite's own crash recovery must run before anyone can
+ * read, and a read-only connection cannot run it: rebuilding the WAL index
+ * (-shm) of a WAL database, or rolling back the hot -journal left when the
+ * kill hit the switch of a new store into WAL mode. Both restore the last
+ * committed state, as any SQLite client opening the file would. */
+static int needs_recovery(sqlite3 *db, const char *path)
+{
+    int x = sqlite3_extended_errcode(db);
+    if (x != SQLITE_READONLY_RECOVERY && x != SQLITE_READONLY_CANTINIT &&
+        x != SQLITE_READONLY_CANTLOCK && x != SQLITE_READONLY_ROLLBACK)
+        return 0;
+    return access(path, W_OK) == 0;
 }
 
 /* Directory part of path into d (at least "."). */
@@ -255,16 +288,21 @@ static int inspect_existing(const char *path, sqlite3 **conn, int *empty, qe_err
             return refuse_corrupt(path, "not an SQLite database", err);
     }
     sqlite3 *db = NULL;
-    int rc = open_probe(path, 0, &db, err);
+    int rc = open_probe(path, PROBE_READONLY, &db, err);
     if (rc)
         return rc;
     char check[512];
     long long app = 0, ver = 0, tables = 0;
     qe_err e2 = {0};
     rc = query_text(db, path, "PRAGMA quick_check(1)", check, sizeof check, &e2);
-    if (rc != 0 && may_open_immutable(db, path)) {
+    enum probe_mode retry = PROBE_READONLY;
+    if (rc != 0 && needs_recovery(db, path))
+        retry = PROBE_RECOVER;
+    else if (rc != 0 && may_open_immutable(db, path))
+        retry = PROBE_IMMUTABLE;
+    if (retry != PROBE_READONLY) {
         sqlite3_close(db);
-        if ((rc = open_probe(path, 1, &db, err)))
+        if ((rc = open_probe(path, retry, &db, err)))
             return rc;
         memset(&e2, 0, sizeof e2);
         rc = query_text(db, path, "PRAGMA quick_check(1)", check, sizeof check, &e2);

@@ -14,7 +14,9 @@
  *     another qeval process (pid N)" instead of interleaving rows. Read-only
  *     opens take no lock (WAL lets them read while a writer works);
  *   - an existing file that is not a qeval store, is from a newer schema, or
- *     fails PRAGMA quick_check is refused and never modified.
+ *     fails PRAGMA quick_check is refused and never modified (the one write
+ *     an inspection may cause is SQLite's own crash recovery after kill -9,
+ *     back to the last committed state; see docs/store.md).
  *
  * Ownership: qe_store_open returns a store the caller frees with
  * qe_store_close. Strings passed in are copied by SQLite; nothing is kept.

@@ -396,10 +396,12 @@ static _Noreturn void serve(const parsed *p, const char *name, long slow_ms)
             sleep_ms(slow_ms);
             MHD_stop_daemon(d);
         }
-        char port[16];
+        char port[16], mml[24];
         snprintf(port, sizeof port, "%d", p->port);
+        snprintf(mml, sizeof mml, "%ld", s.max_model_len);
         fflush(stdout);
-        execl(fs, fs, "--port", port, "--model", name, (char *)NULL);
+        /* FAKE_SERVER_* variables (script, faults, request log) pass through the environment. */
+        execl(fs, fs, "--port", port, "--model", name, "--max-model-len", mml, (char *)NULL);
         fprintf(stderr, "fake_vllm: exec %s: %s\n", fs, strerror(errno));
         exit(1);
     }

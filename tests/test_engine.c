@@ -280,6 +280,20 @@ static void test_healthy_start_stop(void **state)
         saw_fp4 |= strstr(q[i], "Marlin") != NULL;
     assert_true(saw_fp4);
 
+    /* with fake_server built, fake_vllm became it (same pid): it prints "PORT n" */
+    char fs[512];
+    snprintf(fs, sizeof fs, "%s/tests/fake_server", getenv("QEVAL_BUILD"));
+    if (access(fs, X_OK) == 0) {
+        char want_line[32], buf[65536];
+        snprintf(want_line, sizeof want_line, "PORT %d\n", port);
+        FILE *lf = fopen(qe_engine_log_path(e), "r");
+        assert_non_null(lf);
+        size_t got = fread(buf, 1, sizeof buf - 1, lf);
+        buf[got] = '\0';
+        fclose(lf);
+        assert_non_null(strstr(buf, want_line));
+    }
+
     qe_engine_stop_report rep;
     double t0 = now_s();
     assert_int_equal(qe_engine_stop(e, &rep, &err), 0);

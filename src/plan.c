@@ -31,6 +31,9 @@ static int fail_at(ctx *c, const yaml_node_t *n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (char *m = msg; *m; m++) /* values echoed from the file stay on one line */
+        if ((unsigned char)*m < 0x20 || *m == 0x7f)
+            *m = '?';
     size_t line = n ? n->start_mark.line + 1 : 1, col = n ? n->start_mark.column + 1 : 1;
     return qe_err_set(c->err, QE_EINVAL, "%s:%zu:%zu: %s", c->file, line, col, msg);
 }

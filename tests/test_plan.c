@@ -270,6 +270,60 @@ static void test_no_task_check_and_limits(void **state)
     assert_null(p);
 }
 
+/* Mutated copies of the example plan: never a crash, and every failure is a
+ * one-line message naming the file (bounded, so ASan sees every access). */
+static void test_mutations_never_crash(void **state)
+{
+    (void)state;
+    FILE *f = fopen("examples/qwen3-32b-precision.yaml", "rb");
+    assert_non_null(f);
+    char orig[16384];
+    size_t n = fread(orig, 1, sizeof orig, f);
+    fclose(f);
+    assert_true(n > 100 && n < sizeof orig);
+    static const char alphabet[] = ":-{}[],'\"&*!|>#\n\t 0a.%@`";
+    unsigned seed = 12345;
+    int ok = 0, failed = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        char buf[16384];
+        memcpy(buf, orig, n);
+        size_t len = n;
+        int edits = 1 + iter % 4;
+        for (int k = 0; k < edits; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t pos = (seed >> 8) % len;
+            seed = seed * 1103515245u + 12345u;
+            int op = (int)((seed >> 8) % 3);
+            char c = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+            if (op == 0)
+                buf[pos] = c;
+            else if (op == 1 && len > 1) {
+                memmove(buf + pos, buf + pos + 1, len - pos - 1);
+                len--;
+            } else if (len + 1 < sizeof buf) {
+                memmove(buf + pos + 1, buf + pos, len - pos);
+                buf[pos] = c;
+                len++;
+            }
+        }
+        qe_plan *p = NULL;
+        qe_err err = {0};
+        int rc = qe_plan_parse(buf, len, "m.yaml", known_task, &p, &err);
+        if (rc == 0) {
+            assert_non_null(p);
+            assert_true(p->n_models >= 1 && p->n_tasks >= 1);
+            qe_plan_free(p);
+            ok++;
+        } else {
+            assert_null(p);
+            assert_int_equal(strncmp(err.msg, "m.yaml:", 7), 0);
+            assert_null(strchr(err.msg, '\n'));
+            failed++;
+        }
+    }
+    assert_true(ok > 0 && failed > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_golden_errors),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_no_task_check_and_limits),
+        cmocka_unit_test(test_mutations_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

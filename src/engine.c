@@ -287,6 +287,21 @@ int qe_engine_dry_run_cmd(const qe_engine_spec *spec, qe_buf *out, qe_err *err)
     return rc;
 }
 
+void qe_engine_spec_from_plan(qe_engine_spec *spec, const qe_plan *plan, size_t mi)
+{
+    const qe_plan_model *m = &plan->models[mi];
+    memset(spec, 0, sizeof *spec);
+    spec->binary = plan->engine.binary;
+    spec->model = m->model;
+    spec->served_name = m->served_model_name;
+    spec->args = &m->args;
+    spec->env = plan->env;
+    spec->n_env = plan->n_env;
+    spec->stop_grace = plan->engine.stop_grace;
+    spec->startup_timeout = m->args.startup_timeout;
+    spec->check_gpu_memory = true;
+}
+
 /* ---- ports ------------------------------------------------------------- */
 
 bool qe_engine_port_is_free(int port)

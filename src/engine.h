@@ -80,6 +80,11 @@ typedef struct {
 
 typedef struct qe_engine qe_engine;
 
+/* Fills spec for plan->models[mi] (binary, model, served name, effective
+ * args, plan env, stop grace, GPU check on). log_path and timeouts not set by
+ * the plan stay for the caller. The spec borrows from the plan. */
+void qe_engine_spec_from_plan(qe_engine_spec *spec, const qe_plan *plan, size_t mi);
+
 /* Builds the argv (NULL-terminated; argv[0] is the binary as given or "vllm").
  * port overrides args->port when > 0. Free with qe_engine_strv_free. */
 int qe_engine_build_argv(const qe_engine_spec *spec, int port, char ***argv_out, qe_err *err);

@@ -188,6 +188,40 @@ static void test_argv_and_dry_run(void **state)
     qe_buf_free(&b);
 }
 
+/* The plan of the experiment document gives exactly its command lines. */
+static void test_spec_from_example_plan(void **state)
+{
+    (void)state;
+    qe_plan *p = NULL;
+    qe_err err = {0};
+    if (qe_plan_load("examples/qwen3-32b-precision.yaml", NULL, &p, &err))
+        fail_msg("%s", err.msg);
+    const char *want[] = {
+        "vllm serve RedHatAI/Qwen3-32B-NVFP4 --tensor-parallel-size 2 --gpu-memory-utilization 0.90 "
+        "--max-model-len 4096 --max-num-seqs 32 --download-dir /data/bench/hf --port AUTO "
+        "--served-model-name RedHatAI/Qwen3-32B-NVFP4\n",
+        "vllm serve Qwen/Qwen3-32B-FP8 --tensor-parallel-size 2 --gpu-memory-utilization 0.90 "
+        "--max-model-len 4096 --max-num-seqs 32 --download-dir /data/bench/hf --port AUTO "
+        "--served-model-name Qwen/Qwen3-32B-FP8\n",
+        "vllm serve Qwen/Qwen3-32B --tensor-parallel-size 2 --gpu-memory-utilization 0.90 "
+        "--max-model-len 4096 --max-num-seqs 32 --download-dir /data/bench/hf --port AUTO "
+        "--served-model-name Qwen/Qwen3-32B\n",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        qe_engine_spec s;
+        qe_engine_spec_from_plan(&s, p, i);
+        qe_buf b = QE_BUF_INIT;
+        assert_int_equal(qe_engine_dry_run_cmd(&s, &b, &err), 0);
+        const char *cmd = strstr(qe_buf_str(&b), "vllm serve");
+        assert_non_null(cmd);
+        assert_string_equal(cmd, want[i]);
+        assert_non_null(strstr(qe_buf_str(&b), "env CUDA_VISIBLE_DEVICES=0,1\n"));
+        assert_non_null(strstr(qe_buf_str(&b), "env VLLM_ATTENTION_BACKEND=TRITON_ATTN\n"));
+        qe_buf_free(&b);
+    }
+    qe_plan_free(p);
+}
+
 static void test_classify(void **state)
 {
     (void)state;
@@ -498,6 +532,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_argv_and_dry_run),
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_spec_from_example_plan),
         cmocka_unit_test(test_which),
         cmocka_unit_test(test_endpoint_down),
         cmocka_unit_test_setup_teardown(test_healthy_start_stop, setup, teardown),

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Writes seed inputs for the fuzz targets into fuzz/corpus/<target>/ from the
+project's own test cases (tests/cases, tests/fixtures, examples). Run from the
+repository root; existing files are kept (seed names are the SHA-1 of the
+content, as libFuzzer names its own corpus files, so reruns add nothing).
+Test-data generation only: nothing in the build or the tests runs Python."""
+import glob, hashlib, json, os, sys
+
+def put(target, data):
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    d = os.path.join("fuzz", "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    p = os.path.join(d, hashlib.sha1(data).hexdigest())
+    if not os.path.exists(p):
+        with open(p, "wb") as f:
+            f.write(data)
+
+def field(d, name):
+    if name + "_hex" in d:
+        return bytes.fromhex(d[name + "_hex"])
+    v = d.get(name)
+    if v is None:
+        return b""
+    return str(v).encode("utf-8")
+
+def lmeval_score():
+    for path in ["tests/cases/lmeval_equiv.jsonl", "tests/cases/lmeval_fuzz.jsonl"]:
+        for line in open(path, encoding="utf-8"):
+            d = json.loads(line)
+            gold = field(d, "gold")
+            doc = d.get("doc")
+            if not gold and isinstance(doc, dict):
+                for k in ("solution", "answer", "Answer"):
+                    if k in doc:
+                        gold = str(doc[k]).encode("utf-8")
+                        break
+            put("fuzz_lmeval_score", field(d, "pred") + b"\0" + gold)
+
+def plans():
+    for p in sorted(glob.glob("tests/cases/plans/*.yaml") + glob.glob("examples/*.yaml")):
+        put("fuzz_plan", open(p, "rb").read())
+
+def engine_logs():
+    for s in ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+              "ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization`",
+              "vllm serve: error: unrecognized arguments: --foo",
+              "Repository Not Found for url: https://huggingface.co/api/models/x/y",
+              "OSError: [Errno 98] Address already in use",
+              "INFO 01-01 00:00:00 api_server.py:1 vLLM API server version 0.11.0\nSegmentation fault (core dumped)\n",
+              ""]:
+        put("fuzz_engine_log", s)
+
+if __name__ == "__main__":
+    if not os.path.isdir("fuzz"):
+        sys.exit("run from the repository root")
+    lmeval_score()
+    plans()
+    engine_logs()

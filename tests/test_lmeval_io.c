@@ -193,6 +193,17 @@ static void test_malformed_files(void **state)
     qe_lmeval_samples_close(sr);
 }
 
+/* ASan keeps freed memory in a quarantine (256 MB by default), so peak RSS
+ * says nothing about the reader there; the bound is checked in the plain
+ * build only. */
+#if defined(__SANITIZE_ADDRESS__)
+#define QE_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QE_TEST_ASAN 1
+#endif
+#endif
+
 static long max_rss_kb(void)
 {
     struct rusage ru;
@@ -236,8 +247,13 @@ static void test_streaming_memory_bounded(void **state)
     assert_int_equal(n, 5000);
     assert_true(sum == 2500);
     /* 50 MB read; the peak may grow by little more than a line. */
+#ifdef QE_TEST_ASAN
+    (void)before;
+    (void)after;
+#else
     if (after - before > 8 * 1024)
         fail_msg("peak RSS grew by %ld KB reading a 50 MB file", after - before);
+#endif
 }
 
 static void test_paths_and_names(void **state)

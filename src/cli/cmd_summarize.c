@@ -836,7 +836,8 @@ int cmd_summarize(int argc, char **argv)
         }
     }
     (void)dups;
-    qsort(c.rows, c.n_rows, sizeof *c.rows, row_cmp);
+    if (c.n_rows)
+        qsort(c.rows, c.n_rows, sizeof *c.rows, row_cmp);
     /* Newest (last after sorting) per model x task x filter is "latest". */
     size_t superseded = 0;
     for (size_t i = 0; i + 1 < c.n_rows; i++)

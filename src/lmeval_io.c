@@ -419,7 +419,13 @@ struct qe_lmeval_samples {
     char chunk[65536];
     size_t pos, len; /* unread bytes of chunk */
     int eof;
+    size_t max_line;
 };
+
+void qe_lmeval_samples_set_max_line(qe_lmeval_samples *r, size_t max_bytes)
+{
+    r->max_line = max_bytes;
+}
 
 int qe_lmeval_samples_open(const char *path, qe_lmeval_samples **out, qe_err *e)
 {
@@ -435,6 +441,7 @@ int qe_lmeval_samples_open(const char *path, qe_lmeval_samples **out, qe_err *e)
         qe_lmeval_samples_close(r);
         return QE_EIO;
     }
+    r->max_line = QE_LMEVAL_MAX_LINE;
     *out = r;
     return 0;
 }
@@ -461,7 +468,7 @@ static int read_line(qe_lmeval_samples *r)
         any = 1;
         char *nl = memchr(r->chunk + r->pos, '\n', r->len - r->pos);
         size_t take = nl ? (size_t)(nl - (r->chunk + r->pos)) : r->len - r->pos;
-        if (!too_long && r->cur.len + take > QE_LMEVAL_MAX_LINE) {
+        if (!too_long && r->cur.len + take > r->max_line) {
             too_long = 1;
             qe_buf_reset(&r->cur);
         }
@@ -500,8 +507,8 @@ int qe_lmeval_samples_next(qe_lmeval_samples *r, qe_lmeval_sample *s, qe_err *e)
         if (rc == QE_ENOMEM)
             return qe_err_set(e, QE_ENOMEM, "%s:%ld: out of memory", r->path, r->line + 1);
         if (rc == QE_ELIMIT)
-            return qe_err_set(e, QE_ELIMIT, "%s:%ld: line longer than %u MB, skipped", r->path,
-                              r->line, QE_LMEVAL_MAX_LINE >> 20);
+            return qe_err_set(e, QE_ELIMIT, "%s:%ld: line longer than %zu bytes, skipped", r->path,
+                              r->line, r->max_line);
         size_t n = r->cur.len;
         while (n && (r->cur.data[n - 1] == '\r' || r->cur.data[n - 1] == ' ' ||
                      r->cur.data[n - 1] == '\t'))

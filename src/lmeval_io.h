@@ -120,6 +120,8 @@ int qe_lmeval_samples_open(const char *path, qe_lmeval_samples **out, qe_err *e)
  * QE_ELIMIT (line above QE_LMEVAL_MAX_LINE, skipped too) can also occur. */
 int qe_lmeval_samples_next(qe_lmeval_samples *r, qe_lmeval_sample *s, qe_err *e);
 void qe_lmeval_samples_close(qe_lmeval_samples *r);
+/* Lowers (or raises) the line cap of this reader, default QE_LMEVAL_MAX_LINE. */
+void qe_lmeval_samples_set_max_line(qe_lmeval_samples *r, size_t max_bytes);
 
 /* ---------- writers ---------- */
 

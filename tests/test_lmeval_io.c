@@ -256,6 +256,35 @@ static void test_streaming_memory_bounded(void **state)
 #endif
 }
 
+static void test_line_cap(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/qeval-lmio-cap-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "{\"doc_id\": 0, \"exact_match\": 1}\n");
+    fprintf(f, "{\"doc_id\": 1, \"pad\": \"");
+    for (int i = 0; i < 200000; i++) /* crosses several read chunks */
+        fputc('x', f);
+    fprintf(f, "\"}\n{\"doc_id\": 2, \"exact_match\": 0}");     /* no final newline */
+    fclose(f);
+    qe_lmeval_samples *sr;
+    qe_err e = {0};
+    assert_int_equal(qe_lmeval_samples_open(path, &sr, &e), 0);
+    qe_lmeval_samples_set_max_line(sr, 1000);
+    qe_lmeval_sample s;
+    assert_int_equal(qe_lmeval_samples_next(sr, &s, &e), 1);
+    assert_int_equal(qe_lmeval_samples_next(sr, &s, &e), QE_ELIMIT);
+    assert_non_null(strstr(e.msg, ":2: line longer than 1000 bytes"));
+    assert_int_equal(qe_lmeval_samples_next(sr, &s, &e), 1);
+    assert_int_equal(s.line, 3);
+    assert_int_equal(s.doc_id, 2);
+    assert_true(s.has_metric && s.metric_value == 0);
+    assert_int_equal(qe_lmeval_samples_next(sr, &s, &e), 0);
+    qe_lmeval_samples_close(sr);
+    unlink(path);
+}
+
 static void test_paths_and_names(void **state)
 {
     (void)state;
@@ -344,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_samples_hashes_stderr_roundtrip),
         cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_streaming_memory_bounded),
+        cmocka_unit_test(test_line_cap),
         cmocka_unit_test(test_paths_and_names),
         cmocka_unit_test(test_writers_atomic_no_overwrite),
     };

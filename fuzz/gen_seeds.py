@@ -51,9 +51,31 @@ def engine_logs():
               ""]:
         put("fuzz_engine_log", s)
 
+def lmio():
+    for line in open("tests/cases/pyjson.jsonl", encoding="utf-8"):
+        d = json.loads(line)
+        put("fuzz_pyjson", d["input"])
+        put("fuzz_pyjson", d["compact"])
+    for i, line in enumerate(open("tests/cases/pyjson_floats.jsonl", encoding="utf-8")):
+        if i % 20 == 0:
+            put("fuzz_pyjson", json.loads(line)["repr"])
+    for p in sorted(glob.glob("tests/fixtures/**/*.json", recursive=True)):
+        data = open(p, "rb").read()
+        put("fuzz_lmeval_results", data)
+        if len(data) < 20000:
+            put("fuzz_pyjson", data)
+    for p in sorted(glob.glob("tests/fixtures/**/*.jsonl", recursive=True)):
+        lines = open(p, "rb").read().split(b"\n")
+        # one seed per file start (a few lines) and a few single lines
+        put("fuzz_lmeval_samples", b"\n".join(lines[:3]) + b"\n")
+        for l in lines[:2]:
+            if l:
+                put("fuzz_pyjson", l)
+
 if __name__ == "__main__":
     if not os.path.isdir("fuzz"):
         sys.exit("run from the repository root")
     lmeval_score()
     plans()
     engine_logs()
+    lmio()

@@ -18,10 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "engine.h"
 #include "err.h"
+#include "lmeval_io.h"
+#include "pyjson.h"
+#include "records.h"
 #include "plan.h"
 #include "score_lmeval.h"
 #include "task.h"
@@ -187,6 +192,207 @@ static inline int qe_fuzz_engine_log(const uint8_t *data, size_t size)
     enum qe_engine_cause c = qe_engine_classify_log(s);
     QE_FUZZ_CHECK(qe_engine_cause_name(c) != NULL);
     free(s);
+    return 0;
+}
+
+/* ---- files: the lm-eval readers take paths, so inputs go through a file ---- */
+
+/* Writes the input to dir/name under a per-process directory in $TMPDIR (or
+ * /tmp), creating subdirectories of name; returns the path (malloc'd). The
+ * directory is qe_fuzz_<pid>: replaying never collides with another run. */
+static inline char *qe_fuzz_write_file(const char *name, const uint8_t *data, size_t size)
+{
+    const char *tmp = getenv("TMPDIR");
+    qe_buf p = QE_BUF_INIT;
+    QE_FUZZ_CHECK(qe_buf_printf(&p, "%s/qe_fuzz_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid()) == 0);
+    (void)mkdir(qe_buf_str(&p), 0700);
+    for (const char *s = name, *slash; (slash = strchr(s, '/')) != NULL; s = slash + 1) {
+        QE_FUZZ_CHECK(qe_buf_printf(&p, "/%.*s", (int)(slash - s), s) == 0);
+        (void)mkdir(qe_buf_str(&p), 0700);
+        name = slash + 1;
+    }
+    QE_FUZZ_CHECK(qe_buf_printf(&p, "/%s", name) == 0);
+    FILE *f = fopen(qe_buf_str(&p), "wb");
+    QE_FUZZ_CHECK(f != NULL);
+    QE_FUZZ_CHECK(size == 0 || fwrite(data, 1, size, f) == size);
+    QE_FUZZ_CHECK(fclose(f) == 0);
+    return qe_buf_detach(&p);
+}
+
+/* Removes a file written by qe_fuzz_write_file and its parent directories
+ * as they become empty, up to and including the per-process directory. */
+static inline void qe_fuzz_remove_file(char *path)
+{
+    (void)unlink(path);
+    char *slash;
+    while ((slash = strrchr(path, '/')) != NULL) {
+        *slash = '\0';
+        const char *base = strrchr(path, '/');
+        bool top = base && strncmp(base + 1, "qe_fuzz_", 8) == 0;
+        if (rmdir(path) != 0 || top)
+            break;
+    }
+    free(path);
+}
+
+/* ---- Python json.dumps of a parsed value: must parse back to the same
+ * value, in all four modes lm-eval uses or could ---- */
+
+static inline void qe_fuzz_pyjson_roundtrip(const json_t *v)
+{
+    static const int indents[] = {QE_PYJSON_COMPACT, 2};
+    for (int ii = 0; ii < 2; ii++) {
+        for (int ascii = 0; ascii <= 1; ascii++) {
+            qe_buf b = QE_BUF_INIT;
+            qe_err e = {0};
+            int rc = qe_pyjson_dump(&b, v, indents[ii], ascii, &e);
+            if (rc == 0) {
+                json_error_t je;
+                json_t *back = json_loadb(b.data ? b.data : "", b.len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+                if (!back)
+                    fprintf(stderr, "pyjson output does not parse (%s): %.200s\n", je.text, qe_buf_str(&b));
+                QE_FUZZ_CHECK(back != NULL);
+                QE_FUZZ_CHECK(json_equal(back, (json_t *)v));
+                json_decref(back);
+            } else {
+                QE_FUZZ_CHECK(rc == QE_ELIMIT); /* only depth may refuse a parsed value */
+                qe_fuzz_check_err(&e, rc);
+            }
+            qe_buf_free(&b);
+        }
+    }
+}
+
+/* ---- fuzz_pyjson: any JSON text parsed by jansson, dumped the Python way;
+ * raw bytes as a Python string literal ---- */
+
+static inline int qe_fuzz_pyjson(const uint8_t *data, size_t size)
+{
+    json_error_t je;
+    json_t *v = json_loadb((const char *)data, size, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+    if (v) {
+        qe_fuzz_pyjson_roundtrip(v);
+        json_decref(v);
+    }
+    /* the string escaper on the raw bytes; valid UTF-8 must round-trip */
+    qe_buf b = QE_BUF_INIT;
+    QE_FUZZ_CHECK(qe_pyjson_string(&b, (const char *)data, size, 0) == 0);
+    json_t *s = json_loadb(b.data, b.len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+    if (s) {
+        QE_FUZZ_CHECK(json_is_string(s) && json_string_length(s) == size &&
+                      (size == 0 || memcmp(json_string_value(s), data, size) == 0));
+        json_decref(s);
+        qe_buf_reset(&b);
+        QE_FUZZ_CHECK(qe_pyjson_string(&b, (const char *)data, size, 1) == 0);
+        for (size_t i = 0; i < b.len; i++)
+            QE_FUZZ_CHECK((unsigned char)b.data[i] < 0x80); /* ensure_ascii output is ASCII */
+        s = json_loadb(b.data, b.len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+        QE_FUZZ_CHECK(s && json_is_string(s) && json_string_length(s) == size &&
+                      (size == 0 || memcmp(json_string_value(s), data, size) == 0));
+        json_decref(s);
+    }
+    qe_buf_free(&b);
+    return 0;
+}
+
+/* ---- fuzz_lmeval_results: lm-eval results JSON (src/lmeval_io.c) ---- */
+
+static inline int qe_fuzz_lmeval_results(const uint8_t *data, size_t size)
+{
+    char *path = qe_fuzz_write_file("results_2025-01-01T00-00-00.000000.json", data, size);
+    qe_lmeval_results *r = NULL;
+    qe_err e = {0};
+    int rc = qe_lmeval_results_read(path, &r, &e);
+    if (rc == 0) {
+        QE_FUZZ_CHECK(r != NULL && r->root != NULL);
+        for (size_t i = 0; i < r->n_tasks; i++) {
+            const qe_lmeval_task *t = &r->tasks[i];
+            QE_FUZZ_CHECK(t->name != NULL);
+            QE_FUZZ_CHECK(qe_lmeval_results_task(r, t->name) != NULL);
+            for (size_t m = 0; m < t->n_metrics; m++)
+                QE_FUZZ_CHECK(t->metrics[m].metric != NULL && t->metrics[m].filter != NULL);
+        }
+        qe_fuzz_pyjson_roundtrip(r->root);
+        qe_buf b = QE_BUF_INIT;
+        rc = qe_lmeval_results_format(&b, r->root, &e);
+        QE_FUZZ_CHECK(rc == 0 || rc == QE_ELIMIT);
+        qe_buf_free(&b);
+        qe_lmeval_results_free(r);
+    } else {
+        qe_fuzz_check_err(&e, rc);
+        QE_FUZZ_CHECK(r == NULL);
+        QE_FUZZ_CHECK(strstr(e.msg, "results_2025") != NULL); /* names the file */
+    }
+    qe_fuzz_remove_file(path);
+    return 0;
+}
+
+/* ---- fuzz_lmeval_samples: samples JSONL through the streaming reader (each
+ * sample dumped back and its response rescored like `qeval rescore`) and
+ * through records, both as lm-eval samples and as qeval verdicts ---- */
+
+static inline int qe_fuzz_lmeval_samples(const uint8_t *data, size_t size)
+{
+    char *path = qe_fuzz_write_file("samples_aime24_2025-01-01T00-00-00.000000.jsonl", data, size);
+    qe_lmeval_samples *r = NULL;
+    qe_err e = {0};
+    QE_FUZZ_CHECK(qe_lmeval_samples_open(path, &r, &e) == 0);
+    long last = 0;
+    for (int guard = 0; guard < 100000; guard++) {
+        qe_lmeval_sample s;
+        int rc = qe_lmeval_samples_next(r, &s, &e);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            qe_fuzz_check_err(&e, rc);
+            QE_FUZZ_CHECK(rc == QE_EINVAL || rc == QE_ELIMIT);
+            QE_FUZZ_CHECK(strstr(e.msg, "samples_aime24") != NULL);
+            continue;
+        }
+        QE_FUZZ_CHECK(s.line > last && s.obj != NULL && s.filter != NULL);
+        last = s.line;
+        qe_fuzz_pyjson_roundtrip(s.obj);
+        qe_buf line = QE_BUF_INIT;
+        rc = qe_lmeval_sample_format(&line, s.obj, &e);
+        QE_FUZZ_CHECK(rc == 0 || rc == QE_ELIMIT);
+        QE_FUZZ_CHECK(rc != 0 || (line.len > 0 && line.data[line.len - 1] == '\n'));
+        qe_buf_free(&line);
+        if (s.response && json_is_object(s.doc)) {
+            qe_lm_score sc;
+            if (qe_lm_score_doc("aime24", s.doc, s.response, &sc, &e) == 0)
+                qe_lm_score_free(&sc);
+        }
+    }
+    qe_lmeval_samples_close(r);
+
+    /* records: lm-eval samples by name, then the same bytes as verdicts JSONL */
+    char *vpath = qe_fuzz_write_file("bf16/aime24.verdicts.jsonl", data, size);
+    const char *paths[2] = {path, vpath};
+    for (int k = 0; k < 2; k++) {
+        qe_records *rec = NULL;
+        int rc = qe_records_open(paths[k], &rec, &e);
+        if (rc < 0) {
+            qe_fuzz_check_err(&e, rc);
+            continue;
+        }
+        for (int guard = 0; guard < 100000; guard++) {
+            qe_record x;
+            rc = qe_records_next(rec, &x, &e);
+            if (rc == 0)
+                break;
+            if (rc < 0) {
+                qe_fuzz_check_err(&e, rc);
+                continue;
+            }
+            QE_FUZZ_CHECK(x.model && x.task && x.filter && x.doc_id_text && x.response && x.gold &&
+                          x.extracted && x.finish_reason && x.doc_hash && x.metric);
+            if (k == 1 && qe_records_kind(rec) == QE_RECORDS_VERDICTS)
+                QE_FUZZ_CHECK(x.value == 0 || x.value == 1);
+        }
+        qe_records_close(rec);
+    }
+    qe_fuzz_remove_file(vpath);
+    qe_fuzz_remove_file(path);
     return 0;
 }
 

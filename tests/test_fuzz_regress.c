@@ -27,6 +27,9 @@ static const target targets[] = {
     {"fuzz_plan", qe_fuzz_plan},
     {"fuzz_lmeval_score", qe_fuzz_lmeval_score},
     {"fuzz_engine_log", qe_fuzz_engine_log},
+    {"fuzz_pyjson", qe_fuzz_pyjson},
+    {"fuzz_lmeval_results", qe_fuzz_lmeval_results},
+    {"fuzz_lmeval_samples", qe_fuzz_lmeval_samples},
 };
 #define N_TARGETS (sizeof targets / sizeof *targets)
 

@@ -17,9 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
+#include "lmeval_io.h"
+#include "pyjson.h"
+#include "records.h"
 #include "score_lmeval.h"
 
 #define MB10 (10u * 1024u * 1024u)
@@ -186,6 +191,251 @@ static void test_lm_script_tag(void **state)
     free(x);
 }
 
+/* ---- pyjson / lmeval_io writers: the samples JSONL qeval writes ---- */
+
+/* A sample carrying response, formatted as the JSONL line qeval writes
+ * (malloc'd), or NULL with *err filled when the builder refuses it. */
+static char *sample_line(const char *response, qe_err *err)
+{
+    json_t *doc = json_pack("{s:s, s:s}", "problem", "p", "answer", "7");
+    assert_non_null(doc);
+    const char *names[] = {"exact_match"};
+    const double vals[] = {0};
+    qe_lmeval_sample_in in = {.doc_id = 3, .doc = doc, .target = "7", .prompt = "Question: p\nAnswer:",
+                              .response = response, .n_metrics = 1, .metric_names = names,
+                              .metric_values = vals, .int_metrics = 1};
+    json_t *o = qe_lmeval_sample_build(&in, err);
+    json_decref(doc);
+    if (!o)
+        return NULL;
+    qe_buf b = QE_BUF_INIT;
+    assert_int_equal(qe_lmeval_sample_format(&b, o, err), 0);
+    json_decref(o);
+    return qe_buf_detach(&b);
+}
+
+/* The response field read back from a formatted line. */
+static void assert_line_response(const char *line, const char *want, size_t want_len)
+{
+    json_error_t je;
+    json_t *o = json_loads(line, JSON_ALLOW_NUL, &je);
+    if (!o)
+        fail_msg("line does not parse: %s", je.text);
+    json_t *r = json_array_get(json_array_get(json_object_get(o, "resps"), 0), 0);
+    assert_true(json_is_string(r));
+    assert_int_equal(json_string_length(r), want_len);
+    assert_memory_equal(json_string_value(r), want, want_len);
+    json_decref(o);
+}
+
+/* NUL is written as \u0000 exactly like json.dumps, and read back intact. */
+static void test_pyjson_nul(void **state)
+{
+    (void)state;
+    qe_buf b = QE_BUF_INIT;
+    assert_int_equal(qe_pyjson_string(&b, "4\0002", 3, 0), 0);
+    assert_string_equal(qe_buf_str(&b), "\"4\\u00002\"");
+    qe_buf_free(&b);
+    json_t *v = json_stringn("a\0b", 3);
+    assert_non_null(v);
+    assert_int_equal(qe_pyjson_dump(&b, v, QE_PYJSON_COMPACT, 1, NULL), 0);
+    assert_string_equal(qe_buf_str(&b), "\"a\\u0000b\"");
+    json_decref(v);
+    qe_buf_free(&b);
+}
+
+/* Invalid UTF-8 never reaches a samples file: the builder refuses it with a
+ * message (the client repairs replies to U+FFFD before they get here). */
+static void test_pyjson_invalid_utf8(void **state)
+{
+    (void)state;
+    qe_err e = {0};
+    char *line = sample_line("bad \xff\xfe \\boxed{7}", &e);
+    assert_null(line);
+    assert_non_null(strstr(e.msg, "invalid UTF-8"));
+    /* the repaired form (U+FFFD) is written as is (ensure_ascii=False) */
+    line = sample_line("bad \xef\xbf\xbd \\boxed{7}", &e);
+    assert_non_null(line);
+    assert_non_null(strstr(line, "\"bad \xef\xbf\xbd \\\\boxed{7}\""));
+    free(line);
+}
+
+/* A 10 MB response is written whole and reads back byte for byte. */
+static void test_pyjson_10mb(void **state)
+{
+    (void)state;
+    char *s = big_text(MB10, " \\boxed{7}");
+    qe_err e = {0};
+    char *line = sample_line(s, &e);
+    assert_non_null(line);
+    assert_true(strlen(line) > MB10);
+    assert_line_response(line, s, strlen(s));
+    free(line);
+    free(s);
+}
+
+/* Nesting: braces inside text are just text; a JSON value nested deeper
+ * than QE_PYJSON_MAX_DEPTH is refused with QE_ELIMIT, never a stack
+ * overflow; jansson's parser refuses 100k-deep input with an error. */
+static void test_pyjson_deep(void **state)
+{
+    (void)state;
+    char *s = nested("\\boxed{", "{", DEEP, "7", "}", DEEP, "}");
+    qe_err e = {0};
+    char *line = sample_line(s, &e);
+    assert_non_null(line);
+    assert_line_response(line, s, strlen(s));
+    free(line);
+    free(s);
+
+    json_t *root = json_array(), *cur = root;
+    for (unsigned i = 0; i < DEEP; i++) {
+        json_t *child = json_array();
+        assert_int_equal(json_array_append_new(cur, child), 0);
+        cur = child;
+    }
+    qe_buf b = QE_BUF_INIT;
+    assert_int_equal(qe_pyjson_dump(&b, root, QE_PYJSON_COMPACT, 0, &e), QE_ELIMIT);
+    assert_non_null(strstr(e.msg, "deeper"));
+    qe_buf_free(&b);
+    json_decref(root);
+
+    s = nested("", "[", DEEP, "", "]", DEEP, "");
+    json_error_t je;
+    json_t *v = json_loads(s, 0, &je);
+    assert_null(v);
+    assert_non_null(strstr(je.text, "depth"));
+    free(s);
+}
+
+/* "</script>" is written raw, as json.dumps does ('/' is not escaped):
+ * byte-identical samples files; escaping is the HTML report's job. */
+static void test_pyjson_script_tag(void **state)
+{
+    (void)state;
+    qe_err e = {0};
+    char *line = sample_line("</script><script>alert(1)</script>", &e);
+    assert_non_null(line);
+    assert_non_null(strstr(line, "\"</script><script>alert(1)</script>\""));
+    free(line);
+}
+
+/* ---- readers: records over a samples / verdicts file with hostile text ---- */
+
+static char *write_tmp(const char *name, const char *data, size_t n)
+{
+    const char *tmp = getenv("TMPDIR");
+    qe_buf p = QE_BUF_INIT;
+    assert_int_equal(qe_buf_printf(&p, "%s/qe_untrusted_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid()), 0);
+    (void)mkdir(qe_buf_str(&p), 0700);
+    assert_int_equal(qe_buf_printf(&p, "/%s", name), 0);
+    FILE *f = fopen(qe_buf_str(&p), "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+    return qe_buf_detach(&p);
+}
+
+static void remove_tmp(char *path)
+{
+    unlink(path);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    rmdir(path);
+    free(path);
+}
+
+/* One record read from a one-line verdicts file (fails the test if the
+ * line is refused); response copied into *resp. */
+static int read_verdict(const char *line, size_t n, char **resp, qe_err *e)
+{
+    char *path = write_tmp("m.verdicts.jsonl", line, n);
+    qe_records *r = NULL;
+    int rc = qe_records_open(path, &r, e);
+    if (rc == 0) {
+        qe_record x;
+        rc = qe_records_next(r, &x, e);
+        if (rc == 1)
+            *resp = strdup(x.response);
+        qe_records_close(r);
+    }
+    remove_tmp(path);
+    return rc;
+}
+
+/* NUL in a stored response: the reader keeps the JSON line (JSON_ALLOW_NUL)
+ * but hands the text on as a C string, so everything after the NUL is cut
+ * off. Recorded as a gap in docs/reliability.md; this asserts what happens. */
+static void test_records_nul(void **state)
+{
+    (void)state;
+    static const char line[] = "{\"doc_id\": 1, \"correct\": true, \"response\": \"\\\\boxed{7}\\u0000\\\\boxed{8}\"}\n";
+    char *resp = NULL;
+    qe_err e = {0};
+    assert_int_equal(read_verdict(line, sizeof line - 1, &resp, &e), 1);
+    assert_string_equal(resp, "\\boxed{7}");
+    free(resp);
+}
+
+/* Invalid UTF-8 in a file: the line is refused with file:line, the reader
+ * goes on with the next one. */
+static void test_records_invalid_utf8(void **state)
+{
+    (void)state;
+    static const char data[] = "{\"doc_id\": 1, \"correct\": true, \"response\": \"\xff\xfe\"}\n"
+                               "{\"doc_id\": 2, \"correct\": false, \"response\": \"ok\"}\n";
+    char *path = write_tmp("m.verdicts.jsonl", data, sizeof data - 1);
+    qe_records *r = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_records_open(path, &r, &e), 0);
+    qe_record x;
+    assert_int_equal(qe_records_next(r, &x, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "m.verdicts.jsonl:1:"));
+    assert_int_equal(qe_records_next(r, &x, &e), 1);
+    assert_int_equal(x.doc_id, 2);
+    assert_string_equal(x.response, "ok");
+    assert_int_equal(qe_records_next(r, &x, &e), 0);
+    qe_records_close(r);
+    remove_tmp(path);
+}
+
+/* 10 MB response line and 100k-deep JSON nesting in a line. */
+static void test_records_big_and_deep(void **state)
+{
+    (void)state;
+    qe_buf b = QE_BUF_INIT;
+    assert_int_equal(qe_buf_puts(&b, "{\"doc_id\": 1, \"correct\": true, \"response\": \""), 0);
+    char *s = big_text(MB10, "\\\\boxed{7}");
+    for (char *p = s; (p = strchr(p, '\n')) != NULL;)
+        *p = ' '; /* one JSONL line */
+    assert_int_equal(qe_buf_puts(&b, s), 0);
+    assert_int_equal(qe_buf_puts(&b, "\"}\n"), 0);
+    char *resp = NULL;
+    qe_err e = {0};
+    assert_int_equal(read_verdict(b.data, b.len, &resp, &e), 1);
+    assert_int_equal(strlen(resp), MB10 + strlen("\\boxed{7}"));
+    free(resp);
+    free(s);
+    qe_buf_free(&b);
+
+    /* line 2 nested 100k deep: refused with file:line, line 3 still read */
+    s = nested("{\"doc_id\": 1, \"correct\": true}\n{\"doc_id\": 2, \"correct\": true, \"x\": ", "[", DEEP,
+               "", "]", DEEP, "}\n{\"doc_id\": 3, \"correct\": false}\n");
+    char *path = write_tmp("m.verdicts.jsonl", s, strlen(s));
+    qe_records *r = NULL;
+    assert_int_equal(qe_records_open(path, &r, &e), 0);
+    qe_record x;
+    assert_int_equal(qe_records_next(r, &x, &e), 1);
+    assert_int_equal(qe_records_next(r, &x, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "m.verdicts.jsonl:2: malformed JSON"));
+    assert_non_null(strstr(e.msg, "depth"));
+    assert_int_equal(qe_records_next(r, &x, &e), 1);
+    assert_int_equal(x.doc_id, 3);
+    qe_records_close(r);
+    remove_tmp(path);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +444,14 @@ int main(void)
         cmocka_unit_test(test_lm_10mb),
         cmocka_unit_test(test_lm_deep_braces),
         cmocka_unit_test(test_lm_script_tag),
+        cmocka_unit_test(test_pyjson_nul),
+        cmocka_unit_test(test_pyjson_invalid_utf8),
+        cmocka_unit_test(test_pyjson_10mb),
+        cmocka_unit_test(test_pyjson_deep),
+        cmocka_unit_test(test_pyjson_script_tag),
+        cmocka_unit_test(test_records_nul),
+        cmocka_unit_test(test_records_invalid_utf8),
+        cmocka_unit_test(test_records_big_and_deep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -733,7 +733,7 @@ static void value_text(qe_buf *out, const json_t *v)
         qe_buf_puts(out, "(missing)");
         return;
     }
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (!s) {
         qe_buf_puts(out, "?");
         return;

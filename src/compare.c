@@ -21,6 +21,81 @@ void qe_compare_record_init(qe_compare_record *r)
     r->word_count = -1;
 }
 
+static const char *opt_str(const json_t *o, const char *k, int *bad)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static int opt_long(const json_t *o, const char *k, long *out)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (long)json_integer_value(v);
+    return 0;
+}
+
+int qe_compare_record_from_json(const json_t *line, int use_hash, qe_compare_record *r,
+                                char *keybuf, size_t keycap, qe_err *err)
+{
+    qe_compare_record_init(r);
+    if (!json_is_object(line))
+        return qe_err_set(err, QE_EINVAL, "verdict line is not a JSON object");
+    json_t *id = json_object_get(line, use_hash ? "doc_hash" : "doc_id");
+    if (json_is_string(id)) {
+        r->key = json_string_value(id);
+    } else if (!use_hash && json_is_integer(id)) {
+        if (!keybuf || keycap < 24)
+            return qe_err_set(err, QE_EINVAL, "verdict: key buffer too small");
+        snprintf(keybuf, keycap, "%lld", (long long)json_integer_value(id));
+        r->key = keybuf;
+    } else {
+        return qe_err_set(err, QE_EINVAL, "field %s: missing or not %s",
+                          use_hash ? "doc_hash" : "doc_id",
+                          use_hash ? "a string" : "an integer or string");
+    }
+    json_t *c = json_object_get(line, "correct");
+    if (json_is_boolean(c))
+        r->correct = json_is_true(c);
+    else if (json_is_number(c) && json_number_value(c) >= 0.0 && json_number_value(c) <= 1.0)
+        r->correct = json_number_value(c);
+    else
+        return qe_err_set(err, QE_EINVAL, "field correct: missing or not a bool/0..1");
+    int bad = 0;
+    r->response = opt_str(line, "response", &bad);
+    r->gold = opt_str(line, "gold", &bad);
+    r->extracted = opt_str(line, "extracted", &bad);
+    r->finish_reason = opt_str(line, "finish_reason", &bad);
+    if (bad)
+        return qe_err_set(err, QE_EINVAL,
+                          "fields response/gold/extracted/finish_reason must be strings");
+    if (opt_long(line, "completion_tokens", &r->completion_tokens) < 0)
+        return qe_err_set(err, QE_EINVAL, "field completion_tokens: not a non-negative integer");
+    if (opt_long(line, "word_count", &r->word_count) < 0)
+        return qe_err_set(err, QE_EINVAL, "field word_count: not a non-negative integer");
+    long k = 1;
+    if (opt_long(line, "repeats", &k) < 0 || k < 1 || k > 1000000)
+        return qe_err_set(err, QE_EINVAL, "field repeats: not an integer in 1..1e6");
+    r->repeats = (int)k;
+    json_t *mj = json_object_get(line, "maj_correct");
+    if (json_is_boolean(mj))
+        r->maj_correct = json_is_true(mj);
+    else if (json_is_integer(mj) && (json_integer_value(mj) == 0 || json_integer_value(mj) == 1))
+        r->maj_correct = (int)json_integer_value(mj);
+    else if (mj && !json_is_null(mj))
+        return qe_err_set(err, QE_EINVAL, "field maj_correct: not a bool or 0/1");
+    return 0;
+}
+
 /* ---- pairing ---------------------------------------------------------- */
 
 typedef struct {
@@ -723,6 +798,69 @@ int qe_compare_write(const qe_compare_result *r, int format, qe_buf *out, qe_err
     }
     free(cells);
     return out->data || nr == 0 ? 0 : qe_err_set(err, QE_ENOMEM, "compare: out of memory");
+}
+
+static void preview(qe_buf *out, const qe_compare_record *r)
+{
+    if (!r) {
+        qe_buf_puts(out, "(missing)");
+        return;
+    }
+    const char *s = r->extracted;
+    if (!s && r->response) {
+        size_t l = strlen(r->response);
+        s = r->response + (l > 60 ? l - 60 : 0);
+        while ((*s & 0xC0) == 0x80) /* do not start inside a UTF-8 sequence */
+            s++;
+        qe_buf_puts(out, "...");
+    }
+    if (!s) {
+        qe_buf_puts(out, r->correct >= 0.5 ? "right" : "wrong");
+        return;
+    }
+    qe_buf_putc(out, '"');
+    for (size_t i = 0; s[i] && i < 60; i++)
+        qe_buf_putc(out, s[i] == '\n' || s[i] == '\r' || s[i] == '\t' ? ' ' : s[i]);
+    qe_buf_putc(out, '"');
+}
+
+static const qe_compare_record *rec_by_key(const qe_compare_group *g, size_t j, const char *key)
+{
+    const qe_compare_model *m = j == 0 ? &g->in->baseline : &g->in->models[j - 1];
+    for (size_t i = 0; i < g->n_keys; i++)
+        if (strcmp(g->keys[i], key) == 0)
+            return g->idx[j][i] == SIZE_MAX ? NULL : &m->recs[g->idx[j][i]];
+    return NULL;
+}
+
+int qe_compare_write_flips(const qe_compare_result *r, size_t max_per_row, qe_buf *out,
+                           qe_err *err)
+{
+    for (size_t g = 0; g < r->n_groups; g++) {
+        const qe_compare_group *gr = &r->groups[g];
+        for (size_t j = 0; j < gr->in->n_models; j++) {
+            const qe_compare_row *w = &gr->rows[j];
+            for (int dir = 0; dir < 2; dir++) {
+                char **keys = dir ? w->gained : w->lost;
+                uint64_t n = dir ? w->gained_n : w->lost_n;
+                if (n == 0)
+                    continue;
+                qe_buf_printf(out, "%s/%s %s vs %s, %s (%llu):\n", w->task, w->filter, w->model,
+                              w->baseline, dir ? "gained" : "lost", (unsigned long long)n);
+                for (uint64_t i = 0; i < n && i < max_per_row; i++) {
+                    qe_buf_printf(out, "  %s: %s ", keys[i], w->model);
+                    preview(out, rec_by_key(gr, j + 1, keys[i]));
+                    qe_buf_printf(out, " | %s ", w->baseline);
+                    preview(out, rec_by_key(gr, 0, keys[i]));
+                    qe_buf_putc(out, '\n');
+                }
+                if (n > max_per_row)
+                    qe_buf_printf(out, "  ... and %llu more (see --format json)\n",
+                                  (unsigned long long)(n - max_per_row));
+            }
+        }
+    }
+    return out->data || r->n_groups == 0 ? 0 : qe_err_set(err, QE_ENOMEM, "compare: out of memory");
 }
 
 /* ---- config mismatch -------------------------------------------------- */

@@ -36,6 +36,17 @@ typedef struct {
 /* Fills defaults: correct 0, repeats 1, maj_correct -1, tokens/words -1. */
 void qe_compare_record_init(qe_compare_record *r);
 
+/* Fills r from one line of the verdicts JSONL contract (`doc_id` int or
+ * string and `correct` bool or 0/1 required; optional `response`, `gold`,
+ * `extracted`, `finish_reason`, `doc_hash`, `completion_tokens`,
+ * `word_count`; fractional `correct` with `repeats` k and `maj_correct` for
+ * repeated sampling). The key is `doc_hash` when use_hash is set (error if
+ * absent), else `doc_id`; an integer id is printed into keybuf (keycap >=
+ * 24), a string id is borrowed. All strings are borrowed from `line`: keep it
+ * (and keybuf) alive as long as the record. QE_EINVAL names the bad field. */
+int qe_compare_record_from_json(const json_t *line, int use_hash, qe_compare_record *r,
+                                char *keybuf, size_t keycap, qe_err *err);
+
 typedef struct {
     const char *name;              /* model / setting label; borrowed */
     const qe_compare_record *recs; /* borrowed, keys unique */
@@ -123,6 +134,11 @@ enum qe_compare_format {
 /* "table", "json", "md"/"markdown", "csv" -> format; -1 if unknown. */
 int qe_compare_format_parse(const char *name);
 int qe_compare_write(const qe_compare_result *r, int format, qe_buf *out, qe_err *err);
+/* Flipped problems of every row, for the table output: up to max_per_row
+ * keys per direction, each with short previews (extracted answer, else the
+ * response's last 60 bytes) of the model and the baseline. */
+int qe_compare_write_flips(const qe_compare_result *r, size_t max_per_row, qe_buf *out,
+                           qe_err *err);
 /* The JSON array as a jansson value (new reference; caller json_decref). */
 json_t *qe_compare_to_json(const qe_compare_result *r);
 

@@ -1,7 +1,8 @@
 /* Test helper for test_compare.c and test_report.c: loads a verdicts JSONL
  * file (the shared contract: doc_id, correct, optional response, gold,
  * extracted, finish_reason, completion_tokens, word_count) into
- * qe_compare_record's. Test-only: the real reader belongs to the CLI. */
+ * qe_compare_record's through qe_compare_record_from_json. Test-only: the
+ * real file reader belongs to the CLI. */
 #ifndef QE_TEST_COMPARE_FIXTURE_H
 #define QE_TEST_COMPARE_FIXTURE_H
 
@@ -18,12 +19,6 @@ typedef struct {
     json_t **lines; /* keep the JSON alive: records borrow its strings */
     char **keys;
 } fixture_model;
-
-static inline const char *fx_str(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 /* Returns 0, or -1 if the file cannot be read. */
 static inline int fixture_load(const char *path, fixture_model *m)
@@ -45,29 +40,16 @@ static inline int fixture_load(const char *path, fixture_model *m)
             m->keys = realloc(m->keys, cap * sizeof *m->keys);
         }
         qe_compare_record *r = &m->recs[m->n];
-        qe_compare_record_init(r);
-        json_t *id = json_object_get(o, "doc_hash");
-        if (!json_is_string(id))
-            id = json_object_get(o, "doc_id");
-        char buf[64];
-        if (json_is_integer(id))
-            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(id));
-        else
-            snprintf(buf, sizeof buf, "%s", json_is_string(id) ? json_string_value(id) : "?");
-        m->keys[m->n] = strdup(buf);
-        r->key = m->keys[m->n];
-        json_t *c = json_object_get(o, "correct");
-        r->correct = json_is_true(c) ? 1.0 : json_is_number(c) ? json_number_value(c) : 0.0;
-        r->response = fx_str(o, "response");
-        r->gold = fx_str(o, "gold");
-        r->extracted = fx_str(o, "extracted");
-        r->finish_reason = fx_str(o, "finish_reason");
-        json_t *t = json_object_get(o, "completion_tokens");
-        if (json_is_integer(t))
-            r->completion_tokens = (long)json_integer_value(t);
-        t = json_object_get(o, "word_count");
-        if (json_is_integer(t))
-            r->word_count = (long)json_integer_value(t);
+        m->keys[m->n] = malloc(32);
+        qe_err e = {0};
+        if (qe_compare_record_from_json(o, 0, r, m->keys[m->n], 32, &e) < 0) {
+            fprintf(stderr, "%s:%zu: %s\n", path, m->n + 1, e.msg);
+            free(m->keys[m->n]);
+            json_decref(o);
+            free(line);
+            fclose(f);
+            return -1;
+        }
         m->lines[m->n] = o;
         m->n++;
     }

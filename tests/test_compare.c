@@ -326,6 +326,72 @@ static void test_real_example(void **st)
     fixture_example_free(&x);
 }
 
+static void test_record_from_json(void **st)
+{
+    (void)st;
+    char kb[32];
+    qe_compare_record r;
+    qe_err e = {0};
+    json_t *o = json_loads("{\"doc_id\": 17, \"correct\": true, \"response\": \"r\", "
+                           "\"finish_reason\": \"length\", \"completion_tokens\": 1024, "
+                           "\"doc_hash\": \"ab12\", \"gold\": \"5\", \"extracted\": \"\"}",
+                           0, NULL);
+    assert_int_equal(qe_compare_record_from_json(o, 0, &r, kb, sizeof kb, &e), 0);
+    assert_string_equal(r.key, "17");
+    assert_true(r.correct == 1.0);
+    assert_string_equal(r.finish_reason, "length");
+    assert_int_equal(r.completion_tokens, 1024);
+    assert_string_equal(r.extracted, "");
+    assert_int_equal(r.repeats, 1);
+    assert_int_equal(r.word_count, -1);
+    assert_int_equal(qe_compare_record_from_json(o, 1, &r, kb, sizeof kb, &e), 0);
+    assert_string_equal(r.key, "ab12");
+    json_decref(o);
+    static const char *const bad[] = {
+        "{\"correct\": 1}", "{\"doc_id\": 1}", "{\"doc_id\": 1, \"correct\": 2}",
+        "{\"doc_id\": 1.5, \"correct\": 1}", "{\"doc_id\": 1, \"correct\": \"yes\"}",
+        "{\"doc_id\": 1, \"correct\": 1, \"response\": 5}",
+        "{\"doc_id\": 1, \"correct\": 1, \"completion_tokens\": -3}", "[1]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *b = json_loads(bad[i], 0, NULL);
+        assert_non_null(b);
+        e.msg[0] = '\0';
+        if (qe_compare_record_from_json(b, 0, &r, kb, sizeof kb, &e) != QE_EINVAL)
+            fail_msg("accepted bad line %s", bad[i]);
+        assert_true(strlen(e.msg) > 0);
+        json_decref(b);
+    }
+    o = json_loads("{\"doc_id\": 1, \"correct\": 1}", 0, NULL);
+    assert_int_equal(qe_compare_record_from_json(o, 1, &r, kb, sizeof kb, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "doc_hash"));
+    json_decref(o);
+}
+
+static void test_flips_listing(void **st)
+{
+    (void)st;
+    scripted s;
+    make_scripted(&s);
+    s.m[0].extracted = "7";
+    s.b[0].extracted = "8";
+    s.m[1].response = "long reasoning ... so the answer is \\boxed{3}";
+    qe_compare_model model = {"A", s.m, NP};
+    qe_compare_input in = {"math", NULL, {"base", s.b, NP}, &model, 1};
+    qe_compare_result *r = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_compare_run(&in, 1, NULL, &r, &e), 0);
+    qe_buf out = QE_BUF_INIT;
+    assert_int_equal(qe_compare_write_flips(r, 5, &out, &e), 0);
+    const char *t = qe_buf_str(&out);
+    assert_non_null(strstr(t, "math/none A vs base, lost (7):\n  d0: A \"7\" | base \"8\"\n"));
+    assert_non_null(strstr(t, "  d1: A ...\"long reasoning ... so the answer is \\boxed{3}\" | base right\n"));
+    assert_non_null(strstr(t, "... and 2 more"));
+    assert_non_null(strstr(t, "gained (3):\n  d60: A right | base wrong\n"));
+    assert_null(strstr(t, "d5:")); /* only 5 of the 7 listed */
+    qe_buf_free(&out);
+    qe_compare_result_free(r);
+}
+
 static void test_config_diff(void **st)
 {
     (void)st;
@@ -362,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_known_flips), cmocka_unit_test(test_unpaired_and_errors),
         cmocka_unit_test(test_diagnostics), cmocka_unit_test(test_repeats),
         cmocka_unit_test(test_real_example), cmocka_unit_test(test_config_diff),
+        cmocka_unit_test(test_record_from_json), cmocka_unit_test(test_flips_listing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

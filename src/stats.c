@@ -274,27 +274,23 @@ double qe_stats_paired_n_needed(double delta, double psi, double alpha, double p
 
 double qe_stats_paired_mdd(double n, double psi, double alpha, double power)
 {
-    if (!(psi > 0.0) || !(n > 0.0))
+    if (!(n > 0.0) || !(psi >= 0.0))
         return NAN;
     if (psi > 1.0)
         psi = 1.0;
-    double za = qe_stats_normal_quantile(1.0 - alpha / 2.0);
-    double zb = qe_stats_normal_quantile(power);
-    /* f(d) = sqrt(n) d - za sqrt(psi) - zb sqrt(psi - d^2) is increasing. */
-    double sn = sqrt(n);
-#define MDD_F(d) (sn * (d) - za * sqrt(psi) - zb * sqrt(fmax(psi - (d) * (d), 0.0)))
-    if (MDD_F(psi) < 0.0)
-        return psi;
-    double lo = 0.0, hi = psi;
+    /* n_needed(delta) decreases in delta (psi raised to delta when
+     * smaller), so the smallest detectable delta is found by bisection. */
+    if (qe_stats_paired_n_needed(1.0, psi, alpha, power) > n)
+        return NAN;
+    double lo = 0.0, hi = 1.0;
     for (int i = 0; i < 200; i++) {
         double mid = 0.5 * (lo + hi);
         if (mid == lo || mid == hi)
             break;
-        if (MDD_F(mid) < 0.0)
+        if (qe_stats_paired_n_needed(mid, psi, alpha, power) > n)
             lo = mid;
         else
             hi = mid;
     }
-#undef MDD_F
-    return 0.5 * (lo + hi);
+    return hi;
 }

@@ -32,7 +32,8 @@ int qe_stats_wilson(uint64_t k, uint64_t n, double z, double *lo, double *hi);
 
 /* Exact two-sided McNemar p-value from the discordant counts b and c:
  * min(1, 2 * P(X <= min(b,c))), X ~ Bin(b+c, 1/2). 1.0 when b+c == 0.
- * Stable for b+c up to at least 10^7 (log-space pmf plus ratio recurrence). */
+ * Log-space pmf plus ratio recurrence; checked against exact rational
+ * arithmetic up to b+c = 100,000. */
 double qe_stats_mcnemar_exact(uint64_t b, uint64_t c);
 
 /* Paired 2x2 table over n problems, "x" the model, "y" the baseline:
@@ -87,11 +88,11 @@ int qe_stats_maj_at_k(const char *const *answers, const int *correct, size_t k);
  *   n = (z_a * sqrt(psi) + z_b * sqrt(psi - delta^2))^2 / delta^2,
  * z_a = z(1 - alpha/2), z_b = z(power).
  * qe_stats_paired_n_needed: n for a given delta; psi is raised to delta when
- * smaller (delta cannot exceed psi). Returns +inf for delta <= 0.
- * qe_stats_paired_mdd: the smallest delta detectable with n pairs at the
- * given psi (solves the formula for delta by bisection in (0, psi]); NaN when
- * psi <= 0 (no discordant pairs: the design cannot estimate it) and psi when
- * even delta = psi is not detectable. */
+ * smaller (delta cannot exceed the discordance). Returns +inf for delta <= 0.
+ * qe_stats_paired_mdd: the smallest delta with n_needed(delta, psi) <= n
+ * (bisection on (0,1]; n_needed decreases in delta). Finite even for
+ * psi = 0 (then psi is taken as delta itself). NaN when n is too small to
+ * detect even delta = 1, or n <= 0. */
 double qe_stats_paired_n_needed(double delta, double psi, double alpha, double power);
 double qe_stats_paired_mdd(double n, double psi, double alpha, double power);
 

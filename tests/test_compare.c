@@ -80,6 +80,24 @@ static void test_known_flips(void **st)
     qe_compare_result_free(r);
 }
 
+static void test_identical(void **st)
+{
+    (void)st;
+    scripted s;
+    make_scripted(&s);
+    qe_compare_model model = {"same", s.b, NP};
+    qe_compare_input in = {"math", NULL, {"base", s.b, NP}, &model, 1};
+    qe_compare_result *r = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_compare_run(&in, 1, NULL, &r, &e), 0);
+    const qe_compare_row *w = &r->groups[0].rows[0];
+    assert_true(w->mcnemar_p == 1.0 && w->delta == 0.0);
+    assert_true(w->ci_low < 0.0 && w->ci_high > 0.0); /* Newcombe is not degenerate */
+    assert_string_equal(w->verdict, "+0.0 points: identical verdicts on all 100 paired problems");
+    assert_true(w->mdd > 0.0 && isfinite(w->mdd));
+    qe_compare_result_free(r);
+}
+
 static void test_unpaired_and_errors(void **st)
 {
     (void)st;
@@ -426,6 +444,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_flips), cmocka_unit_test(test_unpaired_and_errors),
+        cmocka_unit_test(test_identical),
         cmocka_unit_test(test_diagnostics), cmocka_unit_test(test_repeats),
         cmocka_unit_test(test_real_example), cmocka_unit_test(test_config_diff),
         cmocka_unit_test(test_record_from_json), cmocka_unit_test(test_flips_listing),

@@ -183,7 +183,10 @@ static void test_power(void **s)
     /* round trip: the n needed for the mdd at n is n */
     double d = qe_stats_paired_mdd(500, 0.1, 0.05, 0.8);
     near_rel(qe_stats_paired_n_needed(d, 0.1, 0.05, 0.8), 500, 1e-9, 0, "roundtrip");
-    assert_true(isnan(qe_stats_paired_mdd(500, 0.0, 0.05, 0.8)));
+    /* no discordance observed: still a finite floor, below the psi=0.1 one */
+    assert_true(qe_stats_paired_mdd(500, 0.0, 0.05, 0.8) > 0.0);
+    assert_true(qe_stats_paired_mdd(500, 0.0, 0.05, 0.8) < d);
+    assert_true(isnan(qe_stats_paired_mdd(3, 0.5, 0.05, 0.8))); /* too few to detect 100% */
     assert_true(isinf(qe_stats_paired_n_needed(0.0, 0.1, 0.05, 0.8)));
     /* more problems detect smaller differences */
     assert_true(qe_stats_paired_mdd(1000, 0.1, 0.05, 0.8) < d);

@@ -130,21 +130,18 @@ def n_needed(d, psi):
     psi = max(psi, d)
     return (za * math.sqrt(psi) + zb * math.sqrt(max(psi - d * d, 0))) ** 2 / (d * d)
 def mdd(n, psi):
-    f = lambda d: math.sqrt(n) * d - za * math.sqrt(psi) - zb * math.sqrt(max(psi - d * d, 0))
-    if f(psi) < 0:
-        return psi
-    lo, hi = 0.0, psi
+    # smallest delta whose n_needed (psi raised to delta) is <= n
+    lo, hi = 0.0, 1.0
     for _ in range(200):
         m = (lo + hi) / 2
-        if f(m) < 0: lo = m
+        if n_needed(m, psi) > n: lo = m
         else: hi = m
-    return (lo + hi) / 2
+    return hi
 rows = []
 for d, psi in [(0.01, 0.05), (0.02, 0.05), (0.01, 0.2), (0.02, 0.1), (0.05, 0.3), (0.1, 0.05)]:
     rows.append({"fn": "n_needed", "delta": d, "psi": psi, "v": n_needed(d, psi), "tol_rel": 1e-9,
                  "source": "python3 NormalDist, Connor 1987 formula"})
-for n, psi in [(500, 0.032), (500, 0.38), (100, 0.1), (90, 0.2), (30, 0.5), (1000, 0.01)]:
-    # check: plugging mdd back into n_needed gives n
+for n, psi in [(500, 0.032), (500, 0.38), (100, 0.1), (90, 0.2), (30, 0.5), (1000, 0.01), (500, 0.002), (500, 0.0)]:
     rows.append({"fn": "mdd", "n": n, "psi": psi, "v": mdd(n, psi), "tol_rel": 1e-9,
                  "source": "python3 NormalDist + bisection on Connor 1987 formula"})
 rows.append({"fn": "n_needed", "delta": 0.1, "psi": 0.2, "v": (1.959963984540054 * math.sqrt(0.2) + 0.8416212335729143 * math.sqrt(0.19)) ** 2 / 0.01,

@@ -7,7 +7,7 @@
  * (gsm8k lines name "strict-match" or "flexible-extract", math tasks "none")
  * is compared with the metric value lm-eval recorded on the line. Results
  * come out per filter, in order of first appearance in the file. The file
- * is streamed (memory bounded by the longest line plus 8 bytes per line),
+ * is streamed (memory bounded by the longest line plus 16 bytes per line),
  * unless re-scored lines are asked for (keep_samples), which are built in
  * memory.
  *

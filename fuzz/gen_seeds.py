@@ -72,6 +72,20 @@ def lmio():
             if l:
                 put("fuzz_pyjson", l)
 
+def report():
+    files = sorted(glob.glob("tests/fixtures/**/*.verdicts.jsonl", recursive=True) +
+                   glob.glob("examples/**/*.verdicts.jsonl", recursive=True))
+    by_task = {}
+    for f in files:
+        by_task.setdefault(os.path.basename(f), []).append(f)
+    for task, fs in sorted(by_task.items()):
+        for other in fs[1:]:
+            a = open(fs[0], "rb").read().split(b"\n")[:12]
+            b = open(other, "rb").read().split(b"\n")[:12]
+            put("fuzz_report", b"\n".join(x for pair in zip(a, b) for x in pair) + b"\n")
+    put("fuzz_report", b'{"doc_id":1,"correct":true,"response":"</script><script>alert(1)</script>","gold":"<b>"}\n'
+                       b'{"doc_id":1,"correct":false,"response":"\\"\'&","extracted":"<img src=x>","finish_reason":"length"}\n')
+
 if __name__ == "__main__":
     if not os.path.isdir("fuzz"):
         sys.exit("run from the repository root")
@@ -79,3 +93,4 @@ if __name__ == "__main__":
     plans()
     engine_logs()
     lmio()
+    report()

@@ -21,5 +21,5 @@ for name in "$@"; do
         -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="build-fuzz/work/$name/" \
         "build-fuzz/work/$name" "fuzz/corpus/$name" >"build-fuzz/logs/$name.log" 2>&1 || true
-    echo "== $name: $(grep -E '^#[0-9]+ +DONE' "build-fuzz/logs/$name.log" | tail -n 1)"
+    echo "== $name: $(grep -E '^#[0-9]+[[:space:]]+DONE' "build-fuzz/logs/$name.log" | tail -n 1)"
 done

@@ -22,11 +22,14 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "compare.h"
 #include "engine.h"
 #include "err.h"
 #include "lmeval_io.h"
 #include "pyjson.h"
 #include "records.h"
+#include "report.h"
+#include "rescore.h"
 #include "plan.h"
 #include "score_lmeval.h"
 #include "task.h"
@@ -327,9 +330,16 @@ static inline int qe_fuzz_lmeval_results(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* A bad line reported by rescore names the file and a line. */
+static inline void qe_fuzz_on_bad_line(void *arg, const qe_err *e)
+{
+    QE_FUZZ_CHECK(e->msg[0] != '\0' && strstr(e->msg, (const char *)arg) == e->msg);
+}
+
 /* ---- fuzz_lmeval_samples: samples JSONL through the streaming reader (each
  * sample dumped back and its response rescored like `qeval rescore`) and
- * through records, both as lm-eval samples and as qeval verdicts ---- */
+ * through rescore (`qeval rescore`), and through records, both as lm-eval
+ * samples and as qeval verdicts ---- */
 
 static inline int qe_fuzz_lmeval_samples(const uint8_t *data, size_t size)
 {
@@ -365,6 +375,23 @@ static inline int qe_fuzz_lmeval_samples(const uint8_t *data, size_t size)
     }
     qe_lmeval_samples_close(r);
 
+    /* rescore (qeval rescore): every line scored or reported as bad */
+    qe_rescore_opts ro = {.keep_samples = 1, .on_bad_line = qe_fuzz_on_bad_line, .arg = path};
+    qe_rescore_result *rr = NULL;
+    int rrc = qe_rescore_file(path, &ro, &rr, &e);
+    if (rrc == 0) {
+        QE_FUZZ_CHECK(rr != NULL && rr->n_bad <= rr->n_lines);
+        size_t scored = 0;
+        for (size_t g = 0; g < rr->n_groups; g++) {
+            QE_FUZZ_CHECK(rr->groups[g].score >= 0 && rr->groups[g].score <= 1);
+            scored += rr->groups[g].n;
+        }
+        QE_FUZZ_CHECK(scored + rr->n_bad == rr->n_lines);
+        qe_rescore_result_free(rr);
+    } else {
+        qe_fuzz_check_err(&e, rrc);
+    }
+
     /* records: lm-eval samples by name, then the same bytes as verdicts JSONL */
     char *vpath = qe_fuzz_write_file("bf16/aime24.verdicts.jsonl", data, size);
     const char *paths[2] = {path, vpath};
@@ -393,6 +420,84 @@ static inline int qe_fuzz_lmeval_samples(const uint8_t *data, size_t size)
     }
     qe_fuzz_remove_file(vpath);
     qe_fuzz_remove_file(path);
+    return 0;
+}
+
+/* ---- fuzz_report: verdict JSONL lines into the comparison engine and the
+ * HTML report (src/compare.c, src/report.c). Lines alternate between the
+ * baseline and the model; every string is hostile and must come out
+ * escaped: the page's own script is its only "<script". ---- */
+
+static inline size_t qe_fuzz_count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static inline int qe_fuzz_report(const uint8_t *data, size_t size)
+{
+    enum { MAXR = 64 };
+    qe_compare_record recs[2][MAXR];
+    char keys[2][MAXR][32];
+    json_t *lines[2 * MAXR];
+    size_t n[2] = {0, 0}, nl = 0;
+    qe_err e = {0};
+    const char *p = (const char *)data, *end = p + size;
+    int side = 0;
+    while (p < end && nl < 2 * MAXR) {
+        const char *nlp = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nlp ? (size_t)(nlp - p) : (size_t)(end - p);
+        json_t *j = json_loadb(p, len, 0, NULL);
+        p += len + (nlp ? 1 : 0);
+        if (!j)
+            continue;
+        lines[nl++] = j;
+        qe_compare_record *r = &recs[side][n[side]];
+        if (qe_compare_record_from_json(j, 0, r, keys[side][n[side]], sizeof keys[side][n[side]], &e) == 0) {
+            bool dup = false; /* the engine requires unique keys per model */
+            for (size_t i = 0; i < n[side]; i++)
+                dup = dup || strcmp(recs[side][i].key, r->key) == 0;
+            if (!dup && n[side] < MAXR) {
+                n[side]++;
+                side ^= 1;
+            }
+        } else {
+            qe_fuzz_check_err(&e, -1);
+        }
+    }
+    qe_compare_model model = {.name = "m<script>", .recs = recs[1], .n = n[1]};
+    qe_compare_input in = {.task = "t</script>", .filter = NULL,
+                           .baseline = {.name = "b\"'&", .recs = recs[0], .n = n[0]},
+                           .models = &model, .n_models = 1};
+    qe_compare_opts co = {.bootstrap_seed = 1, .bootstrap_iters = 20};
+    qe_compare_result *res = NULL;
+    int rc = qe_compare_run(&in, 1, &co, &res, &e);
+    if (rc == 0) {
+        for (int f = QE_COMPARE_TABLE; f <= QE_COMPARE_CSV; f++) {
+            qe_buf b = QE_BUF_INIT;
+            QE_FUZZ_CHECK(qe_compare_write(res, f, &b, &e) == 0);
+            qe_buf_free(&b);
+        }
+        qe_buf html = QE_BUF_INIT;
+        QE_FUZZ_CHECK(qe_report_render(res, NULL, &html, &e) == 0);
+        QE_FUZZ_CHECK(qe_fuzz_count(qe_buf_str(&html), "<script") == 1);
+        QE_FUZZ_CHECK(qe_fuzz_count(qe_buf_str(&html), "</script") == 1);
+        qe_buf_free(&html);
+        qe_compare_result_free(res);
+    } else {
+        qe_fuzz_check_err(&e, rc);
+    }
+    for (size_t i = 0; i < nl; i++)
+        json_decref(lines[i]);
+    /* the escaper alone: nothing that could open a tag or attribute survives */
+    char *s = qe_fuzz_cstr(data, size);
+    qe_buf b = QE_BUF_INIT;
+    QE_FUZZ_CHECK(qe_report_escape(&b, s) == 0);
+    QE_FUZZ_CHECK(strpbrk(qe_buf_str(&b), "<>\"'") == NULL);
+    qe_buf_free(&b);
+    free(s);
     return 0;
 }
 

@@ -30,6 +30,7 @@ static const target targets[] = {
     {"fuzz_pyjson", qe_fuzz_pyjson},
     {"fuzz_lmeval_results", qe_fuzz_lmeval_results},
     {"fuzz_lmeval_samples", qe_fuzz_lmeval_samples},
+    {"fuzz_report", qe_fuzz_report},
 };
 #define N_TARGETS (sizeof targets / sizeof *targets)
 

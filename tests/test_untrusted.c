@@ -17,14 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "compare.h"
 #include "err.h"
 #include "lmeval_io.h"
 #include "pyjson.h"
 #include "records.h"
+#include "report.h"
 #include "score_lmeval.h"
 
 #define MB10 (10u * 1024u * 1024u)
@@ -436,6 +440,214 @@ static void test_records_big_and_deep(void **state)
     free(s);
 }
 
+/* ---- compare + HTML report: every model string escaped ---- */
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* Renders a two-model report whose model-side responses, extracted answers
+ * and golds are the given hostile texts; returns the HTML (malloc'd). */
+static char *hostile_report(const char *const *texts, size_t n)
+{
+    qe_compare_record base[8], mod[8];
+    char keys[8][8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof keys[i], "%zu", i);
+        qe_compare_record_init(&base[i]);
+        qe_compare_record_init(&mod[i]);
+        base[i].key = mod[i].key = keys[i];
+        base[i].correct = 1;
+        base[i].response = "fine";
+        mod[i].correct = (double)(i % 2);
+        mod[i].response = texts[i];
+        mod[i].extracted = texts[i];
+        mod[i].gold = texts[i];
+        mod[i].finish_reason = "length";
+    }
+    qe_compare_model m = {.name = "</script><script>alert('model')</script>", .recs = mod, .n = n};
+    qe_compare_input in = {.task = "<img src=x onerror=alert(1)>", .filter = "\"'&",
+                           .baseline = {.name = "base", .recs = base, .n = n}, .models = &m,
+                           .n_models = 1};
+    qe_compare_opts co = {.bootstrap_seed = 1, .bootstrap_iters = 50};
+    qe_compare_result *res = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_compare_run(&in, 1, &co, &res, &e), 0);
+    qe_buf html = QE_BUF_INIT;
+    assert_int_equal(qe_report_render(res, NULL, &html, &e), 0);
+    /* the text writers take the same strings */
+    for (int f = QE_COMPARE_TABLE; f <= QE_COMPARE_CSV; f++) {
+        qe_buf b = QE_BUF_INIT;
+        assert_int_equal(qe_compare_write(res, f, &b, &e), 0);
+        qe_buf_free(&b);
+    }
+    qe_compare_result_free(res);
+    return qe_buf_detach(&html);
+}
+
+/* "</script>", attribute breakers, invalid UTF-8, a 10 MB response and
+ * 100k-deep braces in one report: the page's own script is its only
+ * "<script", nothing hostile survives unescaped, and each embedded response
+ * is cut to 4000 bytes (QE_REPORT default), so the page stays small. */
+static void test_report_hostile(void **state)
+{
+    (void)state;
+    char *big = big_text(MB10, "</script><script>alert('big')</script>");
+    char *deep = nested("\\boxed{", "{", DEEP, "7", "}", DEEP, "}");
+    const char *texts[] = {
+        "</script><script>alert(1)</script>",
+        "<img src=x onerror=alert(2)> \" onmouseover=\"alert(3)\" ' &amp;",
+        "bad \xff\xfe utf-8 \xc3",
+        big,
+        deep,
+        "<!-- <script> --></SCRIPT>",
+    };
+    char *html = hostile_report(texts, sizeof texts / sizeof *texts);
+    assert_int_equal(count_of(html, "<script"), 1);
+    assert_int_equal(count_of(html, "</script"), 1);
+    assert_null(strstr(html, "<img"));
+    assert_null(strstr(html, "onerror=alert(2)>"));
+    assert_null(strstr(html, "</SCRIPT"));
+    assert_null(strstr(html, "<!--"));
+    assert_non_null(strstr(html, "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_non_null(strstr(html, "&lt;img src=x onerror=alert(1)&gt;")); /* the task name */
+    assert_true(strlen(html) < 4u * 1024u * 1024u); /* the 10 MB text is not embedded whole */
+    assert_null(strstr(html, "alert('big')"));
+    free(html);
+    free(big);
+    free(deep);
+}
+
+/* ---- qeval rescore end to end: one samples file with every hostile kind ---- */
+
+/* Runs $QEVAL_BUILD/qeval with args; stdout and stderr to the given files.
+ * Returns the exit code. */
+static int run_qeval(const char *const *args, const char *out, const char *err)
+{
+    const char *build = getenv("QEVAL_BUILD");
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s/qeval", build && *build ? build : "build");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
+            _exit(127);
+        const char *argv[32] = {bin};
+        size_t i = 1;
+        for (; args[i - 1] && i < 31; i++)
+            argv[i] = args[i - 1];
+        argv[i] = NULL;
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static char *slurp_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    qe_buf b = QE_BUF_INIT;
+    char chunk[65536];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
+        assert_int_equal(qe_buf_append(&b, chunk, k), 0);
+    fclose(f);
+    return qe_buf_detach(&b);
+}
+
+/* One aime24 samples line (doc_id id, gold answer, recorded verdict) whose
+ * response JSON text is resp_json (already escaped for JSON). */
+static void add_sample(qe_buf *b, int id, int answer, int recorded, const char *resp_json)
+{
+    assert_int_equal(qe_buf_printf(b, "{\"doc_id\": %d, \"doc\": {\"ID\": \"x-%d\", \"Problem\": \"p\", "
+                                      "\"Answer\": %d}, \"target\": \"%d\", \"resps\": [[\"",
+                                   id, id, answer, answer), 0);
+    assert_int_equal(qe_buf_puts(b, resp_json), 0);
+    assert_int_equal(qe_buf_puts(b, "\"]], \"filtered_resps\": [\""), 0);
+    assert_int_equal(qe_buf_puts(b, resp_json), 0);
+    assert_int_equal(qe_buf_printf(b, "\"], \"filter\": \"none\", \"metrics\": [\"exact_match\"], "
+                                      "\"exact_match\": %d}\n", recorded), 0);
+}
+
+/* What `qeval rescore` does with each hostile kind, in one file:
+ *  line 1 NUL: the text after \u0000 is not seen (GAP: lm-eval would take
+ *         the later \boxed{8}; the verdict is reported as changed),
+ *  line 2 invalid UTF-8: refused as FILE:2: malformed JSON, others go on,
+ *  line 3 10 MB response: scored (answer at the end found),
+ *  line 4 100k-deep braces in the text: scored (wrong, as lm-eval),
+ *  line 5 100k-deep JSON nesting: refused as FILE:5:,
+ *  line 6 "</script>": just text, scored right.
+ * Exit 1 (some lines unusable), the rest scored. */
+static void test_rescore_cli_hostile(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], path[700], out[700], err[700];
+    snprintf(dir, sizeof dir, "%s/qe_untrusted_cli_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/samples_aime24_2025-01-01T00-00-00.000000.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out.json", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+
+    qe_buf b = QE_BUF_INIT;
+    add_sample(&b, 0, 8, 1, "\\\\boxed{7}\\u0000\\\\boxed{8}");
+    add_sample(&b, 1, 5, 1, "bad \xff\xfe \\\\boxed{5}");
+    char *filler = big_text(MB10, "\\\\boxed{24}");
+    for (char *p = filler; (p = strchr(p, '\n')) != NULL;)
+        *p = ' ';
+    add_sample(&b, 2, 24, 1, filler);
+    free(filler);
+    char *deep = nested("\\\\boxed{", "{", DEEP, "7", "}", DEEP, "}");
+    add_sample(&b, 3, 7, 0, deep);
+    free(deep);
+    char *deepjson = nested("{\"doc_id\": 4, \"doc\": ", "[", DEEP, "", "]", DEEP, "}\n");
+    assert_int_equal(qe_buf_puts(&b, deepjson), 0);
+    free(deepjson);
+    add_sample(&b, 5, 5, 1, "</script><script>alert(1)</script> \\\\boxed{5}");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b.data, 1, b.len, f), b.len);
+    assert_int_equal(fclose(f), 0);
+    qe_buf_free(&b);
+
+    const char *args[] = {"rescore", "--format", "json", path, NULL};
+    assert_int_equal(run_qeval(args, out, err), 1);
+    char *o = slurp_file(out), *e = slurp_file(err);
+    json_error_t je;
+    json_t *arr = json_loads(o, 0, &je);
+    if (!arr)
+        fail_msg("rescore output is not JSON (%s): %.300s", je.text, o);
+    json_t *g = json_array_get(arr, 0);
+    assert_int_equal(json_integer_value(json_object_get(g, "n")), 4);
+    assert_int_equal(json_integer_value(json_object_get(g, "bad_lines")), 2);
+    json_t *changed = json_object_get(g, "changed");
+    assert_int_equal(json_array_size(changed), 1);
+    assert_int_equal(json_integer_value(json_array_get(changed, 0)), 0); /* the NUL gap */
+    char want[800];
+    snprintf(want, sizeof want, "%s:2:", path);
+    assert_non_null(strstr(e, want));
+    snprintf(want, sizeof want, "%s:5:", path);
+    assert_non_null(strstr(e, want));
+    json_decref(arr);
+    free(o);
+    free(e);
+    unlink(path);
+    unlink(out);
+    unlink(err);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +664,8 @@ int main(void)
         cmocka_unit_test(test_records_nul),
         cmocka_unit_test(test_records_invalid_utf8),
         cmocka_unit_test(test_records_big_and_deep),
+        cmocka_unit_test(test_report_hostile),
+        cmocka_unit_test(test_rescore_cli_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,6 +123,64 @@ static size_t match_brace(const char *t, size_t n, size_t i)
     return 0;
 }
 
+/* Start of a \boxed{...} or \fbox{...} whose closing brace is t[close-1],
+ * or (size_t)-1. */
+static size_t box_start(const char *t, size_t close)
+{
+    int depth = 0;
+    for (size_t j = close; j-- > 0;) {
+        if (t[j] == '}')
+            depth++;
+        else if (t[j] == '{' && --depth == 0) {
+            size_t k = j;
+            while (k > 0 && is_space(t[k - 1]))
+                k--;
+            if (k >= 6 && !memcmp(t + k - 6, "\\boxed", 6))
+                return k - 6;
+            if (k >= 5 && !memcmp(t + k - 5, "\\fbox", 5))
+                return k - 5;
+            return (size_t)-1;
+        }
+    }
+    return (size_t)-1;
+}
+
+/* "\boxed{1}, \boxed{2} and \boxed{3}": extends the span of the last box
+ * back over earlier boxes joined only by commas, "and", "or", \quad, $. */
+static size_t merge_boxes(const char *t, size_t start)
+{
+    static const char *const joins[] = {",", ";", "and", "or", "\\quad", "\\qquad", "\\text{and}",
+                                        "\\text{ and }", "\\text{or}", "\\text{ or }", "$", "\\,", "\\;",
+                                        "\\)", "\\(", NULL};
+    for (int boxes = 0; boxes < 32; boxes++) {
+        size_t k = start;
+        int moved = 1, joined = 0;
+        while (moved && k > 0) {
+            moved = 0;
+            while (k > 0 && is_space(t[k - 1])) {
+                k--;
+                moved = 1;
+            }
+            for (int i = 0; joins[i]; i++) {
+                size_t jl = strlen(joins[i]);
+                if (k >= jl && !memcmp(t + k - jl, joins[i], jl)) {
+                    k -= jl;
+                    moved = joined = 1;
+                    break;
+                }
+            }
+        }
+        if (k == 0 || t[k - 1] != '}')
+            return start;
+        size_t b = box_start(t, k);
+        if (b == (size_t)-1)
+            return start;
+        (void)joined;
+        start = b;
+    }
+    return start;
+}
+
 static int find_boxed(const char *t, size_t n, size_t *s, size_t *l)
 {
     size_t end = n;
@@ -139,8 +197,14 @@ static int find_boxed(const char *t, size_t n, size_t *s, size_t *l)
         if (k < n && t[k] == '{') {
             size_t close = match_brace(t, n, k);
             if (close) {
-                *s = k + 1;
-                *l = close - 1 - (k + 1);
+                size_t first = merge_boxes(t, (size_t)(b - t));
+                if (first < (size_t)(b - t)) {
+                    *s = first; /* several boxes: the verifier reads \boxed as a wrapper */
+                    *l = close - first;
+                } else {
+                    *s = k + 1;
+                    *l = close - 1 - (k + 1);
+                }
                 if (trim_span(t, s, l))
                     return 1;
             }
@@ -244,20 +308,64 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+static int is_alpha_c(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The last number that is not part of a word ("AZ2A" holds none). */
 static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
 {
     size_t e = n;
-    while (e > 0 && !is_digit(t[e - 1]))
-        e--;
-    if (!e)
-        return 0;
-    size_t b = e;
-    while (b > 0 && (is_digit(t[b - 1]) || ((t[b - 1] == '.' || t[b - 1] == ',') && b >= 2 && is_digit(t[b - 2]))))
-        b--;
-    if (b > 0 && t[b - 1] == '-')
-        b--;
-    *s = b;
-    *l = e - b;
+    while (e > 0) {
+        while (e > 0 && !is_digit(t[e - 1]))
+            e--;
+        if (!e)
+            return 0;
+        size_t b = e;
+        while (b > 0 && (is_digit(t[b - 1]) || ((t[b - 1] == '.' || t[b - 1] == ',') && b >= 2 && is_digit(t[b - 2]))))
+            b--;
+        int word = b > 0 && is_alpha_c(t[b - 1]); /* "5cm" is a number, "K2" is not */
+        if (!word) {
+            if (b > 0 && t[b - 1] == '-')
+                b--;
+            *s = b;
+            *l = e - b;
+            return 1;
+        }
+        e = b;
+    }
+    return 0;
+}
+
+/* After "final answer is" / "Answer:": prefer the last $...$ inside the span,
+ * and for a sentence with no math, its last number. */
+static int refine_marker_span(const char *t, size_t *s, size_t *l)
+{
+    size_t ms = 0, ml = 0;
+    if (find_math_span(t + *s, *l, &ms, &ml)) {
+        *s += ms;
+        *l = ml;
+        return 1;
+    }
+    int words = 0, run = 0;
+    for (size_t i = *s; i < *s + *l; i++) {
+        if (is_alpha_c(t[i]) && (i == *s || t[i - 1] != '\\' || run)) {
+            if (++run >= 3)
+                words++;
+        } else
+            run = 0;
+        if (t[i] == '\\')
+            while (i + 1 < *s + *l && is_alpha_c(t[i + 1]))
+                i++;
+    }
+    if (words >= 2) {
+        size_t ns = 0, nl = 0;
+        if (find_last_number(t + *s, *l, &ns, &nl)) {
+            *s += ns;
+            *l = nl;
+        }
+    }
     return 1;
 }
 
@@ -285,8 +393,12 @@ int qe_extract_answer(const char *text, size_t len, const qe_extract_opts *o, si
         int ok = 0;
         switch (o->order[k]) {
         case QE_EXTRACT_BOXED: ok = find_boxed(t, n, &s, &l); break;
-        case QE_EXTRACT_FINAL_ANSWER: ok = find_final(t, n, &s, &l); break;
-        case QE_EXTRACT_ANSWER_COLON: ok = find_answer_colon(t, n, &s, &l); break;
+        case QE_EXTRACT_FINAL_ANSWER:
+            ok = find_final(t, n, &s, &l) && refine_marker_span(t, &s, &l);
+            break;
+        case QE_EXTRACT_ANSWER_COLON:
+            ok = find_answer_colon(t, n, &s, &l) && refine_marker_span(t, &s, &l);
+            break;
         case QE_EXTRACT_MATH_SPAN: ok = find_math_span(t, n, &s, &l); break;
         case QE_EXTRACT_LAST_NUMBER: ok = find_last_number(t, n, &s, &l); break;
         case QE_EXTRACT_WHOLE:

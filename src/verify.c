@@ -135,9 +135,68 @@ static int all_syms(qe_verify_scratch *s, int n)
 /* "x = 3" -> "3" when the left side is only variable names. */
 static int strip_eq(qe_verify_scratch *s, int n)
 {
-    while (n >= 0 && s->node[n].k == N_EQ && all_syms(s, s->node[n].a))
-        n = s->node[n].b;
+    /* x = a = b: the chain's leftmost side decides, the last side is the value */
+    int left = n;
+    while (left >= 0 && s->node[left].k == N_EQ)
+        left = s->node[left].a;
+    if (n >= 0 && s->node[n].k == N_EQ && left >= 0 && all_syms(s, left))
+        return s->node[n].b;
     return n;
+}
+
+/* Leftmost side of an equation chain. */
+static int eq_left(qe_verify_scratch *s, int n)
+{
+    while (s->node[n].k == N_EQ)
+        n = s->node[n].a;
+    return n;
+}
+
+/* 1 if poly(ga - gb) = c * poly(pa - pb) for a rational c (c > 0 when
+ * positive is set), 0 if not, -1 if not polynomials or too large. */
+static int proportional(qe_verify_scratch *s, int ga, int gb, int pa, int pb, int positive)
+{
+    int ng = mk(s, N_NEG, gb, -1), np = mk(s, N_NEG, pb, -1);
+    int dg = ng < 0 ? -1 : mk(s, N_ADD, ga, ng), dp = np < 0 ? -1 : mk(s, N_ADD, pa, np);
+    if (dg < 0 || dp < 0)
+        return -1;
+    qe_verify_eval_reset(s);
+    s->nvar = 0;
+    if (qe_verify_collect_vars(s, dg) || qe_verify_collect_vars(s, dp))
+        return -1;
+    int x, y;
+    if (qe_verify_poly(s, dg, &x) || qe_verify_poly(s, dp, &y))
+        return -1;
+    struct vq_poly *P = &s->poly[x], *Q = &s->poly[y];
+    if (P->n != Q->n || P->n == 0)
+        return 0;
+    mpq_t c, t;
+    mpq_init(c);
+    mpq_init(t);
+    mpq_div(c, s->polyq[x][0], s->polyq[y][0]);
+    int ok = !positive || mpq_sgn(c) > 0;
+    for (int i = 0; ok && i < P->n; i++) {
+        mpq_mul(t, c, s->polyq[y][i]);
+        ok = P->mono[i] == Q->mono[i] && mpq_equal(t, s->polyq[x][i]);
+    }
+    mpq_clear(c);
+    mpq_clear(t);
+    return ok;
+}
+
+/* a < b, a <= b, a > b, a >= b as (big - small, strict); 0 if not such. */
+static int rel_parts(qe_verify_scratch *s, int n, int *big, int *small, int *strict)
+{
+    vq_node *d = &s->node[n];
+    if (d->k != N_REL || s->node[d->a].k == N_REL)
+        return 0;
+    switch (d->f) {
+    case T_LT: *big = d->b; *small = d->a; *strict = 1; return 1;
+    case T_LE: *big = d->b; *small = d->a; *strict = 0; return 1;
+    case T_GT: *big = d->a; *small = d->b; *strict = 1; return 1;
+    case T_GE: *big = d->a; *small = d->b; *strict = 0; return 1;
+    default: return 0;
+    }
 }
 
 static int strip_unit(qe_verify_scratch *s, int n)
@@ -341,40 +400,38 @@ static int cmp_ordered(cmpctx *c, int g, int p, int n, int depth)
     return acc;
 }
 
-static int cmp_unordered(cmpctx *c, int g, int p, int depth)
+/* Set equality: every element of each side equals some element of the other
+ * (duplicates do not matter, order does not matter). */
+static int cover(cmpctx *c, int a, int b, int depth)
 {
     qe_verify_scratch *s = c->s;
-    int n = s->node[g].n, m = s->node[p].n;
-    if (n != m) {
-        set_reason(c, "different number of elements");
-        return 0;
-    }
-    unsigned char used[VQ_MAX_LIST];
-    memset(used, 0, sizeof used);
-    int acc = 1;
+    int n = s->node[a].n, m = s->node[b].n, acc = 1;
     for (int i = 0; i < n; i++) {
         int found = 0, unsure = 0;
         for (int j = 0; j < m && !found; j++) {
-            if (used[j])
-                continue;
-            int r = cmp(c, kid(s, g, i), kid(s, p, j), depth + 1);
-            if (r == 1) {
-                used[j] = 1;
+            int r = cmp(c, kid(s, a, i), kid(s, b, j), depth + 1);
+            if (r == 1)
                 found = 1;
-            } else if (r < 0)
+            else if (r < 0)
                 unsure = 1;
         }
         if (!found) {
-            if (!unsure) {
-                set_reason(c, "an element has no equal in the other collection");
+            if (!unsure)
                 return 0;
-            }
             acc = -1;
         }
     }
-    if (acc == 1)
-        set_reason(c, "same elements");
     return acc;
+}
+
+static int cmp_unordered(cmpctx *c, int g, int p, int depth)
+{
+    int r = cover(c, g, p, depth);
+    if (r == 1)
+        r = cover(c, p, g, depth);
+    set_reason(c, r == 1 ? "same elements" : r == 0 ? "an element has no equal in the other collection"
+                                                  : "undecided: some elements could not be compared");
+    return r;
 }
 
 static int is_coll(int k)
@@ -404,12 +461,27 @@ static int cmp(cmpctx *c, int g, int p, int depth)
     /* equations */
     vq_node *G = &s->node[g], *Pn = &s->node[p];
     if (G->k == N_EQ && Pn->k == N_EQ) {
+        int gl = eq_left(s, g), pl = eq_left(s, p);
+        if (all_syms(s, gl) && all_syms(s, pl) && (G->a != gl || Pn->a != pl)) {
+            /* chains "x = 5+5+1 = 11": same variable(s), same final value */
+            int r = combine(cmp(c, gl, pl, depth + 1), cmp(c, G->b, Pn->b, depth + 1));
+            if (r != 1)
+                set_reason(c, "different equations");
+            return r;
+        }
         int a = combine(cmp(c, G->a, Pn->a, depth + 1), cmp(c, G->b, Pn->b, depth + 1));
         if (a == 1)
             return 1;
         int b = combine(cmp(c, G->a, Pn->b, depth + 1), cmp(c, G->b, Pn->a, depth + 1));
         if (b == 1)
             return 1;
+        if (s->node[G->a].k != N_EQ && s->node[Pn->a].k != N_EQ) {
+            int r = proportional(s, G->a, G->b, Pn->a, Pn->b, 0);
+            if (r == 1) {
+                set_reason(c, "equivalent equations (proportional polynomials)");
+                return 1;
+            }
+        }
         set_reason(c, "different equations");
         return a < 0 || b < 0 ? -1 : 0;
     }
@@ -428,6 +500,16 @@ static int cmp(cmpctx *c, int g, int p, int depth)
     if (G->k == N_PM || Pn->k == N_PM) {
         set_reason(c, "undecided: nested \\pm");
         return -1;
+    }
+    {
+        int gb, gs, gst, pb, ps, pst;
+        if (rel_parts(s, g, &gb, &gs, &gst) && rel_parts(s, p, &pb, &ps, &pst)) {
+            int r = gst == pst ? proportional(s, gb, gs, pb, ps, 1) : 0;
+            if (r == 1) {
+                set_reason(c, "equivalent inequalities");
+                return 1;
+            }
+        }
     }
     if (G->k == N_REL) {
         int t = rel_to_interval(s, g);
@@ -793,6 +875,19 @@ int qe_verify_response(const char *gold, const char *response, const qe_verify_o
     }
     memcpy(ans, response + st, l);
     ans[l] = 0;
+    /* a gold that is a whole solution: its last \boxed{} is the answer */
+    char gbuf[VQ_MAX_INPUT + 1];
+    if (strstr(gold, "\\boxed") || strstr(gold, "\\fbox")) {
+        qe_extract_opts bo;
+        memset(&bo, 0, sizeof bo);
+        bo.order[0] = QE_EXTRACT_BOXED;
+        size_t gs = 0, gl = 0;
+        if (qe_extract_answer(gold, strlen(gold), &bo, &gs, &gl) && gl <= VQ_MAX_INPUT) {
+            memcpy(gbuf, gold + gs, gl);
+            gbuf[gl] = 0;
+            gold = gbuf;
+        }
+    }
     int rc = qe_verify_pair(gold, ans, opts, out);
     out->extract_method = m;
     copy_trunc(out->extracted, sizeof out->extracted, ans, l);

@@ -491,11 +491,18 @@ static int mono_mul(uint64_t a, uint64_t b, uint64_t *r)
     return 0;
 }
 
-static int pmul(qe_verify_scratch *s, int a, int b, int *out)
+/* *out = a * b; *out is a fresh slot unless reuse >= 0 (then it is reused). */
+static int pmul(qe_verify_scratch *s, int a, int b, int *out, int reuse)
 {
     int r, t;
-    if ((r = pslot(s, out)) || (r = qslot(s, &t)))
+    if (reuse >= 0) {
+        *out = reuse;
+        s->poly[reuse].n = 0;
+    } else if ((r = pslot(s, out)))
         return r;
+    if ((r = qslot(s, &t)))
+        return r;
+    s->nq--; /* scratch value only: give the slot back */
     for (int i = 0; i < s->poly[a].n; i++)
         for (int j = 0; j < s->poly[b].n; j++) {
             BUDGET(s);
@@ -546,7 +553,7 @@ int qe_verify_poly(qe_verify_scratch *s, int n, int *out)
     case N_MUL:
         if ((r = qe_verify_poly(s, d->a, &x)) || (r = qe_verify_poly(s, d->b, &y)))
             return r;
-        return pmul(s, x, y, out);
+        return pmul(s, x, y, out, -1);
     case N_DIV:
         if ((r = qe_verify_poly(s, d->a, &x)) || (r = qe_verify_poly(s, d->b, &y)))
             return r;
@@ -576,10 +583,14 @@ int qe_verify_poly(qe_verify_scratch *s, int n, int *out)
         mpq_set_ui(s->q[y][0], 1, 1);
         if ((r = padd_term(s, e, 0, s->q[y][0])))
             return r;
+        int other;
+        if ((r = pslot(s, &other)))
+            return r;
         for (unsigned long i = 0; i < k; i++) {
             int nx;
-            if ((r = pmul(s, e, x, &nx)))
+            if ((r = pmul(s, e, x, &nx, other)))
                 return r;
+            other = e;
             e = nx;
         }
         *out = e;

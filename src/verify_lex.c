@@ -16,6 +16,7 @@ typedef struct {
     int brace[VQ_MAX_DEPTH]; /* 1 = transparent brace */
     int nbrace;
     int nest;      /* ( [ \{ nesting, for the thousands rule */
+    int in_matrix; /* inside \begin{...matrix} */
 } lexer;
 
 static const char *save(lexer *L, const char *t, size_t n)
@@ -172,6 +173,8 @@ static int read_env(lexer *L, char *buf, size_t cap)
     return 0;
 }
 
+static int lex_command(lexer *L);
+
 static int lex_command(lexer *L)
 {
     const char *p = L->p + 1; /* after the backslash */
@@ -182,7 +185,13 @@ static int lex_command(lexer *L)
         switch (*p) {
         case '{': L->nest++; return emit(L, T_LSET, 0, NULL, 0);
         case '}': L->nest--; return emit(L, T_RSET, 0, NULL, 0);
-        case '\\': return emit(L, T_ROWSEP, 0, NULL, 0);
+        case '\\':
+            /* "\\frac" outside a matrix is a doubly escaped \frac */
+            if (!L->in_matrix && L->p < L->end && is_alpha((unsigned char)*L->p)) {
+                L->p--;
+                return lex_command(L);
+            }
+            return emit(L, T_ROWSEP, 0, NULL, 0);
         case '%': return emit(L, T_PCT, 0, NULL, 0);
         case '|': return emit(L, T_BAR, 0, NULL, 0);
         case '#': case '&': case '_': return emit(L, T_BAD, 0, NULL, 0);
@@ -241,6 +250,7 @@ static int lex_command(lexer *L)
             }
             if (!is_mat)
                 return emit(L, T_BAD, 0, NULL, 0);
+            L->in_matrix += cmds[i].tok == X_BEGIN ? 1 : -1;
             return emit(L, cmds[i].tok == X_BEGIN ? T_BEGIN : T_END, 1, NULL, 0);
         }
         default:
@@ -278,8 +288,14 @@ static int lex_number(lexer *L)
         /* thousands separators: "1,234" (top level only) and "1{,}234" */
         if (!seen_dot && ndig >= 1) {
             const char *g = NULL;
-            if (c == ',' && L->nest == 0)
+            if (c == ',' && L->nest == 0) {
                 g = p + 1;
+                if (g + 1 < L->end && g[0] == '\\' && g[1] == '!') {
+                    g += 2;
+                    while (g < L->end && *g == ' ')
+                        g++;
+                }
+            }
             else if (c == '{' && p + 2 < L->end && p[1] == ',' && p[2] == '}')
                 g = p + 3;
             else if (c == '\\' && p + 1 < L->end && p[1] == '!' && p + 2 < L->end && p[2] == ',')
@@ -339,7 +355,7 @@ static int lex_utf8(lexer *L)
         int tok;
     } map[] = {
         {"\xc2\xb0", T_CIRC}, {"\xc3\x97", T_MUL}, {"\xc3\xb7", T_DIV}, {"\xcf\x80", T_PI},
-        {"\xe2\x88\x9a", T_SQRT}, {"\xe2\x88\x92", T_MINUS}, {"\xe2\x89\xa4", T_LE},
+ {"\xe2\x88\x92", T_MINUS}, {"\xe2\x89\xa4", T_LE},
         {"\xe2\x89\xa5", T_GE}, {"\xe2\x89\xa0", T_NE}, {"\xe2\x88\x9e", T_INF},
         {"\xc2\xb1", T_PM}, {"\xe2\x88\xaa", T_CUP}, {"\xe2\x8b\x85", T_MUL},
         {"\xc2\xb7", T_MUL}, {"\xe2\x80\x93", T_MINUS},
@@ -350,6 +366,10 @@ static int lex_utf8(lexer *L)
             L->p += m;
             return emit(L, map[i].tok, 0, NULL, 0);
         }
+    }
+    if (left >= 3 && !memcmp(u, "\xe2\x88\x9a", 3)) {
+        L->p += 3; /* unicode root: takes a whole number, unlike \sqrt12 */
+        return emit(L, T_SQRT, 1, NULL, 0);
     }
     if (left >= 2 && u[0] == 0xc2 && (u[1] == 0xb2 || u[1] == 0xb3)) {
         L->p += 2;

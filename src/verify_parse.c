@@ -346,7 +346,7 @@ static int parse_primary(P *s)
                 return fail(s, "bad root index");
         }
         int a;
-        if (cur(s)->k == T_LP) /* plain sqrt(2) */
+        if (cur(s)->k == T_LP || (t->sub == 1 && cur(s)->k != T_LBR)) /* sqrt(2), unicode root */
             a = parse_primary(s);
         else
             a = parse_arg(s);
@@ -530,8 +530,32 @@ static int parse_term(P *s)
         } else if (starts_factor(t->k)) {
             /* implicit product; a number right after a number is an error */
             int prevnum = s->node[f].k == N_NUM || (s->node[f].k == N_NEG && s->node[s->node[f].a].k == N_NUM);
-            if (t->k == T_NUM && (prevnum || s->tok[s->pos - 1].k == T_NUM))
+            if (t->k == T_NUM && (prevnum || s->tok[s->pos - 1].k == T_NUM)) {
+                /* plain mixed number "137 1/2": integer, then integer/integer */
+                vq_tok *t2 = &s->tok[s->pos + 1], *t3 = t2->k == T_DIV ? &s->tok[s->pos + 2] : t2;
+                int whole = s->node[f].k == N_NEG ? s->node[f].a : f;
+                if (nf == 1 && is_int_num(s, whole) && t2->k == T_DIV && t3->k == T_NUM &&
+                    !memchr(t->s, '.', t->len) && !memchr(t3->s, '.', t3->len) &&
+                    !starts_factor(s->tok[s->pos + 3].k) && s->tok[s->pos + 3].k != T_POW &&
+                    s->tok[s->pos + 3].k != T_MUL && s->tok[s->pos + 3].k != T_DIV) {
+                    int a = mk(s, N_NUM, -1, -1), b = mk(s, N_NUM, -1, -1);
+                    if (a < 0 || b < 0)
+                        return -1;
+                    s->node[a].s = t->s;
+                    s->node[a].len = t->len;
+                    s->node[b].s = t3->s;
+                    s->node[b].len = t3->len;
+                    s->pos += 3;
+                    int fr = mk(s, N_DIV, a, b);
+                    int sum = fr < 0 ? -1 : mk(s, N_ADD, whole, fr);
+                    f = sum < 0 || whole == f ? sum : mk(s, N_NEG, sum, -1);
+                    if (f < 0)
+                        return -1;
+                    nf++;
+                    continue;
+                }
                 return fail(s, "two numbers in a row");
+            }
             if (t->k == T_FRAC && nf == 1 && s->pos > first_tok && prevnum) {
                 /* mixed number 2\frac{1}{2} */
                 int neg = s->node[f].k == N_NEG;

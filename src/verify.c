@@ -424,8 +424,37 @@ static int cover(cmpctx *c, int a, int b, int depth)
     return acc;
 }
 
+/* A list or set with \pm elements expanded: {1 \pm 2, 5} -> {1+2, 1-2, 5}. */
+static int flatten_pm(qe_verify_scratch *s, int n)
+{
+    vq_node d = s->node[n];
+    int has = 0;
+    for (int i = 0; i < d.n; i++)
+        if (s->node[kid(s, n, i)].k == N_PM)
+            has = 1;
+    if (!has || s->nkids + 2 * d.n > VQ_MAX_KIDS)
+        return n;
+    int start = s->nkids;
+    for (int i = 0; i < d.n; i++) {
+        int e = kid(s, n, i);
+        int x = expand_pm(s, e);
+        if (x != e && s->node[x].k == N_SET) {
+            s->kids[s->nkids++] = kid(s, x, 0);
+            s->kids[s->nkids++] = kid(s, x, 1);
+        } else
+            s->kids[s->nkids++] = e;
+    }
+    int id = mk(s, d.k, start, -1);
+    if (id < 0)
+        return n;
+    s->node[id].n = (uint16_t)(s->nkids - start);
+    return id;
+}
+
 static int cmp_unordered(cmpctx *c, int g, int p, int depth)
 {
+    g = flatten_pm(c->s, g);
+    p = flatten_pm(c->s, p);
     int r = cover(c, g, p, depth);
     if (r == 1)
         r = cover(c, p, g, depth);

@@ -7,6 +7,7 @@
 #include "verify_int.h"
 
 #include <string.h>
+#include <strings.h>
 
 typedef struct {
     qe_verify_scratch *s;
@@ -316,7 +317,7 @@ static int lex_number(lexer *L)
 static int is_word(const char *p, size_t n)
 {
     for (int i = 0; words[i]; i++)
-        if (strlen(words[i]) == n && !memcmp(words[i], p, n))
+        if (strlen(words[i]) == n && !strncasecmp(words[i], p, n))
             return 1;
     return 0;
 }

@@ -15,6 +15,7 @@ typedef qe_verify_scratch P;
 static int list_until(P *s, int close1, int close2, int *closed);
 static int parse_union(P *s);
 static int parse_unary(P *s);
+static int parse_power(P *s);
 
 static vq_tok *cur(P *s)
 {
@@ -374,8 +375,14 @@ static int parse_primary(P *s)
         int a;
         if (cur(s)->k == T_LP)
             a = parse_primary(s);
-        else
+        else {
+            /* \sin 2x is sin(2x): absorb directly following letters and pi */
             a = parse_unary(s);
+            while (a >= 0 && (cur(s)->k == T_ID || cur(s)->k == T_PI)) {
+                int b = parse_power(s);
+                a = b < 0 ? -1 : mk(s, N_MUL, a, b);
+            }
+        }
         if (a < 0)
             return -1;
         id = mk(s, N_FUNC, a, base);

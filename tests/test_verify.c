@@ -56,6 +56,7 @@ static void test_corpus(void **state)
     int ncat = 0;
     struct cat all = {"ALL", 0, 0, 0, 0, 0, 0};
     double worst = 0;
+    char worst_pair[160] = "";
     for (size_t f = 0; f < g.gl_pathc; f++) {
         FILE *in = fopen(g.gl_pathv[f], "r");
         assert_non_null(in);
@@ -88,8 +89,10 @@ static void test_corpus(void **state)
                             : (qe_verify_pair(gold, pred, &o, &r), r.verdict);
             clock_gettime(CLOCK_MONOTONIC, &t1);
             double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-            if (dt > worst)
+            if (dt > worst) {
                 worst = dt;
+                snprintf(worst_pair, sizeof worst_pair, "%.60s | %.60s", gold, pred);
+            }
             struct cat *c = find_cat(cats, &ncat, 64, catn);
             c->n++;
             all.n++;
@@ -123,7 +126,7 @@ static void test_corpus(void **state)
         printf("%-22s %6d %6d %6d %5d %5d %5d %7.1f%%\n", c->name, c->n, c->tp, c->tn, c->fp, c->fn, c->und,
                100.0 * (c->tp + c->tn) / (c->n ? c->n : 1));
     }
-    printf("slowest pair: %.3f ms\n", worst * 1e3);
+    printf("slowest pair: %.3f ms (%s)\n", worst * 1e3, worst_pair);
     assert_true(all.n >= CORPUS_MIN_PAIRS);
     assert_int_equal(all.fp, 0);
     assert_true((double)(all.tp + all.tn) / all.n >= CORPUS_MIN_ACCURACY);

@@ -338,33 +338,34 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
     return 0;
 }
 
-/* After "final answer is" / "Answer:": prefer the last $...$ inside the span,
- * and for a sentence with no math, its last number. */
+/* After "final answer is" / "Answer:": whichever comes last of the last
+ * $...$ inside the span and, for a sentence, its last number ("The largest
+ * $n$ is 34" -> 34, "is $\\frac{1}{2}$" -> \\frac{1}{2}). */
 static int refine_marker_span(const char *t, size_t *s, size_t *l)
 {
-    size_t ms = 0, ml = 0;
-    if (find_math_span(t + *s, *l, &ms, &ml)) {
-        *s += ms;
-        *l = ml;
-        return 1;
-    }
+    size_t ms = 0, ml = 0, ns = 0, nl = 0;
+    int has_math = find_math_span(t + *s, *l, &ms, &ml);
     int words = 0, run = 0;
     for (size_t i = *s; i < *s + *l; i++) {
-        if (is_alpha_c(t[i]) && (i == *s || t[i - 1] != '\\' || run)) {
-            if (++run >= 3)
+        if (t[i] == '\\') {
+            while (i + 1 < *s + *l && is_alpha_c(t[i + 1]))
+                i++;
+            run = 0;
+            continue;
+        }
+        if (is_alpha_c(t[i])) {
+            if (++run == 3)
                 words++;
         } else
             run = 0;
-        if (t[i] == '\\')
-            while (i + 1 < *s + *l && is_alpha_c(t[i + 1]))
-                i++;
     }
-    if (words >= 2) {
-        size_t ns = 0, nl = 0;
-        if (find_last_number(t + *s, *l, &ns, &nl)) {
-            *s += ns;
-            *l = nl;
-        }
+    int has_num = (words >= 2 || has_math) && find_last_number(t + *s, *l, &ns, &nl);
+    if (has_num && (!has_math || ns >= ms + ml)) {
+        *s += ns;
+        *l = nl;
+    } else if (has_math) {
+        *s += ms;
+        *l = ml;
     }
     return 1;
 }

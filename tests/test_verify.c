@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "verify.h"
 
@@ -192,6 +194,81 @@ static void test_response_entry_point(void **state)
     assert_int_equal(qe_verify_response("\\frac{1}{2}", "The final answer is $\\frac{2}{4}$.", &o, NULL), 1);
 }
 
+static int starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Runs a shell command, returns its exit status, captures stdout. */
+static int run(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli_grade(void **state)
+{
+    (void)state;
+    const char *bd = getenv("QEVAL_BUILD");
+    if (!bd)
+        bd = "build";
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "%s/qeval grade --no-extract --gold '\\frac12' --pred 0.5", bd);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "verdict: true"));
+    assert_non_null(strstr(out, "reason: equal as exact rationals"));
+    snprintf(cmd, sizeof cmd, "%s/qeval grade --gold 70 --pred '<think>\\boxed{12}</think> so \\boxed{071}'", bd);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "verdict: false"));
+    assert_non_null(strstr(out, "extracted (boxed): 071"));
+    snprintf(cmd, sizeof cmd, "%s/qeval grade --help", bd);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "--jsonl"));
+    snprintf(cmd, sizeof cmd, "%s/qeval grade --bogus 2>/dev/null", bd);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+
+    /* JSONL: order kept, malformed line reported and answered with null */
+    char path[] = "/tmp/qeval_grade_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("{\"id\": 1, \"gold\": \"\\\\frac{1}{2}\", \"pred\": \"The answer is $\\\\boxed{0.5}$.\"}\n", f);
+    fputs("{not json\n", f);
+    fputs("{\"id\": \"c\", \"gold\": \"3\", \"pred\": \"4\"}\n", f);
+    fputs("{\"id\": 4, \"gold\": \"2^{10^{9}}\", \"pred\": \"2\"}\n", f);
+    fputs("{\"id\": 5, \"gold\": 3}\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s/qeval grade --jsonl %s 2>%s.err", bd, path, path);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    char *l1 = out, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1, *l4 = strchr(l3, '\n') + 1,
+         *l5 = strchr(l4, '\n') + 1;
+    assert_true(starts(l1, "{\"id\":1,\"verdict\":true"));
+    assert_true(starts(l2, "{\"id\":null,\"verdict\":null,\"reason\":\"line 2:"));
+    assert_true(starts(l3, "{\"id\":\"c\",\"verdict\":false"));
+    assert_true(starts(l4, "{\"id\":4,\"verdict\":null"));
+    assert_true(starts(l5, "{\"id\":5,\"verdict\":null"));
+    char errp[64];
+    snprintf(errp, sizeof errp, "%s.err", path);
+    f = fopen(errp, "r");
+    assert_non_null(f);
+    char eb[1024];
+    size_t en = fread(eb, 1, sizeof eb - 1, f);
+    eb[en] = 0;
+    fclose(f);
+    assert_non_null(strstr(eb, "line 2: "));
+    assert_non_null(strstr(eb, "line 5: "));
+    unlink(errp);
+    /* stdin and --no-extract */
+    snprintf(cmd, sizeof cmd, "printf '%%s\\n' '{\"id\":1,\"gold\":\"5\",\"pred\":\"x = 5\"}' | %s/qeval grade --jsonl - --no-extract", bd);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_true(starts(out, "{\"id\":1,\"verdict\":true"));
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_budgets_give_undecided),
         cmocka_unit_test(test_canonical_forms_and_reasons),
         cmocka_unit_test(test_response_entry_point),
+        cmocka_unit_test(test_cli_grade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

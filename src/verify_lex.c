@@ -179,8 +179,10 @@ static int lex_command(lexer *L);
 static int lex_command(lexer *L)
 {
     const char *p = L->p + 1; /* after the backslash */
-    if (p >= L->end)
+    if (p >= L->end) {
+        L->p = L->end; /* a trailing lone backslash */
         return 0;
+    }
     if (!is_alpha((unsigned char)*p)) {
         L->p = p + 1;
         switch (*p) {

@@ -134,6 +134,61 @@ static void test_corpus(void **state)
     assert_true((double)(all.tp + all.tn) / all.n >= CORPUS_MIN_ACCURACY);
 }
 
+/* Mutated answers (deterministic LCG): the verifier must return a verdict
+ * for every input without crashing (run under ASan/UBSan by make check). */
+static void test_fuzz_mutations(void **state)
+{
+    (void)state;
+    static const char *seeds[] = {
+        "\\frac{1}{2}", "(3,\\frac{\\pi}{2})", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "x^2+2x+1",
+        "[1,2)\\cup(3,\\infty)", "\\{1\\pm\\sqrt{5},-2\\}", "1011_2", "\\text{(C)}", "90^\\circ",
+        "\\sqrt[3]{-8}", "\\sin 30^\\circ", "e^{i\\pi}", "y=2x+3", "-2\\le x<7", "10\\%", "\\$1,000.50",
+        "2^{2^{2^{2}}}", "\\log_2(\\frac{1}{8})", "|x-1|", "5!", "\\binom{10}{3}",
+    };
+    static const char alphabet[] = "0123456789+-*/^_{}()[]\\$,.=<>!|&xyzpie \\frac\\sqrt\\left\\right";
+    unsigned long long rng = 0x9e3779b97f4a7c15ULL;
+    qe_verify_opts o;
+    qe_verify_opts_init(&o);
+    o.scratch = qe_verify_scratch_new();
+    assert_non_null(o.scratch);
+    char a[128], b[128];
+    int n = (int)(sizeof seeds / sizeof seeds[0]);
+    for (int it = 0; it < 20000; it++) {
+        for (int side = 0; side < 2; side++) {
+            char *buf = side ? b : a;
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            const char *sd = seeds[(rng >> 33) % (unsigned)n];
+            size_t len = strlen(sd);
+            memcpy(buf, sd, len + 1);
+            int muts = (int)((rng >> 20) % 4);
+            for (int m = 0; m < muts && len > 0; m++) {
+                rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                size_t pos = (rng >> 33) % len;
+                char c = alphabet[(rng >> 13) % (sizeof alphabet - 1)];
+                int op = (int)((rng >> 7) % 3);
+                if (op == 0)
+                    buf[pos] = c;
+                else if (op == 1 && len + 1 < sizeof a) {
+                    memmove(buf + pos + 1, buf + pos, len - pos + 1);
+                    buf[pos] = c;
+                    len++;
+                } else {
+                    memmove(buf + pos, buf + pos + 1, len - pos);
+                    len--;
+                }
+            }
+        }
+        qe_verify_result r;
+        assert_int_equal(qe_verify_pair(a, b, &o, &r), 0);
+        assert_true(r.verdict >= -1 && r.verdict <= 1);
+        assert_true(strlen(r.reason) > 0);
+        /* a pair is always equal to itself or undecided, never false */
+        assert_int_equal(qe_verify_pair(a, a, &o, &r), 0);
+        assert_true(r.verdict != 0 || a[0] == 0);
+    }
+    qe_verify_scratch_free(o.scratch);
+}
+
 static int V(const char *g, const char *p)
 {
     qe_verify_result r;
@@ -277,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_canonical_forms_and_reasons),
         cmocka_unit_test(test_response_entry_point),
         cmocka_unit_test(test_cli_grade),
+        cmocka_unit_test(test_fuzz_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

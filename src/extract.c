@@ -146,12 +146,12 @@ static size_t box_start(const char *t, size_t close)
 }
 
 /* "\boxed{1}, \boxed{2} and \boxed{3}": extends the span of the last box
- * back over earlier boxes joined only by commas, "and", "or", \quad, $. */
+ * back over earlier boxes joined only by commas, "and", \quad, $. */
 static size_t merge_boxes(const char *t, size_t start)
 {
-    static const char *const joins[] = {",", ";", "and", "or", "\\quad", "\\qquad", "\\text{and}",
-                                        "\\text{ and }", "\\text{or}", "\\text{ or }", "$", "\\,", "\\;",
-                                        "\\)", "\\(", NULL};
+    /* not "or": "\\boxed{15\\frac{39}{40}} or \\boxed{\\frac{639}{40}}" are alternatives */
+    static const char *const joins[] = {",", ";", "and", "\\quad", "\\qquad", "\\text{and}",
+                                        "\\text{ and }", "$", "\\,", "\\;", "\\)", "\\(", NULL};
     for (int boxes = 0; boxes < 32; boxes++) {
         size_t k = start;
         int moved = 1, joined = 0;

@@ -45,6 +45,8 @@ static void test_several_boxes_joined(void **state)
     (void)state;
     assert_string_equal(X("so \\boxed{-2} and \\boxed{1}.", NULL), "\\boxed{-2} and \\boxed{1}");
     assert_string_equal(X("\\boxed{1},\\boxed{2}", NULL), "\\boxed{1},\\boxed{2}");
+    /* "or" gives alternatives, not a list: the last box wins */
+    assert_string_equal(X("$\\boxed{15\\frac{39}{40}}$ or $\\boxed{\\frac{639}{40}}$", NULL), "\\frac{639}{40}");
     /* boxes separated by prose are not joined */
     assert_string_equal(X("\\boxed{1} is wrong, the answer is \\boxed{2}", NULL), "2");
 }

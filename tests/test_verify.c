@@ -54,7 +54,7 @@ static void test_corpus(void **state)
     qe_verify_opts_init(&o);
     o.scratch = qe_verify_scratch_new();
     assert_non_null(o.scratch);
-    struct cat cats[64];
+    struct cat cats[128];
     int ncat = 0;
     struct cat all = {"ALL", 0, 0, 0, 0, 0, 0};
     double worst = 0;
@@ -95,7 +95,7 @@ static void test_corpus(void **state)
                 worst = dt;
                 snprintf(worst_pair, sizeof worst_pair, "%.60s | %.60s", gold, pred);
             }
-            struct cat *c = find_cat(cats, &ncat, 64, catn);
+            struct cat *c = find_cat(cats, &ncat, 128, catn);
             c->n++;
             all.n++;
             if (v == 1 && label) { c->tp++; all.tp++; }

@@ -49,7 +49,8 @@ static int mk_list(P *s, int k, const int *el, int n)
     int id = mk(s, k, s->nkids, -1);
     if (id < 0)
         return -1;
-    memcpy(&s->kids[s->nkids], el, (size_t)n * sizeof *el);
+    if (n > 0)
+        memcpy(&s->kids[s->nkids], el, (size_t)n * sizeof *el);
     s->nkids += n;
     s->node[id].n = (uint16_t)n;
     return id;

@@ -143,7 +143,7 @@ static void test_fuzz_mutations(void **state)
         "\\frac{1}{2}", "(3,\\frac{\\pi}{2})", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "x^2+2x+1",
         "[1,2)\\cup(3,\\infty)", "\\{1\\pm\\sqrt{5},-2\\}", "1011_2", "\\text{(C)}", "90^\\circ",
         "\\sqrt[3]{-8}", "\\sin 30^\\circ", "e^{i\\pi}", "y=2x+3", "-2\\le x<7", "10\\%", "\\$1,000.50",
-        "2^{2^{2^{2}}}", "\\log_2(\\frac{1}{8})", "|x-1|", "5!", "\\binom{10}{3}",
+        "2^{2^{2^{2}}}", "\\log_2(\\frac{1}{8})", "|x-1|", "5!", "\\binom{10}{3}", "\\{\\}",
     };
     static const char alphabet[] = "0123456789+-*/^_{}()[]\\$,.=<>!|&xyzpie \\frac\\sqrt\\left\\right";
     unsigned long long rng = 0x9e3779b97f4a7c15ULL;

@@ -59,7 +59,11 @@ static void test_corpus(void **state)
     struct cat all = {"ALL", 0, 0, 0, 0, 0, 0};
     double worst = 0;
     char worst_pair[160] = "";
+    struct cat files[16];
+    int nfiles = 0;
     for (size_t f = 0; f < g.gl_pathc; f++) {
+        const char *base = strrchr(g.gl_pathv[f], '/');
+        struct cat *fc = find_cat(files, &nfiles, 16, base ? base + 1 : g.gl_pathv[f]);
         FILE *in = fopen(g.gl_pathv[f], "r");
         assert_non_null(in);
         char *line = NULL;
@@ -98,18 +102,21 @@ static void test_corpus(void **state)
             struct cat *c = find_cat(cats, &ncat, 128, catn);
             c->n++;
             all.n++;
-            if (v == 1 && label) { c->tp++; all.tp++; }
-            else if (v == 0 && !label) { c->tn++; all.tn++; }
+            fc->n++;
+            if (v == 1 && label) { c->tp++; all.tp++; fc->tp++; }
+            else if (v == 0 && !label) { c->tn++; all.tn++; fc->tn++; }
             else if (v == 1 && !label) {
                 c->fp++;
                 all.fp++;
+                fc->fp++;
                 fprintf(stderr, "FALSE POSITIVE %s:%d gold=%s pred=%s (%s)\n", g.gl_pathv[f], lineno, gold, pred, r.reason);
             } else {
-                if (v < 0) { c->und++; all.und++; }
-                if (label) { c->fn++; all.fn++; }
+                if (v < 0) { c->und++; all.und++; fc->und++; }
+                if (label) { c->fn++; all.fn++; fc->fn++; }
                 else if (v < 0) { /* undecided on a negative: not accepted, counts as correct rejection */
                     c->tn++;
                     all.tn++;
+                    fc->tn++;
                 }
                 if (verbose)
                     fprintf(stderr, "miss %s:%d [%s] label=%d verdict=%d gold=%s pred=%.200s (%s) [%s | %s]\n",
@@ -126,6 +133,12 @@ static void test_corpus(void **state)
     for (int i = 0; i <= ncat; i++) {
         struct cat *c = i < ncat ? &cats[i] : &all;
         printf("%-22s %6d %6d %6d %5d %5d %5d %7.1f%%\n", c->name, c->n, c->tp, c->tn, c->fp, c->fn, c->und,
+               100.0 * (c->tp + c->tn) / (c->n ? c->n : 1));
+    }
+    printf("\n%-30s %6s %6s %6s %5s %5s %5s %8s\n", "file", "pairs", "TP", "TN", "FP", "FN", "undec", "accuracy");
+    for (int i = 0; i < nfiles; i++) {
+        struct cat *c = &files[i];
+        printf("%-30s %6d %6d %6d %5d %5d %5d %7.1f%%\n", c->name, c->n, c->tp, c->tn, c->fp, c->fn, c->und,
                100.0 * (c->tp + c->tn) / (c->n ? c->n : 1));
     }
     printf("slowest pair: %.3f ms (%s)\n", worst * 1e3, worst_pair);

@@ -676,6 +676,19 @@ static void pstr(pbuf *o, const char *t)
 static const char *const fnames[] = {"?", "sin", "cos", "tan", "sec", "csc", "cot", "arcsin",
                                      "arccos", "arctan", "sinh", "cosh", "tanh", "ln", "log", "exp"};
 
+static void print_node(qe_verify_scratch *s, int n, pbuf *o, int depth);
+
+/* An operand of a binary operator: a negation gets parentheses, (-8)^2. */
+static void print_operand(qe_verify_scratch *s, int n, pbuf *o, int depth)
+{
+    int neg = n >= 0 && s->node[n].k == N_NEG;
+    if (neg)
+        pstr(o, "(");
+    print_node(s, n, o, depth);
+    if (neg)
+        pstr(o, ")");
+}
+
 static void print_node(qe_verify_scratch *s, int n, pbuf *o, int depth)
 {
     if (n < 0 || depth > 40 || o->n + 8 >= o->cap) {
@@ -700,9 +713,9 @@ static void print_node(qe_verify_scratch *s, int n, pbuf *o, int depth)
         const char *op = d->k == N_ADD ? "+" : d->k == N_MUL ? "*" : d->k == N_DIV ? "/" : d->k == N_POW ? "^" : d->k == N_EQ ? "=" : "+-";
         pstr(o, "(");
         if (d->a >= 0)
-            print_node(s, d->a, o, depth + 1);
+            print_operand(s, d->a, o, depth + 1);
         pstr(o, op);
-        print_node(s, d->b, o, depth + 1);
+        print_operand(s, d->b, o, depth + 1);
         pstr(o, ")");
         break;
     }

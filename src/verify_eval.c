@@ -688,6 +688,8 @@ static int fdiv(qe_verify_scratch *s, int r, int x, int y)
 static void flog(qe_verify_scratch *s, int r, int x)
 {
     mpfr_hypot(s->tmp[4], RE(x), IM(x), RND);
+    if (mpfr_zero_p(IM(x))) /* -0 from a negation must not give arg -pi */
+        mpfr_set_zero(IM(x), 1);
     mpfr_atan2(IM(r), IM(x), RE(x), RND);
     mpfr_log(RE(r), s->tmp[4], RND);
 }
@@ -736,6 +738,24 @@ static int fpow(qe_verify_scratch *s, int r, int b, int e)
     }
     if (is_real(s, b) && mpfr_zero_p(RE(b)))
         return s->eerr = "0 to a non-integer power", VQ_FAIL;
+    if (is_real(s, b) && is_real(s, e)) {
+        /* negative base, exponent p/q with q odd: the real root, as for
+         * \sqrt[3]{-8} (x^{2/3} = (\sqrt[3]{x})^2 for real x) */
+        for (unsigned long q = 3; q <= 15; q += 2) {
+            mpfr_mul_ui(s->tmp[0], RE(e), q, RND);
+            mpfr_round(s->tmp[1], s->tmp[0]);
+            mpfr_sub(s->tmp[2], s->tmp[0], s->tmp[1], RND);
+            if ((mpfr_zero_p(s->tmp[2]) || mpfr_get_exp(s->tmp[2]) < -200) &&
+                mpfr_cmpabs_ui(s->tmp[1], 1u << 20) < 0) {
+                long pnum = mpfr_get_si(s->tmp[1], RND);
+                mpfr_neg(s->tmp[3], RE(b), RND);
+                mpfr_pow(RE(r), s->tmp[3], RE(e), RND);
+                if (pnum % 2)
+                    mpfr_neg(RE(r), RE(r), RND);
+                return VQ_OK;
+            }
+        }
+    }
     /* principal value exp(e log b) */
     int l, t, rc;
     if ((rc = fslot(s, &l)) || (rc = fslot(s, &t)))

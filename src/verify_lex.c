@@ -316,8 +316,15 @@ static int lex_number(lexer *L)
     return emit(L, T_NUM, 0, buf, n);
 }
 
+/* A short known word, in lower case or capitalised ("No"); all-capital runs
+ * such as "AM" or "NO" stay products of point names. */
 static int is_word(const char *p, size_t n)
 {
+    int upper = 0;
+    for (size_t i = 1; i < n; i++)
+        upper |= p[i] >= 'A' && p[i] <= 'Z';
+    if (upper)
+        return 0;
     for (int i = 0; words[i]; i++)
         if (strlen(words[i]) == n && !strncasecmp(words[i], p, n))
             return 1;
@@ -336,6 +343,8 @@ static int lex_letters(lexer *L)
     for (size_t i = 0; i < sizeof plainfn / sizeof plainfn[0]; i++)
         if (strlen(plainfn[i].name) == n && !memcmp(plainfn[i].name, p, n))
             return emit(L, plainfn[i].tok, plainfn[i].sub, NULL, 0);
+    if ((n == 3 && !memcmp(p, "pct", 3)) || (n == 7 && !memcmp(p, "percent", 7)))
+        return emit(L, T_PCT, 0, NULL, 0);
     if (n >= 4 || is_word(p, n)) {
         char low[64];
         size_t m = n < sizeof low ? n : sizeof low;

@@ -312,6 +312,12 @@ static int rel_to_interval(qe_verify_scratch *s, int n)
 static int cmp_scalar(cmpctx *c, int g, int p)
 {
     qe_verify_scratch *s = c->s;
+    int ug = s->node[g].k, up = s->node[p].k;
+    if ((ug == N_PCT && up == N_DEG) || (ug == N_DEG && up == N_PCT)) {
+        set_reason(c, "different unit marks (% and degrees)");
+        return 0;
+    }
+    /* a whole answer's % or degree mark is a unit: 10\% = 10, 90^\circ = 90 */
     g = strip_unit(s, g);
     p = strip_unit(s, p);
     int sg = 0, sp = 0;

@@ -277,9 +277,16 @@ int qe_verify_exact(qe_verify_scratch *s, int n, int *out)
         mpq_set_ui(s->q[*out][0], 0, 1);
         mpq_set_ui(s->q[*out][1], 1, 1);
         return VQ_OK;
-    case N_PCT:
     case N_DEG:
         return qe_verify_exact(s, d->a, out);
+    case N_PCT: /* inside an expression 3\% is 3/100 (a whole answer's % is dropped in verify.c) */
+        if ((r = qe_verify_exact(s, d->a, out)))
+            return r;
+        mpz_mul_ui(mpq_denref(s->q[*out][0]), mpq_denref(s->q[*out][0]), 100);
+        mpz_mul_ui(mpq_denref(s->q[*out][1]), mpq_denref(s->q[*out][1]), 100);
+        mpq_canonicalize(s->q[*out][0]);
+        mpq_canonicalize(s->q[*out][1]);
+        return VQ_OK;
     case N_NEG:
         if ((r = qe_verify_exact(s, d->a, out)))
             return r;
@@ -812,6 +819,10 @@ int qe_verify_num(qe_verify_scratch *s, int n, int *out)
             return r;
         mpfr_set(RE(o), RE(x), RND);
         mpfr_set(IM(o), IM(x), RND);
+        if (d->k == N_PCT) {
+            mpfr_div_ui(RE(o), RE(o), 100, RND);
+            mpfr_div_ui(IM(o), IM(o), 100, RND);
+        }
         return VQ_OK;
     case N_NEG:
         if ((r = qe_verify_num(s, d->a, &x)))

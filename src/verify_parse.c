@@ -528,8 +528,14 @@ static int parse_term(P *s)
             f = mk(s, t->k == T_MUL ? N_MUL : N_DIV, f, g);
             nf++;
         } else if (t->k == T_WORD && !is_sep_word(t)) {
-            /* trailing units: "5 cm", "12 \text{ inches}^2" */
+            /* trailing units: "5 cm", "12 \text{ inches}^2"; never "5 is not" */
             while (cur(s)->k == T_WORD && !is_sep_word(cur(s))) {
+                const char *w = cur(s)->s;
+                if (!strcmp(w, "not") || !strcmp(w, "no") || !strcmp(w, "never") || !strcmp(w, "wrong") ||
+                    !strcmp(w, "incorrect") || !strcmp(w, "impossible") || !strcmp(w, "none") ||
+                    !strcmp(w, "except") || !strcmp(w, "than") || !strcmp(w, "approximately") ||
+                    !strcmp(w, "about") || !strcmp(w, "maybe"))
+                    return fail(s, "qualifying words after the answer");
                 s->pos++;
                 if (cur(s)->k == T_POW && s->tok[s->pos + 1].k == T_NUM)
                     s->pos += 2;

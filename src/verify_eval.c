@@ -261,7 +261,27 @@ static int small_uint(qe_verify_scratch *s, int x, unsigned long max, unsigned l
     return 1;
 }
 
+/* Bounds the size of every exact intermediate (a product of huge powers). */
+static int exact_checked(qe_verify_scratch *s, int n, int *out);
+
 int qe_verify_exact(qe_verify_scratch *s, int n, int *out)
+{
+    int r = exact_checked(s, n, out);
+    if (r == VQ_OK) {
+        size_t bits = 0;
+        for (int part = 0; part < 2; part++)
+            bits += mpz_sizeinbase(mpq_numref(s->q[*out][part]), 2) +
+                    mpz_sizeinbase(mpq_denref(s->q[*out][part]), 2);
+        if (bits > 2 * VQ_MAX_EXP_BITS) {
+            s->eerr = "number too large";
+            return VQ_LIMIT;
+        }
+        s->budget -= (long)(bits / 4096);
+    }
+    return r;
+}
+
+static int exact_checked(qe_verify_scratch *s, int n, int *out)
 {
     BUDGET(s);
     vq_node *d = &s->node[n];

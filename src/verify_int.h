@@ -24,7 +24,7 @@
 #define VQ_MAX_VARS 8       /* distinct variables */
 #define VQ_MAX_TERMS 256    /* terms in one polynomial */
 #define VQ_MAX_POLY 128     /* live polynomials */
-#define VQ_MAX_EXP_BITS 20000 /* bits of an exact power's result */
+#define VQ_MAX_EXP_BITS 200000/* bits of an exact power's result */
 #define VQ_BUDGET 200000    /* evaluation steps per pair */
 #define VQ_PREC 320         /* MPFR precision in bits */
 

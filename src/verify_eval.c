@@ -537,6 +537,10 @@ static int pmul(qe_verify_scratch *s, int a, int b, int *out, int reuse)
             if (mono_mul(s->poly[a].mono[i], s->poly[b].mono[j], &m))
                 return s->eerr = "exponent too large", VQ_LIMIT;
             mpq_mul(s->q[t][0], s->polyq[a][i], s->polyq[b][j]);
+            size_t bits = mpz_sizeinbase(mpq_numref(s->q[t][0]), 2) + mpz_sizeinbase(mpq_denref(s->q[t][0]), 2);
+            if (bits > 2 * VQ_MAX_EXP_BITS)
+                return s->eerr = "coefficient too large", VQ_LIMIT;
+            s->budget -= (long)(bits / 4096);
             if ((r = padd_term(s, *out, m, s->q[t][0])))
                 return r;
         }

@@ -132,7 +132,8 @@ static int all_syms(qe_verify_scratch *s, int n)
     return 0;
 }
 
-/* "x = 3" -> "3" when the left side is only variable names. */
+/* "x = 3" -> "3", "(a,b) = (1,2)" -> "(1,2)", "5 = x" -> "5": a side made
+ * only of variable names is dropped. */
 static int strip_eq(qe_verify_scratch *s, int n)
 {
     /* x = a = b: the chain's leftmost side decides, the last side is the value */
@@ -141,6 +142,10 @@ static int strip_eq(qe_verify_scratch *s, int n)
         left = s->node[left].a;
     if (n >= 0 && s->node[n].k == N_EQ && left >= 0 && all_syms(s, left))
         return s->node[n].b;
+    /* "5 = x" */
+    if (n >= 0 && s->node[n].k == N_EQ && s->node[s->node[n].a].k != N_EQ && all_syms(s, s->node[n].b) &&
+        !all_syms(s, s->node[n].a))
+        return s->node[n].a;
     return n;
 }
 
@@ -489,7 +494,7 @@ static int cmp(cmpctx *c, int g, int p, int depth)
         set_reason(c, "undecided: nested too deeply");
         return -1;
     }
-    if (s->budget < 0) {
+    if (--s->budget < 0) {
         set_reason(c, "evaluation budget exhausted");
         return -1;
     }

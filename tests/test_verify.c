@@ -21,9 +21,12 @@
 
 #include "verify.h"
 
-/* Accuracy floor the current code meets; raise it when the verifier improves. */
+/* Floors the current code meets (99.4% accuracy, 29 false negatives on 5037
+ * pairs); tighten them when the verifier improves, never loosen them to make
+ * a change pass. */
 #define CORPUS_MIN_PAIRS 1000
-#define CORPUS_MIN_ACCURACY 0.90
+#define CORPUS_MIN_ACCURACY 0.990
+#define CORPUS_MAX_FALSE_NEGATIVES 35
 
 struct cat {
     char name[48];
@@ -145,6 +148,7 @@ static void test_corpus(void **state)
     assert_true(all.n >= CORPUS_MIN_PAIRS);
     assert_int_equal(all.fp, 0);
     assert_true((double)(all.tp + all.tn) / all.n >= CORPUS_MIN_ACCURACY);
+    assert_true(all.fn <= CORPUS_MAX_FALSE_NEGATIVES);
 }
 
 /* Mutated answers (deterministic LCG): the verifier must return a verdict

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define GRADE_MAX_LINE (64 << 20) /* one JSONL record; longer lines are rejected */
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -73,7 +75,11 @@ static int grade_jsonl(const char *path, int extract, qe_verify_opts *o)
         if (blank)
             continue;
         json_error_t je;
-        json_t *doc = json_loadb(line, (size_t)n, 0, &je);
+        json_t *doc = NULL;
+        if (n <= GRADE_MAX_LINE)
+            doc = json_loadb(line, (size_t)n, 0, &je);
+        else
+            snprintf(je.text, sizeof je.text, "line longer than %d bytes", GRADE_MAX_LINE);
         json_t *id = doc ? json_object_get(doc, "id") : NULL;
         json_t *gold = doc ? json_object_get(doc, "gold") : NULL;
         json_t *pred = doc ? json_object_get(doc, "pred") : NULL;

@@ -118,11 +118,14 @@ static int kid(qe_verify_scratch *s, int n, int i)
     return s->kids[s->node[n].a + i];
 }
 
+/* Only names: x, x_1, (a,b), or a function-call shape f(x), p(a,b). */
 static int all_syms(qe_verify_scratch *s, int n)
 {
     vq_node *d = &s->node[n];
     if (d->k == N_SYM)
         return 1;
+    if (d->k == N_MUL && d->f == VQ_CALL)
+        return s->node[d->a].k == N_SYM && all_syms(s, d->b);
     if (d->k == N_TUPLE || d->k == N_LIST) {
         for (int i = 0; i < d->n; i++)
             if (s->node[kid(s, n, i)].k != N_SYM)

@@ -57,6 +57,7 @@ enum vq_node {
 /* tuple bracket flags */
 #define VQ_LOPEN 1  /* '(' on the left (else '[') */
 #define VQ_ROPEN 2  /* ')' on the right (else ']') */
+#define VQ_CALL 1   /* N_MUL flag: written like a function call, f(x) */
 
 typedef struct {
     uint8_t k;      /* enum vq_node */

@@ -589,10 +589,14 @@ static int parse_term(P *s)
                     return -1;
                 continue;
             }
+            /* f(x), p(a,b): a one-letter name right before a parenthesis */
+            int call = t->k == T_LP && s->node[f].k == N_SYM && s->node[f].len == 1;
             int g = parse_unary(s);
             if (g < 0)
                 return -1;
             f = mk(s, N_MUL, f, g);
+            if (f >= 0 && call)
+                s->node[f].f = VQ_CALL;
             nf++;
         } else
             return f;

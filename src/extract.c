@@ -253,6 +253,11 @@ static int find_final(const char *t, size_t n, size_t *s, size_t *l)
         m = m2;
         skip = 12;
     }
+    if (!m) {
+        /* "so the answer is 5" when no "final answer" marker exists */
+        m = rfind_ci(t, n, "answer is");
+        skip = 9;
+    }
     if (!m)
         return 0;
     return after_marker(t, n, (size_t)(m - t) + skip, s, l);

@@ -4,7 +4,7 @@
  * the text after the last one counts; with an unclosed <think> only the text
  * before it. Then the answer is looked for with a configurable list of
  * methods tried in order (default: last \boxed{}/\fbox{} with balanced
- * braces, "final answer is ...", "Answer: ...", the last $...$ / $$...$$ /
+ * braces, "final answer is ..." (or, without it, "answer is ..."), "Answer: ...", the last $...$ / $$...$$ /
  * \[...\] / \(...\) span, the last number). Extraction never allocates: the
  * result is a span of the input. Work is linear in the response length. */
 #ifndef QE_EXTRACT_H
@@ -15,7 +15,7 @@
 enum qe_extract_method {
     QE_EXTRACT_NONE = 0,
     QE_EXTRACT_BOXED,        /* last \boxed{...} or \fbox{...} */
-    QE_EXTRACT_FINAL_ANSWER, /* "final answer is ..." */
+    QE_EXTRACT_FINAL_ANSWER, /* "final answer is ...", else "answer is ..." */
     QE_EXTRACT_ANSWER_COLON, /* "Answer: ..." */
     QE_EXTRACT_MATH_SPAN,    /* last $...$, $$...$$, \[...\] or \(...\) */
     QE_EXTRACT_LAST_NUMBER,  /* last number in the text */

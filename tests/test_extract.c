@@ -70,9 +70,11 @@ static void test_marker_and_spans(void **state)
     assert_string_equal(X("Final Answer: The largest $n$ is 34.", NULL), "34");
     assert_string_equal(X("The final answer is $\\frac{1}{2}$", NULL), "\\frac{1}{2}");
     assert_string_equal(X("The final answer is: even", NULL), "even");
+    assert_string_equal(X("So the answer is $5$. This needs $x>2$.", &m), "5");
+    assert_int_equal(m, QE_EXTRACT_FINAL_ANSWER);
     assert_string_equal(X("reasoning\nAnswer: 42\n", &m), "42");
     assert_int_equal(m, QE_EXTRACT_ANSWER_COLON);
-    assert_string_equal(X("So $x = 3$ and the answer is $70$", &m), "70");
+    assert_string_equal(X("So $x = 3$ and we get $70$", &m), "70");
     assert_int_equal(m, QE_EXTRACT_MATH_SPAN);
     assert_string_equal(X("thus \\[ \\frac{1}{2} \\] done", NULL), "\\frac{1}{2}");
     assert_string_equal(X("$$\n\\sqrt{51}\n$$", NULL), "\\sqrt{51}");

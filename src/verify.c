@@ -801,10 +801,51 @@ static void print_node(qe_verify_scratch *s, int n, pbuf *o, int depth)
     }
 }
 
+/* Writes q as "p/q" (or "p") if it fits; returns 0 if it does not. */
+static int put_q(pbuf *o, mpq_srcptr q)
+{
+    size_t need = mpz_sizeinbase(mpq_numref(q), 10) + mpz_sizeinbase(mpq_denref(q), 10) + 4;
+    if (o->n + need + 8 >= o->cap)
+        return 0;
+    mpq_get_str(o->b + o->n, 10, q);
+    o->n += strlen(o->b + o->n);
+    return 1;
+}
+
+/* The canonical form of an answer: its exact value when it has one
+ * ("1/2" for 0.5, "3+4i"), else the normalised tree. */
 static void canon(qe_verify_scratch *s, int n, char *out, size_t cap)
 {
     pbuf o = {out, 0, cap};
     out[0] = 0;
+    int v = strip_eq(s, n), x;
+    vq_node *d = &s->node[v];
+    if (d->k != N_NUM || memchr(d->s, '.', (size_t)d->len) || (d->len > 1 && d->s[0] == '0')) {
+        long budget = s->budget;
+        qe_verify_eval_reset(s);
+        s->nvar = 0;
+        int u = strip_unit(s, v);
+        if (u >= 0 && qe_verify_collect_vars(s, u) == 0 && s->nvar == 0 && qe_verify_exact(s, u, &x) == VQ_OK) {
+            int im = mpq_sgn(s->q[x][1]) != 0, ok = 1;
+            if (!im || mpq_sgn(s->q[x][0]))
+                ok = put_q(&o, s->q[x][0]);
+            if (ok && im) {
+                if (mpq_sgn(s->q[x][1]) > 0 && mpq_sgn(s->q[x][0]))
+                    pstr(&o, "+");
+                if (mpq_cmp_si(s->q[x][1], -1, 1) == 0)
+                    pstr(&o, "-");
+                else if (mpq_cmp_si(s->q[x][1], 1, 1) != 0)
+                    ok = put_q(&o, s->q[x][1]);
+                pstr(&o, "i");
+            }
+            s->budget = budget;
+            if (ok)
+                return;
+            o.n = 0;
+            out[0] = 0;
+        }
+        s->budget = budget;
+    }
     print_node(s, n, &o, 0);
     if (o.n + 1 >= cap && cap > 4)
         memcpy(out + cap - 4, "...", 4);

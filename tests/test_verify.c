@@ -246,6 +246,12 @@ static void test_canonical_forms_and_reasons(void **state)
     assert_int_equal(r.verdict, 1);
     assert_string_equal(r.reason, "equal as polynomials");
     assert_true(strlen(r.canon_gold) > 0 && strlen(r.canon_pred) > 0);
+    qe_verify_pair("0.5", "\\frac{2}{4}", NULL, &r);
+    assert_string_equal(r.canon_gold, "1/2");
+    assert_string_equal(r.canon_pred, "1/2");
+    qe_verify_pair("\\frac{1}{i}", "-i", NULL, &r);
+    assert_int_equal(r.verdict, 1);
+    assert_string_equal(r.canon_gold, "-i");
     qe_verify_pair("\\frac{1}{3}", "0.333333", NULL, &r);
     assert_int_equal(r.verdict, 0);
     assert_string_equal(r.reason, "different exact rationals");

@@ -57,14 +57,18 @@ typedef struct {
 
 /* Compares two final answers. Returns 0 (verdict in out->verdict, which may be
  * undecided) or QE_ENOMEM when no scratch could be made. gold and pred are
- * NUL-terminated; they may carry $...$, \boxed{}, \text{} wrappers. */
+ * NUL-terminated and only read; they may carry $...$, \boxed{}, \text{}
+ * wrappers. out (not NULL) is filled entirely; it holds no pointers. */
 int qe_verify_pair(const char *gold, const char *pred, const qe_verify_opts *opts,
                    qe_verify_result *out);
 
-/* Extracts the final answer from a full model response (qe_extract_answer with
- * opts->extract; <think> blocks ignored), then compares it with gold.
- * Returns the verdict (1 true, 0 false, -1 undecided: also when no answer
- * could be extracted) and fills out if it is not NULL. */
+/* The --scorer math entry point. Extracts the final answer from a full model
+ * response (qe_extract_answer with opts->extract; <think> blocks ignored); a
+ * gold containing \boxed{} is reduced to its last box (a whole reference
+ * solution works as gold); then compares as qe_verify_pair. Returns the
+ * verdict (1 true, 0 false, -1 undecided: also when no answer could be
+ * extracted) and fills out if it is not NULL. opts may be NULL (defaults,
+ * temporary scratch: slow, for one-off calls). */
 int qe_verify_response(const char *gold, const char *response, const qe_verify_opts *opts,
                        qe_verify_result *out);
 

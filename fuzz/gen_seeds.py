@@ -72,6 +72,30 @@ def lmio():
             if l:
                 put("fuzz_pyjson", l)
 
+def verify():
+    # the same pred/gold pairs the lm-eval scorer is seeded with
+    for path in ["tests/cases/lmeval_equiv.jsonl"]:
+        for line in open(path, encoding="utf-8"):
+            d = json.loads(line)
+            gold = field(d, "gold")
+            if gold:
+                put("fuzz_verify", field(d, "pred") + b"\0" + gold)
+    # the verifier's own golden pairs (all hand-made ones, a sample of the large files)
+    for path, every in [("tests/cases/verify_handmade.jsonl", 1), ("tests/cases/verify_hendrycks.jsonl", 1),
+                        ("tests/cases/verify_lmeval.jsonl", 1), ("tests/cases/verify_mathverify.jsonl", 1),
+                        ("tests/cases/verify_real_outputs.jsonl", 5), ("tests/cases/verify_math500.jsonl", 30)]:
+        if not os.path.exists(path):
+            continue
+        for i, line in enumerate(open(path, encoding="utf-8")):
+            if i % every == 0:
+                d = json.loads(line)
+                put("fuzz_verify", field(d, "pred") + b"\0" + field(d, "gold"))
+    for p, g in [("\\frac{1}{2}", "0.5"), ("\\{1,2\\}", "\\{2,1\\}"), ("(1,2]", "(1, 2]"),
+                 ("x^2+2x+1", "(x+1)^2"), ("90^\\circ", "\\frac{\\pi}{2}"), ("50\\%", "0.5"),
+                 ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "[[1,2],[3,4]]"), ("\\sqrt{8}", "2\\sqrt{2}"),
+                 ("2^{10000000}", "2"), ("x=3", "3"), ("<think>7</think>The answer is \\boxed{8}", "8")]:
+        put("fuzz_verify", p.encode() + b"\0" + g.encode())
+
 def report():
     files = sorted(glob.glob("tests/fixtures/**/*.verdicts.jsonl", recursive=True) +
                    glob.glob("examples/**/*.verdicts.jsonl", recursive=True))
@@ -94,3 +118,4 @@ if __name__ == "__main__":
     engine_logs()
     lmio()
     report()
+    verify()

@@ -25,6 +25,7 @@
 #include "compare.h"
 #include "engine.h"
 #include "err.h"
+#include "extract.h"
 #include "lmeval_io.h"
 #include "pyjson.h"
 #include "records.h"
@@ -33,6 +34,7 @@
 #include "plan.h"
 #include "score_lmeval.h"
 #include "task.h"
+#include "verify.h"
 
 /* A broken promise: print what and abort (libFuzzer saves the input). */
 #define QE_FUZZ_CHECK(cond)                                                                        \
@@ -498,6 +500,61 @@ static inline int qe_fuzz_report(const uint8_t *data, size_t size)
     QE_FUZZ_CHECK(strpbrk(qe_buf_str(&b), "<>\"'") == NULL);
     qe_buf_free(&b);
     free(s);
+    return 0;
+}
+
+/* ---- fuzz_verify: our LaTeX / plain-math answer parser, verifier and
+ * answer extractor (src/verify*.c, src/extract.c). Input: "pred\0gold". ---- */
+
+static inline void qe_fuzz_check_verdict(const qe_verify_result *r)
+{
+    QE_FUZZ_CHECK(r->verdict == QE_VERDICT_TRUE || r->verdict == QE_VERDICT_FALSE ||
+                  r->verdict == QE_VERDICT_UNDECIDED);
+    QE_FUZZ_CHECK(memchr(r->reason, '\0', sizeof r->reason) && memchr(r->canon_gold, '\0', sizeof r->canon_gold) &&
+                  memchr(r->canon_pred, '\0', sizeof r->canon_pred) &&
+                  memchr(r->extracted, '\0', sizeof r->extracted));
+}
+
+static inline int qe_fuzz_verify(const uint8_t *data, size_t size)
+{
+    char *a, *b;
+    qe_fuzz_split(data, size, &a, &b);
+    /* one scratch per process, as a hot loop would use it (reuse across
+     * inputs is part of what is tested); reachable until exit */
+    static qe_verify_scratch *scratch;
+    if (!scratch)
+        scratch = qe_verify_scratch_new();
+    QE_FUZZ_CHECK(scratch != NULL);
+    qe_verify_opts o;
+    qe_verify_opts_init(&o);
+    o.scratch = scratch;
+    qe_verify_result r;
+    memset(&r, 0, sizeof r);
+    QE_FUZZ_CHECK(qe_verify_pair(b, a, &o, &r) == 0);
+    qe_fuzz_check_verdict(&r);
+    /* an answer is never judged different from itself */
+    QE_FUZZ_CHECK(qe_verify_pair(a, a, &o, &r) == 0);
+    qe_fuzz_check_verdict(&r);
+    if (r.verdict == QE_VERDICT_FALSE)
+        fprintf(stderr, "verify(x, x) is false: %s\n", r.reason);
+    QE_FUZZ_CHECK(r.verdict != QE_VERDICT_FALSE);
+    int v = qe_verify_response(b, a, &o, &r);
+    QE_FUZZ_CHECK(v == r.verdict);
+    qe_fuzz_check_verdict(&r);
+
+    size_t start = 0, alen = 0, n = strlen(a);
+    qe_extract_opts eo;
+    qe_extract_opts_init(&eo);
+    int m = qe_extract_answer(a, n, &eo, &start, &alen);
+    QE_FUZZ_CHECK(m >= 0);
+    QE_FUZZ_CHECK(m == 0 || (start <= n && alen <= n - start));
+    QE_FUZZ_CHECK(qe_extract_method_name(m) != NULL);
+    if (qe_extract_opts_parse(&eo, "whole") == 0) {
+        m = qe_extract_answer(a, n, &eo, &start, &alen);
+        QE_FUZZ_CHECK(m == 0 || (start <= n && alen <= n - start));
+    }
+    free(a);
+    free(b);
     return 0;
 }
 

@@ -31,6 +31,7 @@ static const target targets[] = {
     {"fuzz_lmeval_results", qe_fuzz_lmeval_results},
     {"fuzz_lmeval_samples", qe_fuzz_lmeval_samples},
     {"fuzz_report", qe_fuzz_report},
+    {"fuzz_verify", qe_fuzz_verify},
 };
 #define N_TARGETS (sizeof targets / sizeof *targets)
 

@@ -30,6 +30,7 @@
 #include "records.h"
 #include "report.h"
 #include "score_lmeval.h"
+#include "verify.h"
 
 #define MB10 (10u * 1024u * 1024u)
 #define DEEP 100000u
@@ -648,6 +649,154 @@ static void test_rescore_cli_hostile(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- our verifier and extractor (verify*.c, extract.c) ---- */
+
+static int vresp(const char *gold, const char *resp, qe_verify_result *r)
+{
+    qe_verify_opts o;
+    qe_verify_opts_init(&o);
+    memset(r, 0, sizeof *r);
+    return qe_verify_response(gold, resp, &o, r);
+}
+
+/* NUL ends the C string (the text after it is not seen); invalid UTF-8
+ * around the answer does not disturb extraction; </script> is text. */
+static void test_verify_nul_utf8_script(void **state)
+{
+    (void)state;
+    qe_verify_result r;
+    static const char nul[] = "\\boxed{7}\0 no: \\boxed{8}";
+    assert_int_equal(vresp("7", nul, &r), QE_VERDICT_TRUE);
+    assert_int_equal(vresp("8", nul, &r), QE_VERDICT_FALSE);
+    assert_int_equal(vresp("5", "\xff\xfe junk \xc3 \\boxed{5}", &r), QE_VERDICT_TRUE);
+    assert_string_equal(r.extracted, "5");
+    /* invalid bytes inside the answer are skipped by the lexer like other
+     * unknown symbols (noted in docs/reliability.md): 5\xff reads as 5 */
+    assert_int_equal(vresp("5", "\\boxed{5\xff}", &r), QE_VERDICT_TRUE);
+    assert_int_equal(vresp("6", "\\boxed{5\xff}", &r), QE_VERDICT_FALSE);
+    assert_int_equal(vresp("5", "</script><script>alert(1)</script> \\boxed{5}", &r), QE_VERDICT_TRUE);
+    qe_verify_opts o;
+    qe_verify_opts_init(&o);
+    assert_int_equal(qe_verify_pair("</script>", "</script>", &o, &r), 0);
+    assert_int_equal(r.verdict, QE_VERDICT_TRUE);
+}
+
+/* 10 MB: extraction is linear and finds the final answer; a 10 MB answer
+ * itself is undecided (over the 4096-byte bound), never worked on. */
+static void test_verify_10mb(void **state)
+{
+    (void)state;
+    qe_verify_result r;
+    char *s = big_text(MB10, " so the answer is \\boxed{42}.");
+    assert_int_equal(vresp("42", s, &r), QE_VERDICT_TRUE);
+    assert_string_equal(r.extracted, "42");
+    qe_verify_opts o;
+    qe_verify_opts_init(&o);
+    assert_int_equal(qe_verify_pair("42", s, &o, &r), 0);
+    assert_int_equal(r.verdict, QE_VERDICT_UNDECIDED);
+    assert_non_null(strstr(r.reason, "longer than"));
+    free(s);
+}
+
+/* Deep braces: 100k deep is too long an answer; 1000 deep fits the size
+ * bound but not the parser's depth bound: undecided with a reason either
+ * way, never a stack overflow. */
+static void test_verify_deep(void **state)
+{
+    (void)state;
+    qe_verify_result r;
+    char *s = nested("\\boxed{", "{", DEEP, "7", "}", DEEP, "}");
+    assert_int_equal(vresp("7", s, &r), QE_VERDICT_UNDECIDED);
+    assert_non_null(strstr(r.reason, "too long"));
+    free(s);
+    s = nested("", "{", 1000, "7", "}", 1000, "");
+    qe_verify_opts o;
+    qe_verify_opts_init(&o);
+    assert_int_equal(qe_verify_pair("7", s, &o, &r), 0);
+    assert_int_equal(r.verdict, QE_VERDICT_UNDECIDED);
+    assert_true(r.reason[0] != '\0');
+    free(s);
+    s = nested("", "\\frac{1}{", 1000, "2", "}", 1000, "");
+    assert_int_equal(qe_verify_pair("7", s, &o, &r), 0);
+    assert_int_equal(r.verdict, QE_VERDICT_UNDECIDED);
+    free(s);
+}
+
+/* `qeval grade --jsonl`: one verdict line per input line, in order; a line
+ * with \u0000 or invalid UTF-8 gets verdict null and a reason naming the
+ * line (exit 1), the others are graded. */
+static void test_grade_cli_hostile(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], in[700], out[700], err[700];
+    snprintf(dir, sizeof dir, "%s/qe_untrusted_grade_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(in, sizeof in, "%s/in.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out.jsonl", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    qe_buf b = QE_BUF_INIT;
+    assert_int_equal(qe_buf_puts(&b, "{\"id\": \"nul\", \"gold\": \"8\", \"pred\": \"\\\\boxed{7}\\u0000\\\\boxed{8}\"}\n"
+                                     "{\"id\": \"utf8\", \"gold\": \"5\", \"pred\": \"bad \xff\xfe \\\\boxed{5}\"}\n"
+                                     "{\"id\": \"big\", \"gold\": \"42\", \"pred\": \""), 0);
+    char *filler = big_text(MB10, " \\\\boxed{42}\"}\n");
+    for (char *p = filler; (p = strchr(p, '\n')) != NULL && p[1] != '\0';)
+        *p = ' ';
+    assert_int_equal(qe_buf_puts(&b, filler), 0);
+    free(filler);
+    char *deep = nested("{\"id\": \"deep\", \"gold\": \"7\", \"pred\": \"\\\\boxed{", "{", DEEP, "7", "}", DEEP, "}\"}\n");
+    assert_int_equal(qe_buf_puts(&b, deep), 0);
+    free(deep);
+    assert_int_equal(qe_buf_puts(&b, "{\"id\": \"script\", \"gold\": \"5\", \"pred\": \"</script><script>alert(1)</script> \\\\boxed{5}\"}\n"), 0);
+    FILE *f = fopen(in, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b.data, 1, b.len, f), b.len);
+    assert_int_equal(fclose(f), 0);
+    qe_buf_free(&b);
+
+    const char *args[] = {"grade", "--jsonl", in, NULL};
+    assert_int_equal(run_qeval(args, out, err), 1);
+    char *o = slurp_file(out), *e = slurp_file(err);
+    static const struct {
+        const char *id; /* NULL: the line could not be read */
+        int verdict;    /* 1 true, 0 false, -1 null */
+        const char *reason;
+    } want[] = {
+        {NULL, -1, "line 1: \\u0000 is not allowed"},
+        {NULL, -1, "line 2: unable to decode byte 0xff"},
+        {"big", 1, ""},
+        {"deep", -1, "too long"},
+        {"script", 1, ""},
+    };
+    char *save = NULL, *line = strtok_r(o, "\n", &save);
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++, line = strtok_r(NULL, "\n", &save)) {
+        assert_non_null(line);
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        json_t *id = json_object_get(j, "id"), *v = json_object_get(j, "verdict");
+        if (want[i].id)
+            assert_string_equal(json_string_value(id), want[i].id);
+        else
+            assert_true(json_is_null(id));
+        if (want[i].verdict < 0)
+            assert_true(json_is_null(v));
+        else
+            assert_true(json_is_true(v));
+        const char *reason = json_string_value(json_object_get(j, "reason"));
+        if (!reason || !strstr(reason, want[i].reason))
+            fail_msg("line %zu: reason '%s' lacks '%s'", i + 1, reason ? reason : "(none)", want[i].reason);
+        json_decref(j);
+    }
+    assert_null(line);
+    assert_non_null(strstr(e, "line 1: \\u0000 is not allowed"));
+    free(o);
+    free(e);
+    unlink(in);
+    unlink(out);
+    unlink(err);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -666,6 +815,10 @@ int main(void)
         cmocka_unit_test(test_records_big_and_deep),
         cmocka_unit_test(test_report_hostile),
         cmocka_unit_test(test_rescore_cli_hostile),
+        cmocka_unit_test(test_verify_nul_utf8_script),
+        cmocka_unit_test(test_verify_10mb),
+        cmocka_unit_test(test_verify_deep),
+        cmocka_unit_test(test_grade_cli_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,7 @@ struct pending {
 struct server {
     const char *model;
     const char *default_answer;
+    const char *api_key;        /* NULL: no auth; else "Bearer KEY" required */
     long max_model_len;
     bool flat_errors;
     long latency_ms;            /* global extra latency */
@@ -894,6 +895,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     long delay = 0;
     bool post = !strcmp(method, "POST");
+    if (s->api_key && strcmp(url, "/health") != 0) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        if (!auth || strncmp(auth, "Bearer ", 7) != 0 || strcmp(auth + 7, s->api_key) != 0) {
+            /* vLLM answers 401 {"error": "Unauthorized"}; we echo the key
+             * given, so tests can prove the client scrubs it */
+            qe_buf b = QE_BUF_INIT;
+            qe_buf_puts(&b, "{\"error\":");
+            char msg[300];
+            snprintf(msg, sizeof msg, "Unauthorized: bad key '%.200s'", auth ? auth : "(none)");
+            json_str(&b, msg, strlen(msg));
+            qe_buf_puts(&b, "}");
+            rq->status = 401;
+            rq->resp = resp_buf(&b, "application/json");
+            return queue(c, rq);
+        }
+    }
     bool get = !strcmp(method, "GET");
     if (rq->too_big) {
         rq->status = 413;
@@ -993,7 +1010,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: fake_server [--port P] [--host ADDR] [--model NAME] [--script FILE.jsonl]\n"
             "       [--request-log FILE] [--default-answer TEXT] [--fault KIND[:ARG]]...\n"
-            "       [--latency-ms MS] [--max-model-len N] [--flat-errors] [--threads N]\n"
+            "       [--api-key KEY] [--latency-ms MS] [--max-model-len N] [--flat-errors] [--threads N]\n"
             "       [--lenient]\n"
             "faults: 500:N 429:N:RETRY_AFTER stall:MS[:N] reset:N close:N garbage:N\n"
             "        truncated:N badutf8:N huge:BYTES[:N] trickle[:MS[:N]] die-after:N\n"
@@ -1072,6 +1089,8 @@ int main(int argc, char **argv)
             NEEDV(); script = v;
         } else if (!strcmp(a, "--request-log")) {
             NEEDV(); logpath = v;
+        } else if (!strcmp(a, "--api-key")) {
+            NEEDV(); s->api_key = v;
         } else if (!strcmp(a, "--default-answer")) {
             NEEDV(); s->default_answer = v;
         } else if (!strcmp(a, "--fault")) {

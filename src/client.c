@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "buf.h"
@@ -72,6 +74,8 @@ struct qe_client {
     struct creq *waiting;         /* backoff, unordered */
     size_t nqueued, nwaiting, nactive, ndone, nretries;
     uint64_t rng;
+    int epfd;             /* sockets curl asked us to watch */
+    double timer_due;     /* when curl wants control back; < 0: no timer */
 };
 
 /* ---------- small helpers ---------- */
@@ -594,6 +598,9 @@ static bool curl_permanent(CURLcode cc)
 
 /* ---------- client lifecycle ---------- */
 
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+static int on_timer(CURLM *m, long timeout_ms, void *userp);
+
 int qe_client_new(const qe_client_opts *o, qe_client **out, qe_err *e)
 {
     *out = NULL;
@@ -611,6 +618,7 @@ int qe_client_new(const qe_client_opts *o, qe_client **out, qe_err *e)
         curl_global_cleanup();
         return qe_err_set(e, QE_ENOMEM, "out of memory");
     }
+    c->epfd = -1;
     c->o = *o;
     c->o.api_key = NULL; /* lives only in conf */
     c->o.base_url = NULL;
@@ -621,6 +629,13 @@ int qe_client_new(const qe_client_opts *o, qe_client **out, qe_err *e)
         return rc;
     }
     c->rng = o->seed ? o->seed : 0x5eed;
+    c->timer_due = -1.0;
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (c->epfd < 0) {
+        c->epfd = -1;
+        qe_client_free(c);
+        return qe_err_set(e, QE_ENET, "epoll_create1 failed: %s", strerror(errno));
+    }
     c->idle = calloc((size_t)o->num_concurrent, sizeof *c->idle);
     c->act = calloc((size_t)o->num_concurrent, sizeof *c->act);
     c->multi = curl_multi_init();
@@ -631,6 +646,10 @@ int qe_client_new(const qe_client_opts *o, qe_client **out, qe_err *e)
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->num_concurrent);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->num_concurrent);
     curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)o->num_concurrent);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     *out = c;
     return 0;
 }
@@ -682,6 +701,8 @@ void qe_client_free(qe_client *c)
     if (c->multi)
         curl_multi_cleanup(c->multi);
     conf_free(&c->conf);
+    if (c->epfd >= 0)
+        close(c->epfd);
     free(c);
     curl_global_cleanup();
 }
@@ -929,10 +950,39 @@ static int fill(qe_client *c, double now, qe_err *e)
     return 0;
 }
 
+/* curl tells us which sockets to watch (socket_action API), so each wakeup
+ * costs O(ready sockets), not O(connections) as curl_multi_poll would. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    qe_client *c = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.data.fd = fd;
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+        epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    qe_client *c = userp;
+    c->timer_due = timeout_ms < 0 ? -1.0 : now_ms() + (double)timeout_ms;
+    return 0;
+}
+
 int qe_client_run(qe_client *c, qe_client_done_fn done, void *ud,
                   const volatile sig_atomic_t *stop, qe_err *e)
 {
     int rc = 0;
+    struct epoll_event evs[64];
     for (;;) {
         if (stop && *stop) {
             rc = qe_err_set(e, QE_EINTR, "interrupted; %zu requests unfinished",
@@ -944,30 +994,36 @@ int qe_client_run(qe_client *c, qe_client_done_fn done, void *ud,
             break;
         if (c->nactive == 0 && c->nwaiting == 0 && !c->qhead)
             break;
-        int running = 0;
-        if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
-            rc = qe_err_set(e, QE_ENET, "curl_multi_perform failed");
+        now = now_ms(); /* after fill: adding a handle sets a zero timer */
+        double wait = POLL_SLICE_MS;
+        if (c->timer_due >= 0 && c->timer_due - now < wait)
+            wait = c->timer_due - now;
+        if (c->nactive < (size_t)c->o.num_concurrent)
+            for (struct creq *r = c->waiting; r; r = r->next)
+                if (r->due - now < wait)
+                    wait = r->due - now;
+        int ms = wait <= 0 ? 0 : (int)wait + (wait > (int)wait);
+        int n = epoll_wait(c->epfd, evs, (int)(sizeof evs / sizeof *evs), ms);
+        if (n < 0 && errno != EINTR) {
+            rc = qe_err_set(e, QE_ENET, "epoll_wait failed: %s", strerror(errno));
             break;
+        }
+        int running = 0;
+        for (int i = 0; i < n; i++) {
+            int fl = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                     ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                     ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(c->multi, evs[i].data.fd, fl, &running);
+        }
+        if (c->timer_due >= 0 && c->timer_due <= now_ms()) {
+            c->timer_due = -1.0;
+            curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
         int progress = 0;
         if ((rc = drain(c, done, ud, &progress))) {
             if (e && e->code != rc)
                 qe_err_set(e, rc, "stopped by the result callback (status %s)",
                            qe_status_name(rc));
-            break;
-        }
-        if (progress)
-            continue; /* slots freed: refill before sleeping */
-        long wait = POLL_SLICE_MS;
-        if (c->nactive < (size_t)c->o.num_concurrent) {
-            for (struct creq *r = c->waiting; r; r = r->next) {
-                double d = r->due - now_ms();
-                if (d < (double)wait)
-                    wait = d < 0 ? 0 : (long)d + 1;
-            }
-        }
-        if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK) {
-            rc = qe_err_set(e, QE_ENET, "curl_multi_poll failed");
             break;
         }
     }

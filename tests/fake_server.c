@@ -110,6 +110,7 @@ struct req {
     char *log_model;
     char *prompt;               /* rendered prompt text (for log) */
     const char *fault;          /* name of the fault applied, or NULL */
+    bool logged;
 };
 
 /* ---------- small helpers ---------- */
@@ -857,8 +858,49 @@ static struct MHD_Response *handle_models(struct server *s)
 
 /* ---------- MHD glue ---------- */
 
-static enum MHD_Result queue(struct MHD_Connection *c, struct req *rq)
+static void log_request(struct server *s, struct req *rq, bool answered)
 {
+    if (!s->log)
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "seq", json_integer(rq->seq));
+    json_object_set_new(o, "path", json_string(rq->path ? rq->path : ""));
+    json_object_set_new(o, "model", rq->log_model ? json_string(rq->log_model) : json_null());
+    if (rq->prompt) {
+        char h[65];
+        sha256_hex(rq->prompt, strlen(rq->prompt), h);
+        json_object_set_new(o, "prompt_sha256", json_string(h));
+        json_object_set_new(o, "prompt", json_string(rq->prompt));
+    }
+    json_object_set_new(o, "status", json_integer(rq->status));
+    json_object_set_new(o, "answered", json_boolean(answered));
+    json_object_set_new(o, "fault", rq->fault ? json_string(rq->fault) : json_null());
+    char *line = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!line)
+        return;
+    pthread_mutex_lock(&s->log_mu);
+    fprintf(s->log, "%s\n", line);
+    fflush(s->log);
+    pthread_mutex_unlock(&s->log_mu);
+    free(line);
+}
+
+/* Logs the request once its answer is decided (before any latency), so the
+ * log holds every request received even if the server is killed right
+ * after; "answered" = a complete response was queued. */
+static void log_decided(struct server *s, struct req *rq)
+{
+    if (rq->logged || (rq->path && !strcmp(rq->path, "/health")))
+        return;
+    rq->logged = true;
+    bool broken = rq->fault && (!strcmp(rq->fault, "reset") || !strcmp(rq->fault, "close"));
+    log_request(s, rq, rq->resp != NULL && !broken);
+}
+
+static enum MHD_Result queue(struct server *s, struct MHD_Connection *c, struct req *rq)
+{
+    log_decided(s, rq);
     struct MHD_Response *r = rq->resp;
     rq->resp = NULL;
     if (!r)
@@ -891,7 +933,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (rq->resp || rq->status) /* resumed after artificial latency */
-        return queue(c, rq);
+        return queue(s, c, rq);
 
     long delay = 0;
     bool post = !strcmp(method, "POST");
@@ -908,7 +950,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             qe_buf_puts(&b, "}");
             rq->status = 401;
             rq->resp = resp_buf(&b, "application/json");
-            return queue(c, rq);
+            return queue(s, c, rq);
         }
     }
     bool get = !strcmp(method, "GET");
@@ -939,41 +981,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->status = 404;
         rq->resp = error_resp(s, 404, "NotFoundError", msg);
     }
-    if (!rq->resp && rq->status == 0)
+    if (!rq->resp && rq->status == 0) {
+        log_decided(s, rq);
         return MHD_NO; /* "close" fault */
+    }
+    log_decided(s, rq);
     if (delay > 0 && schedule(s, c, delay)) {
         MHD_suspend_connection(c);
         return MHD_YES;
     }
-    return queue(c, rq);
-}
-
-static void log_request(struct server *s, struct req *rq, bool answered)
-{
-    if (!s->log)
-        return;
-    json_t *o = json_object();
-    json_object_set_new(o, "seq", json_integer(rq->seq));
-    json_object_set_new(o, "path", json_string(rq->path ? rq->path : ""));
-    json_object_set_new(o, "model", rq->log_model ? json_string(rq->log_model) : json_null());
-    if (rq->prompt) {
-        char h[65];
-        sha256_hex(rq->prompt, strlen(rq->prompt), h);
-        json_object_set_new(o, "prompt_sha256", json_string(h));
-        json_object_set_new(o, "prompt", json_string(rq->prompt));
-    }
-    json_object_set_new(o, "status", json_integer(rq->status));
-    json_object_set_new(o, "answered", json_boolean(answered));
-    json_object_set_new(o, "fault", rq->fault ? json_string(rq->fault) : json_null());
-    char *line = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!line)
-        return;
-    pthread_mutex_lock(&s->log_mu);
-    fprintf(s->log, "%s\n", line);
-    fflush(s->log);
-    pthread_mutex_unlock(&s->log_mu);
-    free(line);
+    return queue(s, c, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -984,8 +1001,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!rq)
         return;
     bool answered = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-    if (!rq->path || strcmp(rq->path, "/health") != 0)
-        log_request(s, rq, answered);
     if (rq->generation && answered && rq->status == 200 && s->die_after >= 0) {
         long n = atomic_fetch_add(&s->answered, 1) + 1;
         if (n >= s->die_after) {

@@ -111,6 +111,7 @@ struct req {
     char *prompt;               /* rendered prompt text (for log) */
     const char *fault;          /* name of the fault applied, or NULL */
     bool logged;
+    int client_port;            /* peer's TCP port: tells connections apart */
 };
 
 /* ---------- small helpers ---------- */
@@ -875,6 +876,7 @@ static void log_request(struct server *s, struct req *rq, bool answered)
     json_object_set_new(o, "status", json_integer(rq->status));
     json_object_set_new(o, "answered", json_boolean(answered));
     json_object_set_new(o, "fault", rq->fault ? json_string(rq->fault) : json_null());
+    json_object_set_new(o, "client_port", json_integer(rq->client_port));
     char *line = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!line)
@@ -921,6 +923,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!rq)
             return MHD_NO;
         rq->path = strdup(url);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+            rq->client_port = ntohs(((const struct sockaddr_in *)ci->client_addr)->sin_port);
         *con_cls = rq;
         return MHD_YES;
     }

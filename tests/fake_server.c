@@ -1092,7 +1092,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--lenient"))
             lenient = true;
-    bool cli_faults = false;
+    bool cli_faults = false, model_flag = false;
+    const char *positional_model = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1105,7 +1106,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--host")) {
             NEEDV(); host = v;
         } else if (!strcmp(a, "--model") || !strcmp(a, "--served-model-name")) {
-            NEEDV(); s->model = v;
+            NEEDV(); s->model = v; model_flag = true;
         } else if (!strcmp(a, "--script")) {
             NEEDV(); script = v;
         } else if (!strcmp(a, "--request-log")) {
@@ -1129,15 +1130,25 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--flat-errors")) {
             s->flat_errors = true;
         } else if (lenient) {
-            /* unknown flag (or positional) from a launcher: skip it and its value */
-            if (!strncmp(a, "--", 2) && !strchr(a, '=') && v && strncmp(v, "--", 2) != 0)
-                i++;
+            /* unknown flag from a launcher: skip it and its value. A
+             * positional (vllm serve MODEL) names the model, as in vLLM,
+             * unless --model/--served-model-name says otherwise. */
+            if (!strncmp(a, "--", 2)) {
+                if (!strchr(a, '=') && v && strncmp(v, "--", 2) != 0)
+                    i++;
+            } else if (strcmp(a, "serve") != 0 && !positional_model) {
+                positional_model = a;
+            }
         } else {
             fprintf(stderr, "fake_server: unknown argument '%s'\n", a);
             usage();
         }
 #undef NEEDV
     }
+    if (!model_flag && positional_model)
+        s->model = positional_model;
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
     if (!cli_faults && envfault && *envfault)
         add_faults_csv(s, envfault);
     if (script)

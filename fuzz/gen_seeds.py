@@ -72,6 +72,25 @@ def lmio():
             if l:
                 put("fuzz_pyjson", l)
 
+def client():
+    chat = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "Qwen/Qwen3-32B",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "The answer is $\\boxed{7}$.",
+                                                 "reasoning_content": None}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}}
+    put("fuzz_client_reply", json.dumps(chat))
+    chat["choices"][0]["message"] = {"role": "assistant", "content": None, "reasoning_content": "<think>hm"}
+    chat["choices"][0]["finish_reason"] = "length"
+    put("fuzz_client_reply", json.dumps(chat))
+    put("fuzz_client_reply", json.dumps({"object": "text_completion", "model": "m",
+                                         "choices": [{"index": 0, "text": " 42", "finish_reason": None}]}))
+    for s in ['{"error":{"message":"nested msg","type":"BadRequestError","code":400}}',
+              '{"object":"error","message":"flat msg","type":"BadRequestError","code":400}',
+              '{"detail":"Not Found"}', '{"error":"Unauthorized"}', "<h1>Bad\nGateway</h1>", "",
+              '{"choices":[{"message":{"content":"cut', '{"choices":[{"message":{"content":5}}]}',
+              '{"choices":[]}', '[1,2]', '{"choices":[{"message":{"content":"\\u0000x"}}]}',
+              b'{"choices":[{"message":{"content":"\xff\xfe ok"}}]}']:
+        put("fuzz_client_reply", s)
+
 def verify():
     # the same pred/gold pairs the lm-eval scorer is seeded with
     for path in ["tests/cases/lmeval_equiv.jsonl"]:
@@ -119,3 +138,4 @@ if __name__ == "__main__":
     lmio()
     report()
     verify()
+    client()

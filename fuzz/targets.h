@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "client.h"
 #include "compare.h"
 #include "engine.h"
 #include "err.h"
@@ -340,7 +341,7 @@ static inline void qe_fuzz_on_bad_line(void *arg, const qe_err *e)
 
 /* ---- fuzz_lmeval_samples: samples JSONL through the streaming reader (each
  * sample dumped back and its response rescored like `qeval rescore`) and
- * through rescore (`qeval rescore`), and through records, both as lm-eval
+ * through rescore (`qeval rescore`, lm-eval and math scorers), and through records, both as lm-eval
  * samples and as qeval verdicts ---- */
 
 static inline int qe_fuzz_lmeval_samples(const uint8_t *data, size_t size)
@@ -377,21 +378,25 @@ static inline int qe_fuzz_lmeval_samples(const uint8_t *data, size_t size)
     }
     qe_lmeval_samples_close(r);
 
-    /* rescore (qeval rescore): every line scored or reported as bad */
-    qe_rescore_opts ro = {.keep_samples = 1, .on_bad_line = qe_fuzz_on_bad_line, .arg = path};
-    qe_rescore_result *rr = NULL;
-    int rrc = qe_rescore_file(path, &ro, &rr, &e);
-    if (rrc == 0) {
-        QE_FUZZ_CHECK(rr != NULL && rr->n_bad <= rr->n_lines);
-        size_t scored = 0;
-        for (size_t g = 0; g < rr->n_groups; g++) {
-            QE_FUZZ_CHECK(rr->groups[g].score >= 0 && rr->groups[g].score <= 1);
-            scored += rr->groups[g].n;
+    /* rescore (qeval rescore), both scorers: every line scored, reported as
+     * bad, or (math scorer) skipped as a second filter's copy */
+    for (int scorer = QE_RESCORE_LMEVAL; scorer <= QE_RESCORE_MATH; scorer++) {
+        qe_rescore_opts ro = {.keep_samples = 1, .scorer = scorer, .on_bad_line = qe_fuzz_on_bad_line,
+                              .arg = path};
+        qe_rescore_result *rr = NULL;
+        int rrc = qe_rescore_file(path, &ro, &rr, &e);
+        if (rrc == 0) {
+            QE_FUZZ_CHECK(rr != NULL && rr->n_bad <= rr->n_lines);
+            size_t scored = 0;
+            for (size_t g = 0; g < rr->n_groups; g++) {
+                QE_FUZZ_CHECK(rr->groups[g].score >= 0 && rr->groups[g].score <= 1);
+                scored += rr->groups[g].n;
+            }
+            QE_FUZZ_CHECK(scored + rr->n_bad + rr->n_other_filter == rr->n_lines);
+            qe_rescore_result_free(rr);
+        } else {
+            qe_fuzz_check_err(&e, rrc);
         }
-        QE_FUZZ_CHECK(scored + rr->n_bad == rr->n_lines);
-        qe_rescore_result_free(rr);
-    } else {
-        qe_fuzz_check_err(&e, rrc);
     }
 
     /* records: lm-eval samples by name, then the same bytes as verdicts JSONL */
@@ -555,6 +560,33 @@ static inline int qe_fuzz_verify(const uint8_t *data, size_t size)
     }
     free(a);
     free(b);
+    return 0;
+}
+
+/* ---- fuzz_client_reply: an OpenAI-compatible server's reply body and
+ * error body (src/client.c) ---- */
+
+static inline int qe_fuzz_client_reply(const uint8_t *data, size_t size)
+{
+    qe_reply r;
+    qe_err e = {0};
+    int rc = qe_client_parse_reply((const char *)data, size, &r, &e);
+    if (rc == 0) {
+        QE_FUZZ_CHECK(r.content && r.reasoning && r.finish_reason && r.model);
+        QE_FUZZ_CHECK(strlen(r.content) == r.content_len); /* no hidden NUL */
+        QE_FUZZ_CHECK(!r.content_was_null || r.content_len == 0);
+        qe_reply_free(&r);
+    } else {
+        qe_fuzz_check_err(&e, rc);
+        QE_FUZZ_CHECK(r.content == NULL);
+    }
+    static const size_t caps[] = {1, 2, 17, 512};
+    for (size_t i = 0; i < 4; i++) {
+        char buf[512];
+        memset(buf, 'x', sizeof buf);
+        qe_client_error_message((const char *)data, size, buf, caps[i]);
+        QE_FUZZ_CHECK(memchr(buf, '\0', caps[i]) != NULL);
+    }
     return 0;
 }
 

@@ -32,6 +32,7 @@ static const target targets[] = {
     {"fuzz_lmeval_samples", qe_fuzz_lmeval_samples},
     {"fuzz_report", qe_fuzz_report},
     {"fuzz_verify", qe_fuzz_verify},
+    {"fuzz_client_reply", qe_fuzz_client_reply},
 };
 #define N_TARGETS (sizeof targets / sizeof *targets)
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "client.h"
 #include "compare.h"
 #include "err.h"
 #include "lmeval_io.h"
@@ -797,6 +798,88 @@ static void test_grade_cli_hostile(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- the server reply parser (client.c): where model text comes in ---- */
+
+/* A chat.completion body whose content JSON text is content_json. */
+static char *reply_body(const char *content_json)
+{
+    qe_buf b = QE_BUF_INIT;
+    assert_int_equal(qe_buf_puts(&b, "{\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                                     "\"content\":\""), 0);
+    assert_int_equal(qe_buf_puts(&b, content_json), 0);
+    assert_int_equal(qe_buf_puts(&b, "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,"
+                                     "\"completion_tokens\":2}}"), 0);
+    return qe_buf_detach(&b);
+}
+
+/* NUL: a reply whose content holds \u0000 is refused as a whole, with a
+ * message saying why (qeval run then stores the request as failed and asks
+ * again on the next run); a raw NUL byte likewise. */
+static void test_client_nul(void **state)
+{
+    (void)state;
+    char *body = reply_body("\\\\boxed{7}\\u0000\\\\boxed{8}");
+    qe_reply r;
+    qe_err e = {0};
+    assert_int_equal(qe_client_parse_reply(body, strlen(body), &r, &e), QE_ESERVER);
+    assert_non_null(strstr(e.msg, "not valid JSON"));
+    assert_non_null(strstr(e.msg, "\\u0000"));
+    assert_null(r.content);
+    free(body);
+    static const char raw[] = "{\"choices\":[{\"message\":{\"content\":\"a\0b\"}}]}";
+    assert_int_equal(qe_client_parse_reply(raw, sizeof raw - 1, &r, &e), QE_ESERVER);
+    assert_non_null(strstr(e.msg, "not valid JSON"));
+}
+
+/* Invalid UTF-8 is repaired to U+FFFD (and flagged); the answer is kept. */
+static void test_client_invalid_utf8(void **state)
+{
+    (void)state;
+    char *body = reply_body("bad \xff\xfe \\\\boxed{5}");
+    qe_reply r;
+    qe_err e = {0};
+    assert_int_equal(qe_client_parse_reply(body, strlen(body), &r, &e), 0);
+    assert_true(r.utf8_repaired);
+    assert_string_equal(r.content, "bad \xef\xbf\xbd\xef\xbf\xbd \\boxed{5}");
+    qe_reply_free(&r);
+    free(body);
+}
+
+/* 10 MB content is parsed whole; deep braces in the text are text; a body
+ * nested 100k deep is refused with a message, never a stack overflow. */
+static void test_client_big_deep_script(void **state)
+{
+    (void)state;
+    char *text = big_text(MB10, "\\\\boxed{42}</script><script>alert(1)</script>");
+    for (char *p = text; (p = strchr(p, '\n')) != NULL;)
+        *p = ' ';
+    char *body = reply_body(text);
+    qe_reply r;
+    qe_err e = {0};
+    assert_int_equal(qe_client_parse_reply(body, strlen(body), &r, &e), 0);
+    assert_int_equal(r.content_len, MB10 + strlen("\\boxed{42}</script><script>alert(1)</script>"));
+    assert_non_null(strstr(r.content + MB10 - 10, "\\boxed{42}</script><script>alert(1)</script>"));
+    qe_reply_free(&r);
+    free(body);
+    free(text);
+
+    char *braces = nested("\\\\boxed{", "{", DEEP, "7", "}", DEEP, "}");
+    body = reply_body(braces);
+    assert_int_equal(qe_client_parse_reply(body, strlen(body), &r, &e), 0);
+    assert_int_equal(r.content_len, 2 * DEEP + strlen("\\boxed{7}"));
+    qe_reply_free(&r);
+    free(body);
+    free(braces);
+
+    char *deep = nested("{\"choices\":[{\"message\":{\"content\":\"x\"},\"x\":", "[", DEEP, "", "]", DEEP, "}]}");
+    assert_int_equal(qe_client_parse_reply(deep, strlen(deep), &r, &e), QE_ESERVER);
+    assert_non_null(strstr(e.msg, "depth"));
+    char m[256];
+    qe_client_error_message(deep, strlen(deep), m, sizeof m);
+    assert_true(strlen(m) < sizeof m && m[0] != '\0');
+    free(deep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -819,6 +902,9 @@ int main(void)
         cmocka_unit_test(test_verify_10mb),
         cmocka_unit_test(test_verify_deep),
         cmocka_unit_test(test_grade_cli_hostile),
+        cmocka_unit_test(test_client_nul),
+        cmocka_unit_test(test_client_invalid_utf8),
+        cmocka_unit_test(test_client_big_deep_script),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

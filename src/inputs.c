@@ -1376,15 +1376,9 @@ int qe_inputs_mismatches(const qe_inputs *in, qe_buf *out, qe_buf *notes, qe_err
                 }
                 count += n;
                 qe_buf_free(&d);
-            } else if (notes) {
-                size_t who = !ms->config ? m : in->baseline;
-                if (!noted[who]) {
-                    noted[who] = 1;
-                    qe_buf_printf(notes,
-                                  "%s: run config unknown (no results file next to its records); "
-                                  "settings not checked for mismatches\n",
-                                  in->models[who].name);
-                }
+            } else {
+                noted[m] |= !ms->config;
+                noted[in->baseline] |= !bs->config;
             }
             size_t np, nk, nh;
             const char *first;
@@ -1408,6 +1402,14 @@ int qe_inputs_mismatches(const qe_inputs *in, qe_buf *out, qe_buf *notes, qe_err
             }
         }
     }
+    size_t nn = 0;
+    for (size_t m = 0; m < in->n_models; m++)
+        if (noted[m] && notes)
+            qe_buf_printf(notes, "%s%s", nn++ ? ", " : "note: run config unknown for ",
+                          in->models[m].name);
+    if (nn)
+        qe_buf_puts(notes, " (no results file beside the records): settings not checked for "
+                           "mismatches\n");
     free(noted);
     return count;
 }

@@ -100,8 +100,8 @@ void qe_inputs_free(qe_inputs *in);
  * each ("math500/none fp8 vs bf16: gen_kwargs.temperature: 0 vs 0.6"), plus
  * one line per pair whose prompts (prompt_hash of paired problems) differ.
  * Appends to out; returns the number of lines, or a negative qe_status.
- * Models whose config is unknown (verdicts files) are not checked; a note
- * saying so is appended to notes (may be NULL), one per model. */
+ * Models whose config is unknown (verdicts files) are not checked; one
+ * line naming them is appended to notes (may be NULL). */
 int qe_inputs_mismatches(const qe_inputs *in, qe_buf *out, qe_buf *notes, qe_err *e);
 
 /* Index of group's side for the model named in cmp input i, j-th model

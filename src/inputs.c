@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lmeval_io.h"
+#include "paths.h"
 #include "score_lmeval.h"
 
 enum kind { K_UNKNOWN = 0, K_SAMPLES, K_VERDICTS };
@@ -201,8 +202,6 @@ static double mtime_of(const char *path)
 typedef struct {
     file_ent *f;
     size_t n, cap;
-    char **results; /* results JSONs met in directories */
-    size_t nr, capr;
 } file_list;
 
 static int add_file(file_list *l, const char *path, enum kind k)
@@ -235,19 +234,6 @@ static int add_file(file_list *l, const char *path, enum kind k)
     return 0;
 }
 
-static int add_results_name(file_list *l, const char *path)
-{
-    if (l->nr == l->capr) {
-        size_t nc = l->capr ? 2 * l->capr : 8;
-        char **n = realloc(l->results, nc * sizeof *n);
-        if (!n)
-            return QE_ENOMEM;
-        l->results = n;
-        l->capr = nc;
-    }
-    return (l->results[l->nr] = strdup(path)) ? (int)(l->nr++, 0) : QE_ENOMEM;
-}
-
 static int is_results_name(const char *path)
 {
     return ends_with(path, ".json") && qe_lmeval_results_name_date(path) != NULL;
@@ -256,69 +242,6 @@ static int is_results_name(const char *path)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int walk(file_list *l, const char *dir, int depth, qe_err *e)
-{
-    if (depth > QE_INPUTS_MAX_DEPTH)
-        return qe_err_set(e, QE_ELIMIT, "%s: directories nested deeper than %d", dir,
-                          QE_INPUTS_MAX_DEPTH);
-    DIR *d = opendir(dir);
-    if (!d)
-        return qe_err_set(e, QE_EIO, "%s: cannot open directory", dir);
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 32;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn) {
-                rc = QE_ENOMEM;
-                break;
-            }
-            names = nn;
-        }
-        if (!(names[n] = strdup(de->d_name))) {
-            rc = QE_ENOMEM;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, cmp_str); /* deterministic order */
-    for (size_t i = 0; i < n && !rc; i++) {
-        qe_buf p = QE_BUF_INIT;
-        qe_buf_printf(&p, "%s/%s", dir, names[i]);
-        struct stat st;
-        const char *ps = qe_buf_str(&p);
-        if (stat(ps, &st) == 0) {
-            if (S_ISDIR(st.st_mode))
-                rc = walk(l, ps, depth + 1, e);
-            else if (S_ISREG(st.st_mode)) {
-                char *t = NULL, *dt = NULL;
-                if (qe_lmeval_parse_samples_name(ps, &t, &dt) || ends_with(ps, ".verdicts.jsonl"))
-                    rc = add_file(l, ps, K_UNKNOWN);
-                else if (is_results_name(ps))
-                    rc = add_results_name(l, ps);
-                free(t);
-                free(dt);
-            }
-        }
-        qe_buf_free(&p);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    if (rc == QE_ENOMEM)
-        return qe_err_set(e, rc, "out of memory");
-    if (rc == QE_ELIMIT && !e->code)
-        return qe_err_set(e, rc, "more than %d files", QE_INPUTS_MAX_FILES);
-    return rc;
 }
 
 /* Samples files next to a results file with its date id. */
@@ -366,6 +289,52 @@ static int add_sibling_samples(file_list *l, const char *results_path)
     }
     free(dir);
     return rc ? rc : found;
+}
+
+static int want_in_dir(const char *path)
+{
+    char *t = NULL, *dt = NULL;
+    int ok = qe_lmeval_parse_samples_name(path, &t, &dt) || ends_with(path, ".verdicts.jsonl") ||
+             is_results_name(path);
+    free(t);
+    free(dt);
+    return ok;
+}
+
+/* The data files one command-line path names: a directory (walked), a glob,
+ * a samples / verdicts file, or a results file (its samples are used). */
+static int collect(qe_inputs *in, file_list *fl, const char *path, qe_err *e)
+{
+    qe_paths ps = {0};
+    int rc = qe_paths_add(&ps, path, want_in_dir, e);
+    struct stat st;
+    if (!rc && ps.n_errors)
+        rc = qe_err_set(e, QE_EINVAL, "%s", ps.errors[0]);
+    else if (!rc && ps.n_files == 1 && !strcmp(ps.files[0], path) && stat(path, &st) != 0)
+        rc = qe_err_set(e, QE_EIO, "%s: no such file or directory", path);
+    for (size_t i = 0; i < ps.n_files && !rc; i++) {
+        const char *f = ps.files[i];
+        if (is_results_name(f)) {
+            int got = add_sibling_samples(fl, f);
+            if (got < 0)
+                rc = qe_err_set(e, got, "out of memory");
+            else if (got == 0)
+                rc = warn(in, "%s: results without samples_<task>_<date>.jsonl beside it "
+                              "(per-problem records need lm-eval's --log_samples); skipped",
+                          f);
+        } else if (ends_with(f, ".jsonl")) {
+            if ((rc = add_file(fl, f, K_UNKNOWN)))
+                rc = qe_err_set(e, rc, rc == QE_ELIMIT ? "too many files" : "out of memory");
+        } else {
+            rc = warn(in, "%s: not a results, samples or verdicts file; skipped", f);
+        }
+    }
+    if (!rc && fl->n == 0)
+        rc = qe_err_set(e, QE_EINVAL,
+                        "%s: no per-problem records (samples_*.jsonl or *.verdicts.jsonl) found",
+                        path);
+    qe_paths_free(&ps);
+    return rc;
 }
 
 /* ---- results (configs) ---------------------------------------------------- */
@@ -1147,53 +1116,7 @@ int qe_inputs_load(const char *const *paths, size_t n_paths, const qe_inputs_opt
     for (size_t i = 0; i < n_paths && !rc; i++) {
         const char *path = paths[i];
         file_list fl = {0};
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            rc = qe_err_set(e, QE_EIO, "%s: no such file or directory", path);
-        } else if (S_ISDIR(st.st_mode)) {
-            char *d = strdup(path);
-            size_t n = d ? strlen(d) : 0;
-            while (n > 1 && d[n - 1] == '/')
-                d[--n] = '\0';
-            rc = d ? walk(&fl, d, 0, e) : qe_err_set(e, QE_ENOMEM, "out of memory");
-            free(d);
-            /* results without per-problem samples cannot be paired */
-            for (size_t r = 0; r < fl.nr && !rc; r++) {
-                const char *dt = qe_lmeval_results_name_date(fl.results[r]);
-                char *rd = dir_of(fl.results[r]);
-                int has = 0;
-                for (size_t k = 0; k < fl.n && rd; k++) {
-                    char *fd = dir_of(fl.f[k].path);
-                    has |= fd && fl.f[k].date_id && !strcmp(fd, rd) &&
-                           strlen(dt) == strlen(fl.f[k].date_id) + 5 &&
-                           !strncmp(dt, fl.f[k].date_id, strlen(fl.f[k].date_id));
-                    free(fd);
-                }
-                free(rd);
-                if (!has)
-                    rc = warn(in, "%s: results without samples (per-problem records need "
-                                  "lm-eval's --log_samples); skipped",
-                              fl.results[r]);
-            }
-            if (!rc && fl.n == 0)
-                rc = qe_err_set(e, QE_EINVAL,
-                                "%s: no samples_*.jsonl or *.verdicts.jsonl files found", path);
-        } else if (is_results_name(path)) {
-            int got = add_sibling_samples(&fl, path);
-            if (got == 0)
-                rc = qe_err_set(e, QE_EINVAL,
-                                "%s: no samples_<task>_<date>.jsonl next to it (per-problem "
-                                "records need lm-eval's --log_samples)",
-                                path);
-            else if (got < 0)
-                rc = qe_err_set(e, got, "out of memory");
-        } else if (ends_with(path, ".jsonl")) {
-            rc = add_file(&fl, path, K_UNKNOWN);
-            if (rc)
-                rc = qe_err_set(e, rc, "out of memory");
-        } else {
-            rc = warn(in, "%s: not a results, samples or verdicts file; skipped", path);
-        }
+        rc = collect(in, &fl, path, e);
         for (size_t k = 0; k < fl.n && !rc; k++) {
             if (opts->task && fl.f[k].task && strcmp(fl.f[k].task, opts->task))
                 continue;
@@ -1205,9 +1128,6 @@ int qe_inputs_load(const char *const *paths, size_t n_paths, const qe_inputs_opt
             free(fl.f[k].date_id);
         }
         free(fl.f);
-        for (size_t k = 0; k < fl.nr; k++)
-            free(fl.results[k]);
-        free(fl.results);
     }
     if (!rc && opts->task) { /* verdicts carry their task per line */
         size_t w = 0;

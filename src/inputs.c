@@ -915,8 +915,25 @@ static int name_models(qe_inputs *in, const char *const *paths, const loader *L)
             same += !strcmp(in->models[j].raw, m->raw);
         qe_buf b = QE_BUF_INIT;
         if (same > 1) {
+            /* by the directory name, or the whole path when that is shared too */
             char *base = input_base(paths[L->model_input[i]]);
-            qe_buf_printf(&b, "%s@%s", m->raw, base ? base : "?");
+            int clash = 0;
+            for (size_t j = 0; j < in->n_models && base; j++) {
+                if (j == i || strcmp(in->models[j].raw, m->raw) ||
+                    L->model_input[j] == L->model_input[i])
+                    continue;
+                char *ob = input_base(paths[L->model_input[j]]);
+                clash |= ob && !strcmp(ob, base);
+                free(ob);
+            }
+            if (clash) {
+                size_t n = strlen(m->source);
+                while (n > 1 && m->source[n - 1] == '/')
+                    n--;
+                qe_buf_printf(&b, "%s@%.*s", m->raw, (int)n, m->source);
+            } else {
+                qe_buf_printf(&b, "%s@%s", m->raw, base ? base : "?");
+            }
             free(base);
         } else {
             qe_buf_puts(&b, m->raw);

@@ -306,6 +306,7 @@ static int want_in_dir(const char *path)
 static int collect(qe_inputs *in, file_list *fl, const char *path, qe_err *e)
 {
     qe_paths ps = {0};
+    size_t skipped = 0;
     int rc = qe_paths_add(&ps, path, want_in_dir, e);
     struct stat st;
     if (!rc && ps.n_errors)
@@ -327,9 +328,12 @@ static int collect(qe_inputs *in, file_list *fl, const char *path, qe_err *e)
                 rc = qe_err_set(e, rc, rc == QE_ELIMIT ? "too many files" : "out of memory");
         } else {
             rc = warn(in, "%s: not a results, samples or verdicts file; skipped", f);
+            skipped++;
         }
     }
-    if (!rc && fl->n == 0)
+    /* a path naming only non-data files (a README caught by a shell glob)
+     * is skipped with its warning; an empty directory is an error */
+    if (!rc && fl->n == 0 && !(skipped && skipped == ps.n_files))
         rc = qe_err_set(e, QE_EINVAL,
                         "%s: no per-problem records (samples_*.jsonl or *.verdicts.jsonl) found",
                         path);

@@ -264,20 +264,52 @@ static void test_table_and_formats(void **state)
     cli_done(&r);
 }
 
+/* Model e answers A's misses 3, 7, 11 as $$\boxed{n}$$: lm-eval's scorer
+ * rejected them (same verdicts as A), the math verifier accepts them. */
 static void test_scorer_math(void **state)
 {
     (void)state;
-    const char *args[] = {"tests/fixtures/compare/lmeval/org__model-a",
-                          "tests/fixtures/compare/lmeval/org__model-b", "--scorer", "math"};
+    const char *lm[] = {"tests/fixtures/compare/lmeval/org__model-a",
+                        "tests/fixtures/compare/lmeval/org__model-e"};
     cli_result r;
-    int st = run_compare(args, 4, 0, &r);
+    assert_int_equal(run_compare(lm, 2, 1, &r), 0);
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    json_t *o = json_array_get(a, 0);
+    assert_int_equal(json_array_size(json_object_get(o, "gained")), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "scorer")), "lmeval");
+    assert_null(json_object_get(o, "verifier_accepts_lmeval_rejected"));
+    json_decref(a);
+    cli_done(&r);
+
+    const char *args[] = {"tests/fixtures/compare/lmeval/org__model-a",
+                          "tests/fixtures/compare/lmeval/org__model-e", "--scorer", "math"};
+    int st = run_compare(args, 4, 1, &r);
     if (st == 2) {
         assert_non_null(strstr(qe_buf_str(&r.err), "not available in this build"));
         assert_int_equal(r.out.len, 0);
+        printf("# --scorer math: not in this build (verifier not compiled in)\n");
     } else {
-        /* built with the verifier: the re-scoring summary is printed */
+        /* built with the verifier */
         assert_int_equal(st, 0);
-        assert_non_null(strstr(qe_buf_str(&r.out), "answers the verifier accepts but lm-eval rejected"));
+        a = json_loads(qe_buf_str(&r.out), 0, NULL);
+        o = json_array_get(a, 0);
+        assert_string_equal(json_string_value(json_object_get(o, "scorer")), "math");
+        assert_int_equal(json_integer_value(json_object_get(o, "verifier_accepts_lmeval_rejected")), 3);
+        assert_int_equal(json_integer_value(json_object_get(o, "verifier_rejects_lmeval_accepted")), 0);
+        assert_int_equal(json_integer_value(json_object_get(o, "baseline_verifier_accepts_lmeval_rejected")), 0);
+        json_t *g = json_pack("[sss]", "3", "7", "11");
+        assert_true(json_equal(json_object_get(o, "gained"), g));
+        json_decref(g);
+        assert_int_equal(json_array_size(json_object_get(o, "lost")), 0);
+        assert_near(json_number_value(json_object_get(o, "accuracy")), 33.0 / 40, 1e-12, "acc");
+        assert_near(json_number_value(json_object_get(o, "mcnemar_p")), 0.25, 1e-12, "p");
+        json_decref(a);
+        cli_done(&r);
+        const char *tbl[] = {"tests/fixtures/compare/lmeval/org__model-a",
+                             "tests/fixtures/compare/lmeval/org__model-e", "--scorer", "math"};
+        assert_int_equal(run_compare(tbl, 4, 0, &r), 0);
+        assert_non_null(strstr(qe_buf_str(&r.out), "hendrycks_math500/none org/model-e: 3 answers "
+                                                   "the verifier accepts but lm-eval rejected"));
     }
     cli_done(&r);
     const char *bad[] = {"x", "y", "--scorer", "sympy"};

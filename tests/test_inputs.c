@@ -131,8 +131,8 @@ static void test_one_directory_many_models(void **state)
     qe_inputs *in;
     qe_err e = {0};
     assert_int_equal(qe_inputs_load(paths, 1, NULL, &in, &e), 0);
-    /* a, b (re-run in rerun/ supersedes the older b), c, d */
-    assert_int_equal(in->n_models, 4);
+    /* a, b (re-run in rerun/ supersedes the older b), c, d, e */
+    assert_int_equal(in->n_models, 5);
     assert_true(has_warning(in, "superseded by newer " FX "lmeval/rerun/org__model-b"));
     int seen_b = 0;
     for (size_t m = 0; m < in->n_models; m++)

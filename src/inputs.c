@@ -728,6 +728,9 @@ static int read_file(loader *L, size_t input, file_ent *f, size_t *total, qe_err
                             f->path, QE_INPUTS_MAX_RECORDS);
             goto out;
         }
+        /* records borrow only top-level strings and resps: drop the rest */
+        json_object_del(o, "doc");
+        json_object_del(o, "arguments");
         if ((rc = keep_obj(p, o))) {
             rc = qe_err_set(e, rc, "out of memory");
             goto out;

@@ -299,6 +299,7 @@ static void test_scorer_math(void **state)
         assert_int_equal(json_integer_value(json_object_get(o, "baseline_verifier_accepts_lmeval_rejected")), 0);
         json_t *g = json_pack("[sss]", "3", "7", "11");
         assert_true(json_equal(json_object_get(o, "gained"), g));
+        assert_true(json_equal(json_object_get(o, "verifier_accepts_lmeval_rejected_ids"), g));
         json_decref(g);
         assert_int_equal(json_array_size(json_object_get(o, "lost")), 0);
         assert_near(json_number_value(json_object_get(o, "accuracy")), 33.0 / 40, 1e-12, "acc");
@@ -310,6 +311,9 @@ static void test_scorer_math(void **state)
         assert_int_equal(run_compare(tbl, 4, 0, &r), 0);
         assert_non_null(strstr(qe_buf_str(&r.out), "hendrycks_math500/none org/model-e: 3 answers "
                                                    "the verifier accepts but lm-eval rejected"));
+        assert_non_null(strstr(qe_buf_str(&r.out), "accepted only by the verifier: 3, 7, 11\n"));
+        /* flip previews show the verifier's extracted answer */
+        assert_non_null(strstr(qe_buf_str(&r.out), "3: org/model-e \"6\" | org/model-a \"7\""));
     }
     cli_done(&r);
     const char *bad[] = {"x", "y", "--scorer", "sympy"};

@@ -99,16 +99,30 @@ static int rescore_math(qe_cmpcli_run *run, const char *cmd)
         for (size_t m = 0; m < in->n_models; m++) {
             qe_inputs_side *s = &in->groups[g].sides[m];
             qe_cmpcli_math *c = &run->math[g * in->n_models + m];
+            if (s->n && !(c->accepted = calloc(s->n, sizeof *c->accepted))) {
+                qe_verify_scratch_free(sc);
+                fprintf(stderr, "qeval %s: out of memory\n", cmd);
+                return QE_EXIT_IO;
+            }
             for (size_t i = 0; i < s->n; i++) {
                 qe_compare_record *r = &s->recs[i];
                 if (!r->response || !r->gold || r->repeats > 1)
                     continue;
-                int v = qe_verify_response(r->gold, r->response, &vo, NULL);
+                qe_verify_result vr;
+                int v = qe_verify_response(r->gold, r->response, &vo, &vr);
                 int was = r->correct >= 0.5;
                 c->rescored++;
-                c->accepts_not_lm += v == QE_VERDICT_TRUE && !was;
+                if (v == QE_VERDICT_TRUE && !was)
+                    c->accepted[c->accepts_not_lm++] = r->key;
                 c->rejects_lm += v != QE_VERDICT_TRUE && was;
                 r->correct = v == QE_VERDICT_TRUE;
+                /* previews now show what the verifier compared */
+                char **no = realloc(run->owned, (run->n_owned + 1) * sizeof *no);
+                if (no) {
+                    run->owned = no;
+                    if ((no[run->n_owned] = strdup(vr.extracted)))
+                        r->extracted = no[run->n_owned++];
+                }
             }
             any += c->rescored;
         }
@@ -197,12 +211,18 @@ int qe_cmpcli_prepare(const char *const *paths, size_t n_paths, const qe_cmpcli_
 
 void qe_cmpcli_free(qe_cmpcli_run *run)
 {
+    size_t nm = run->in ? run->in->n_groups * run->in->n_models : 0;
+    for (size_t i = 0; run->math && i < nm; i++)
+        free(run->math[i].accepted);
     qe_compare_result_free(run->res);
     qe_inputs_free(run->in);
     for (size_t i = 0; i < run->n_mismatches; i++)
         free(run->mismatches[i]);
     free(run->mismatches);
     free(run->math);
+    for (size_t i = 0; i < run->n_owned; i++)
+        free(run->owned[i]);
+    free(run->owned);
     memset(run, 0, sizeof *run);
 }
 
@@ -248,6 +268,10 @@ static int print_json(const qe_cmpcli_run *run, int scorer)
                                     json_integer((json_int_t)mm->accepts_not_lm));
                 json_object_set_new(o, "verifier_rejects_lmeval_accepted",
                                     json_integer((json_int_t)mm->rejects_lm));
+                json_t *ids = json_array();
+                for (size_t q = 0; q < mm->accepts_not_lm; q++)
+                    json_array_append_new(ids, json_string(mm->accepted[q]));
+                json_object_set_new(o, "verifier_accepts_lmeval_rejected_ids", ids);
                 json_object_set_new(o, "baseline_verifier_accepts_lmeval_rejected",
                                     json_integer((json_int_t)mb->accepts_not_lm));
                 json_object_set_new(o, "baseline_verifier_rejects_lmeval_accepted",
@@ -289,7 +313,7 @@ static void power_lines(qe_buf *out, const qe_compare_result *r)
         }
 }
 
-static void math_lines(qe_buf *out, const qe_cmpcli_run *run)
+static void math_lines(qe_buf *out, const qe_cmpcli_run *run, size_t max_ids)
 {
     qe_buf_puts(out, "\nRe-scored with the math verifier (--scorer math):\n");
     const qe_inputs *in = run->in;
@@ -303,6 +327,12 @@ static void math_lines(qe_buf *out, const qe_cmpcli_run *run)
                           "%zu the other way (%zu re-scored)\n",
                           c->task, c->filter ? c->filter : "none", name, m->accepts_not_lm,
                           m->rejects_lm, m->rescored);
+            for (size_t q = 0; q < m->accepts_not_lm && q < max_ids; q++)
+                qe_buf_printf(out, "%s%s%s", q ? ", " : "    accepted only by the verifier: ",
+                              m->accepted[q], q + 1 == m->accepts_not_lm || q + 1 == max_ids ? "\n" : "");
+            if (m->accepts_not_lm > max_ids)
+                qe_buf_printf(out, "    ... and %zu more (see --format json)\n",
+                              m->accepts_not_lm - max_ids);
         }
     }
 }
@@ -409,7 +439,7 @@ int cmd_compare(int argc, char **argv)
         }
         power_lines(&out, run.res);
         if (run.math)
-            math_lines(&out, &run);
+            math_lines(&out, &run, flips > 0 ? (size_t)flips : 10);
     }
     if (!rc)
         fputs(qe_buf_str(&out), stdout);

@@ -23,6 +23,7 @@ typedef struct {
     size_t rescored;        /* records with a response and gold */
     size_t accepts_not_lm;  /* verifier right, lm-eval wrong */
     size_t rejects_lm;      /* verifier wrong (or undecided), lm-eval right */
+    const char **accepted;  /* keys of the accepts_not_lm records (borrowed) */
 } qe_cmpcli_math;
 
 typedef struct {
@@ -31,6 +32,8 @@ typedef struct {
     char **mismatches; /* lines, also printed to stderr */
     size_t n_mismatches;
     qe_cmpcli_math *math; /* [n_groups * n_models] or NULL */
+    char **owned;         /* verifier-extracted answers the records point to */
+    size_t n_owned;
 } qe_cmpcli_run;
 
 /* Loads, checks and compares; prints warnings/errors to stderr. Returns an

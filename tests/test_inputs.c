@@ -8,9 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "inputs.h"
 
@@ -124,6 +127,63 @@ static void test_mismatches_listed(void **state)
     qe_inputs_free(in);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    assert_non_null(a);
+    assert_non_null(b);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, b), n);
+    fclose(a);
+    fclose(b);
+}
+
+/* model-a's run again, but with thinking switched off in model_args and a
+ * different --limit: both are listed; prompts are identical here (the
+ * samples are copied), so only the settings speak. */
+static void test_thinking_and_limit_mismatch(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qeval-inputs-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sub[64], res[160], smp[200];
+    snprintf(sub, sizeof sub, "%s/org__model-t", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    const char *date = "2025-01-02T03-04-05.000001";
+    snprintf(smp, sizeof smp, "%s/samples_hendrycks_math500_%s.jsonl", sub, date);
+    copy_file(FX "lmeval/org__model-a/samples_hendrycks_math500_2025-01-02T03-04-05.000001.jsonl",
+              smp);
+    json_t *r = json_load_file(FX "lmeval/org__model-a/results_2025-01-02T03-04-05.000001.json", 0,
+                               NULL);
+    assert_non_null(r);
+    json_t *cfg = json_object_get(r, "config");
+    json_object_set_new(cfg, "model_args",
+                        json_string("model=org/model-t,enable_thinking=False,base_url=x"));
+    json_object_set_new(cfg, "limit", json_real(100));
+    json_object_set_new(r, "model_name", json_string("org/model-t"));
+    snprintf(res, sizeof res, "%s/results_%s.json", sub, date);
+    assert_int_equal(json_dump_file(r, res, JSON_INDENT(2)), 0);
+    json_decref(r);
+
+    const char *paths[] = {FX "lmeval/org__model-a", sub};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 2, NULL, &in, &e), 0);
+    assert_string_equal(in->models[1].name, "org/model-t");
+    qe_buf mm = QE_BUF_INIT;
+    assert_int_equal(qe_inputs_mismatches(in, &mm, NULL, &e), 2);
+    assert_non_null(strstr(qe_buf_str(&mm), "org/model-t vs org/model-a: limit: 100.0 vs 40.0\n"));
+    assert_non_null(strstr(qe_buf_str(&mm), "org/model-t vs org/model-a: thinking: \"False\" vs null\n"));
+    qe_buf_free(&mm);
+    qe_inputs_free(in);
+    unlink(smp);
+    unlink(res);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 static void test_one_directory_many_models(void **state)
 {
     (void)state;
@@ -218,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_hash_pairing_shows_baseline_ids),
         cmocka_unit_test(test_doc_id_fallback_and_unknown_config),
         cmocka_unit_test(test_mismatches_listed),
+        cmocka_unit_test(test_thinking_and_limit_mismatch),
         cmocka_unit_test(test_one_directory_many_models),
         cmocka_unit_test(test_baseline_and_task_selection),
         cmocka_unit_test(test_errors_name_file_and_line),

@@ -615,6 +615,28 @@ static char *text_of(const json_t *v)
     return s;
 }
 
+/* gsm8k's gold is the whole worked answer; its final answer follows the
+ * last "####" (as in rescore). Rewrites s in place; other tasks unchanged. */
+static char *gsm8k_final(const char *task, char *s)
+{
+    if (strcmp(task, "gsm8k"))
+        return s;
+    char *h = NULL;
+    for (char *q = s; (q = strstr(q, "####")); q += 4)
+        h = q;
+    if (!h)
+        return s;
+    h += 4;
+    while (*h == ' ' || *h == '\t' || *h == '\n' || *h == '\r')
+        h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\n' || h[n - 1] == '\r'))
+        n--;
+    memmove(s, h, n);
+    s[n] = '\0';
+    return s;
+}
+
 /* Reads one samples or verdicts file into buckets. */
 static int read_file(loader *L, size_t input, file_ent *f, size_t *total, qe_err *e)
 {
@@ -698,7 +720,12 @@ static int read_file(loader *L, size_t input, file_ent *f, size_t *total, qe_err
                 if (qe_lm_extract_answer(task, resp, &ex) == 0)
                     r.extracted = keep_str(p, ex);
             }
-            r.gold = x.target;
+            /* the task's gold answer (gsm8k: after "####"), else the target */
+            char *gold = NULL;
+            if (x.doc && qe_lm_gold(task, x.doc, &gold, NULL) == 0 && gold)
+                r.gold = keep_str(p, gsm8k_final(task, gold));
+            else
+                r.gold = x.target;
             if (!r.gold && json_object_get(o, "target"))
                 r.gold = keep_str(p, text_of(json_object_get(o, "target")));
             r.finish_reason = sv(json_object_get(o, "finish_reason"));

@@ -316,6 +316,24 @@ static void test_scorer_math(void **state)
         assert_non_null(strstr(qe_buf_str(&r.out), "3: org/model-e \"6\" | org/model-a \"7\""));
     }
     cli_done(&r);
+    /* genuine gsm8k output: the verifier agrees with every lm-eval verdict
+     * (as `qeval rescore --scorer math` finds on the same files) */
+    const char *real[] = {"tests/fixtures/lmeval-real/pyfade-gsm8k", "--baseline", "gemma3:12b-u1",
+                          "--scorer", "math"};
+    if (run_compare(real, 5, 1, &r) == 0) {
+        a = json_loads(qe_buf_str(&r.out), 0, NULL);
+        o = json_array_get(a, 0);
+        assert_int_equal(json_integer_value(json_object_get(o, "verifier_accepts_lmeval_rejected")), 0);
+        assert_int_equal(json_integer_value(json_object_get(o, "verifier_rejects_lmeval_accepted")), 0);
+        assert_int_equal(json_integer_value(json_object_get(o, "baseline_verifier_rejects_lmeval_accepted")), 0);
+        json_t *g = json_pack("[s]", "18");
+        assert_true(json_equal(json_object_get(o, "gained"), g));
+        json_decref(g);
+        json_decref(a);
+    } else {
+        assert_int_equal(r.status, 2);
+    }
+    cli_done(&r);
     const char *bad[] = {"x", "y", "--scorer", "sympy"};
     assert_int_equal(run_compare(bad, 4, 0, &r), 2);
     cli_done(&r);

@@ -184,6 +184,29 @@ static void test_thinking_and_limit_mismatch(void **state)
     rmdir(dir);
 }
 
+/* Genuine lm-eval gsm8k output: gold is the final answer after "####",
+ * extracted the strict-match filter's answer. */
+static void test_genuine_gsm8k_fields(void **state)
+{
+    (void)state;
+    const char *paths[] = {"tests/fixtures/lmeval-real/pyfade-gsm8k"};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 1, NULL, &in, &e), 0);
+    assert_int_equal(in->n_models, 2);
+    assert_string_equal(in->groups[0].filter, "strict-match");
+    assert_int_equal(in->groups[0].by_hash, 1);
+    const qe_compare_record *r = rec_with_key(&in->groups[0].sides[0], "17", NULL);
+    assert_non_null(r);
+    assert_string_equal(r->gold, "57500");
+    assert_string_equal(r->extracted, "59800");
+    assert_true(r->correct == 0.0);
+    r = rec_with_key(&in->groups[0].sides[0], "16", NULL);
+    assert_string_equal(r->gold, "230");
+    assert_true(r->correct == 1.0);
+    qe_inputs_free(in);
+}
+
 static void test_one_directory_many_models(void **state)
 {
     (void)state;
@@ -279,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_doc_id_fallback_and_unknown_config),
         cmocka_unit_test(test_mismatches_listed),
         cmocka_unit_test(test_thinking_and_limit_mismatch),
+        cmocka_unit_test(test_genuine_gsm8k_fields),
         cmocka_unit_test(test_one_directory_many_models),
         cmocka_unit_test(test_baseline_and_task_selection),
         cmocka_unit_test(test_errors_name_file_and_line),

@@ -108,8 +108,18 @@ static int rescore_math(qe_cmpcli_run *run, const char *cmd)
                 qe_compare_record *r = &s->recs[i];
                 if (!r->response || !r->gold || r->repeats > 1)
                     continue;
+                /* gsm8k puts the final answer after "####" (its few-shot
+                 * format and strict-match): verify the rest of that line */
+                const char *text = r->response, *hash = NULL;
+                char *cut = NULL;
+                if (!strcmp(in->groups[g].task, "gsm8k") && (hash = strstr(text, "####"))) {
+                    hash += 4;
+                    if ((cut = strndup(hash, strcspn(hash, "\n"))))
+                        text = cut;
+                }
                 qe_verify_result vr;
-                int v = qe_verify_response(r->gold, r->response, &vo, &vr);
+                int v = qe_verify_response(r->gold, text, &vo, &vr);
+                free(cut);
                 int was = r->correct >= 0.5;
                 c->rescored++;
                 if (v == QE_VERDICT_TRUE && !was)

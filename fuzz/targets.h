@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "err.h"
 #include "extract.h"
+#include "inputs.h"
 #include "lmeval_io.h"
 #include "pyjson.h"
 #include "records.h"
@@ -431,7 +432,8 @@ static inline int qe_fuzz_lmeval_samples(const uint8_t *data, size_t size)
 }
 
 /* ---- fuzz_report: verdict JSONL lines into the comparison engine and the
- * HTML report (src/compare.c, src/report.c). Lines alternate between the
+ * HTML report (src/compare.c, src/report.c), directly and through the
+ * path loader of `qeval compare`/`report` (src/inputs.c). Lines alternate between the
  * baseline and the model; every string is hostile and must come out
  * escaped: the page's own script is its only "<script". ---- */
 
@@ -498,6 +500,49 @@ static inline int qe_fuzz_report(const uint8_t *data, size_t size)
     }
     for (size_t i = 0; i < nl; i++)
         json_decref(lines[i]);
+    /* the same lines as two models' verdicts files, loaded the way `qeval
+     * compare`/`report` load paths (inputs.c), then compared and rendered */
+    qe_buf fa = QE_BUF_INIT, fb = QE_BUF_INIT;
+    p = (const char *)data;
+    for (int k = 0; p < end; k ^= 1) {
+        const char *nlp = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nlp ? (size_t)(nlp - p) + 1 : (size_t)(end - p);
+        QE_FUZZ_CHECK(qe_buf_append(k ? &fb : &fa, p, len) == 0);
+        p += len;
+    }
+    char *pa = qe_fuzz_write_file("bf16/aime24.verdicts.jsonl", (const uint8_t *)qe_buf_str(&fa), fa.len);
+    char *pb = qe_fuzz_write_file("fp8/aime24.verdicts.jsonl", (const uint8_t *)qe_buf_str(&fb), fb.len);
+    qe_buf_free(&fa);
+    qe_buf_free(&fb);
+    char *da = strdup(pa), *db = strdup(pb);
+    QE_FUZZ_CHECK(da && db);
+    *strrchr(da, '/') = '\0';
+    *strrchr(db, '/') = '\0';
+    const char *paths[2] = {da, db};
+    qe_inputs *in2 = NULL;
+    rc = qe_inputs_load(paths, 2, NULL, &in2, &e);
+    if (rc == 0) {
+        qe_compare_result *r2 = NULL;
+        if (qe_compare_run(in2->cmp, in2->n_cmp, &co, &r2, &e) == 0) {
+            qe_buf html = QE_BUF_INIT;
+            QE_FUZZ_CHECK(qe_report_render(r2, NULL, &html, &e) == 0);
+            QE_FUZZ_CHECK(qe_fuzz_count(qe_buf_str(&html), "<script") == 1);
+            qe_buf_free(&html);
+            qe_compare_result_free(r2);
+        }
+        qe_buf mm = QE_BUF_INIT, notes = QE_BUF_INIT;
+        QE_FUZZ_CHECK(qe_inputs_mismatches(in2, &mm, &notes, &e) >= 0);
+        qe_buf_free(&mm);
+        qe_buf_free(&notes);
+        qe_inputs_free(in2);
+    } else {
+        qe_fuzz_check_err(&e, rc);
+    }
+    free(da);
+    free(db);
+    qe_fuzz_remove_file(pb);
+    qe_fuzz_remove_file(pa);
+
     /* the escaper alone: nothing that could open a tag or attribute survives */
     char *s = qe_fuzz_cstr(data, size);
     qe_buf b = QE_BUF_INIT;

@@ -54,6 +54,7 @@ static const char CSS[] =
     "vertical-align:top;text-align:left}th{background:#f4f4f4}td.n{text-align:right;"
     "font-variant-numeric:tabular-nums;white-space:nowrap}"
     "table.summary{width:100%;max-width:1200px}table.summary tr.main td{border-bottom:0}"
+    "table.summary tr.main td:nth-child(2){min-width:13em}"
     "table.summary tr.vrow td{border-top:0;padding:0 6px 5px 6px}"
     "td.v{font-size:13px;color:#444;border-left:4px solid #bbb}"
     "tr.sig-loss td.v{background:#fde2e2;border-left-color:#c0262d;color:#222}"

@@ -47,7 +47,7 @@ struct srv {
     char url[64];
 };
 
-static void srv_start(struct srv *s, const char *const *args)
+static void srv_start_port(struct srv *s, const char *port, const char *const *args)
 {
     char exe[4096];
     snprintf(exe, sizeof exe, "%s/tests/fake_server", build_dir());
@@ -55,7 +55,7 @@ static void srv_start(struct srv *s, const char *const *args)
     int n = 0;
     argv[n++] = exe;
     argv[n++] = "--port";
-    argv[n++] = "0";
+    argv[n++] = port;
     for (int i = 0; args && args[i] && n < 62; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
@@ -93,6 +93,11 @@ static void srv_start(struct srv *s, const char *const *args)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     fail_msg("fake_server did not start");
+}
+
+static void srv_start(struct srv *s, const char *const *args)
+{
+    srv_start_port(s, "0", args);
 }
 
 static void srv_stop(struct srv *s)
@@ -1094,6 +1099,81 @@ static void truncation_and_reasoning(void **state)
     free(dir);
 }
 
+static int64_t stored_ok(const char *out)
+{
+    char db[4400];
+    snprintf(db, sizeof db, "%s/qeval.sqlite", out);
+    qe_store *st;
+    qe_err e = {0, ""};
+    int64_t okc = -1;
+    if (qe_store_open(db, 1, &st, &e) == 0) {
+        qe_store_counts(st, 1, "aime24", &okc, NULL, &e);
+        qe_store_close(st);
+    }
+    return okc;
+}
+
+static void server_dies_and_returns(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char out[4200], out2[4200];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(out2, sizeof out2, "%s/out2", dir);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--default-answer", "$\\boxed{3}$", "--fault",
+                           "die-after:5", NULL};
+    srv_start(&s, sargs);
+    const char *port = strrchr(s.url, ':') + 1;
+    char portbuf[16];
+    snprintf(portbuf, sizeof portbuf, "%s", port);
+    const char *args[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                          "12", "--apply-chat-template", "--num-concurrent", "2",
+                          "--max-attempts", "2", "--server-wait", "30", "--output-path", out,
+                          "--log-samples", NULL};
+    pid_t pid = qeval_spawn(dir, args);
+    int st;
+    assert_int_equal(waitpid(s.pid, &st, 0), s.pid); /* the crash */
+    s.pid = 0;
+    srv_stop(&s);
+    struct timespec ts = {0, 500000000};
+    nanosleep(&ts, NULL);
+    const char *s2[] = {"--model", "m", "--default-answer", "$\\boxed{3}$", NULL};
+    srv_start_port(&s, portbuf, s2); /* same address, back up */
+    assert_int_equal(qeval_wait(pid), 0);
+    assert_int_equal(stored_ok(out), 12);
+    srv_stop(&s);
+
+    /* a server that never comes back: bounded wait, cause named, resumable */
+    const char *s3[] = {"--model", "m", "--default-answer", "$\\boxed{3}$", "--fault",
+                        "die-after:3", NULL};
+    srv_start(&s, s3);
+    const char *args2[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                           "12", "--apply-chat-template", "--num-concurrent", "1",
+                           "--max-attempts", "2", "--server-wait", "1", "--output-path", out2,
+                           NULL};
+    int rc = qeval(dir, args2);
+    assert_int_equal(rc, 5);
+    char *err = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err, "stopped answering"));
+    assert_non_null(strstr(err, "resume"));
+    free(err);
+    assert_int_equal(stored_ok(out2), 3);
+    waitpid(s.pid, NULL, 0);
+    s.pid = 0;
+    srv_stop(&s);
+    srv_start(&s, s2);
+    const char *args3[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                           "12", "--apply-chat-template", "--output-path", out2, NULL};
+    assert_int_equal(qeval(dir, args3), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "(3 from the store, 9 sent"));
+    free(so);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1106,6 +1186,7 @@ int main(void)
         cmocka_unit_test(unwritable_output),
         cmocka_unit_test(sigint_keeps_answers),
         cmocka_unit_test(truncation_and_reasoning),
+        cmocka_unit_test(server_dies_and_returns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

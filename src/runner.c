@@ -79,6 +79,7 @@ struct ctx {
     size_t nq, qpos, window;
     bool deadline_hit;
     bool server_gone;   /* waited for a dead server in vain: send nothing more */
+    bool noted_back;
     char gone_why[1200];
     int render_mode; /* 0 undecided, 1 server /tokenize, 2 JSON dump fallback */
     qe_buf notices;
@@ -235,7 +236,6 @@ static json_t *fingerprint_config(struct ctx *c, struct tstate *ts)
     json_object_set_new(o, "endpoint", json_string(c->chat ? "chat" : "completions"));
     json_object_set_new(o, "gen_kwargs", json_deep_copy(ts->merged));
     json_object_set_new(o, "chat_template_kwargs", ctk ? ctk : json_null());
-    json_object_set_new(o, "repeats", json_integer(c->o->repeats));
     json_object_set_new(o, "seed", json_integer((json_int_t)ts->seed));
     return o;
 }
@@ -1228,6 +1228,11 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         struct tstate *ts = &c.ts[q->task];
         if (ts->prompts[q->doc])
             continue;
+        if (o->progress && c.chat && now_s() - c.last_print > 0.25) {
+            c.last_print = now_s();
+            fprintf(stderr, "\r\033[Krendering prompts on the server: %zu/%zu requests", j, c.nq);
+            c.printed = true;
+        }
         if (stopping(&c)) {
             rc = qe_err_set(e, QE_EINTR, "interrupted before any request was sent");
             goto out;

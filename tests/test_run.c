@@ -1174,6 +1174,75 @@ static void server_dies_and_returns(void **state)
     free(dir);
 }
 
+static int seed_rows(const qe_store_response *r, void *ctx)
+{
+    int *bad = ctx;
+    char want[32];
+    snprintf(want, sizeof want, "\"seed\":%d", 1234 + r->repeat);
+    if (!r->request_json || !strstr(r->request_json, want))
+        (*bad)++;
+    return 0;
+}
+
+static void repeats_extend_without_reasking(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char out[4200], log[4200];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--request-log", log, "--default-answer",
+                           "$\\boxed{3}$", NULL};
+    srv_start(&s, sargs);
+    const char *a1[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                        "4", "--apply-chat-template", "--output-path", out, "--log-samples", NULL};
+    assert_int_equal(qeval(dir, a1), 0);
+    const char *a3[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                        "4", "--apply-chat-template", "--repeats", "3", "--output-path", out,
+                        "--log-samples", NULL};
+    assert_int_equal(qeval(dir, a3), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "12/12 answered (4 from the store, 8 sent"));
+    free(so);
+    char db[4300];
+    snprintf(db, sizeof db, "%s/qeval.sqlite", out);
+    qe_store *st;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_store_open(db, 1, &st, &e), 0);
+    int bad = 0;
+    assert_int_equal(qe_store_foreach(st, 1, "aime24", QE_STORE_OK, seed_rows, &bad, &e), 0);
+    qe_store_close(st);
+    assert_int_equal(bad, 0);
+    char md[4300];
+    snprintf(md, sizeof md, "%s/m", out);
+    assert_int_equal(count_prefix(md, "samples_aime24_"), 2);
+    /* the newest samples file has all three answers per doc */
+    DIR *d = opendir(md);
+    struct dirent *de;
+    int found = 0;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "samples_aime24_", 15))
+            continue;
+        char p[4600];
+        snprintf(p, sizeof p, "%s/%s", md, de->d_name);
+        json_t *lines = load_jsonl(p);
+        json_t *l0 = json_array_get(lines, 0);
+        if (json_object_get(l0, "qeval_repeats")) {
+            found = 1;
+            assert_int_equal(json_array_size(json_array_get(json_object_get(l0, "resps"), 0)), 3);
+            assert_int_equal(json_array_size(json_object_get(l0, "filtered_resps")), 1);
+            assert_int_equal(json_array_size(json_object_get(l0, "qeval_repeats")), 3);
+        }
+        json_decref(lines);
+    }
+    closedir(d);
+    assert_true(found);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1187,6 +1256,7 @@ int main(void)
         cmocka_unit_test(sigint_keeps_answers),
         cmocka_unit_test(truncation_and_reasoning),
         cmocka_unit_test(server_dies_and_returns),
+        cmocka_unit_test(repeats_extend_without_reasking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,39 @@ struct srv {
     char url[64];
 };
 
+/* Servers started by this process, so a failed assertion (which skips the
+ * test's own srv_stop) leaves no orphan behind: the group teardown kills
+ * whatever is still listed. Test-only state. */
+static pid_t g_servers[64];
+
+static void remember(pid_t pid)
+{
+    for (int i = 0; i < 64; i++)
+        if (!g_servers[i]) {
+            g_servers[i] = pid;
+            return;
+        }
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < 64; i++)
+        if (g_servers[i] == pid)
+            g_servers[i] = 0;
+}
+
+static int kill_leftovers(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 64; i++)
+        if (g_servers[i] > 0) {
+            kill(g_servers[i], SIGKILL);
+            waitpid(g_servers[i], NULL, 0);
+            g_servers[i] = 0;
+        }
+    return 0;
+}
+
 static void srv_start_port(struct srv *s, const char *port, const char *const *args)
 {
     char exe[4096];
@@ -73,6 +106,7 @@ static void srv_start_port(struct srv *s, const char *port, const char *const *a
     close(p[1]);
     s->pid = pid;
     s->fd = p[0];
+    remember(pid);
     char line[256];
     size_t len = 0;
     while (len < sizeof line - 1) {
@@ -105,6 +139,7 @@ static void srv_stop(struct srv *s)
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
         waitpid(s->pid, NULL, 0);
+        forget(s->pid);
     }
     if (s->fd > 0)
         close(s->fd);
@@ -1134,6 +1169,7 @@ static void server_dies_and_returns(void **state)
     pid_t pid = qeval_spawn(dir, args);
     int st;
     assert_int_equal(waitpid(s.pid, &st, 0), s.pid); /* the crash */
+    forget(s.pid);
     s.pid = 0;
     srv_stop(&s);
     struct timespec ts = {0, 500000000};
@@ -1160,6 +1196,7 @@ static void server_dies_and_returns(void **state)
     free(err);
     assert_int_equal(stored_ok(out2), 3);
     waitpid(s.pid, NULL, 0);
+    forget(s.pid);
     s.pid = 0;
     srv_stop(&s);
     srv_start(&s, s2);
@@ -1301,6 +1338,7 @@ static void two_endpoints_share_and_fail_over(void **state)
     free(s1);
     free(s2);
     waitpid(a.pid, NULL, 0);
+    forget(a.pid);
     a.pid = 0;
     srv_stop(&a);
     srv_stop(&b);
@@ -1324,5 +1362,5 @@ int main(void)
         cmocka_unit_test(repeats_extend_without_reasking),
         cmocka_unit_test(two_endpoints_share_and_fail_over),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, kill_leftovers);
 }

@@ -62,6 +62,7 @@ struct tstate {
     char fingerprint[65];
     int64_t run_id;
     char **prompts;      /* per doc, rendered prompt for docs still to ask */
+    bool queued;         /* the done-set was read and the queue built */
     size_t todo, sent, ok_now, failed_now, done_now;
     double ctokens;
     double t_start;
@@ -95,6 +96,8 @@ struct ctx {
     qe_store *store;
     bool chat;
     char *server_id, *server_root;
+    bool offline;        /* server unreachable: only stored answers can be used */
+    char offline_why[1100];
     struct tstate *ts;
     size_t nts;
     struct rq *q;
@@ -245,7 +248,7 @@ static json_t *fingerprint_config(struct ctx *c, struct tstate *ts)
     json_t *ctk = chat_template_kwargs(c);
     json_object_set_new(o, "fingerprint_version", json_integer(1));
     json_object_set_new(o, "model", json_string(c->o->model));
-    json_object_set_new(o, "server_model", json_string(c->server_id));
+    json_object_set_new(o, "server_model", c->server_id ? json_string(c->server_id) : json_null());
     json_object_set_new(o, "server_root", c->server_root ? json_string(c->server_root) : json_null());
     json_object_set_new(o, "task", json_string(ts->name));
     json_object_set_new(o, "task_version", json_string(qe_task_version(ts->t)));
@@ -276,6 +279,41 @@ static void config_diff(const json_t *old, const json_t *cur, qe_buf *out)
         free(a);
         free(b);
     }
+}
+
+/* Server unreachable: the newest stored run whose config equals cfg in
+ * everything but what only the server can tell (its model id and root). */
+static int find_offline_run(struct ctx *c, struct tstate *ts, const json_t *cfg, qe_err *e)
+{
+    qe_store_run *runs = NULL;
+    size_t nr = 0;
+    int rc = qe_store_runs_list(c->store, &runs, &nr, e);
+    if (rc)
+        return rc;
+    json_t *want = json_deep_copy(cfg);
+    json_object_del(want, "server_model");
+    json_object_del(want, "server_root");
+    bool found = false;
+    for (size_t i = nr; i-- > 0 && !found;) {
+        json_t *old = runs[i].config_json ? json_loads(runs[i].config_json, 0, NULL) : NULL;
+        if (json_is_object(old)) {
+            json_object_del(old, "server_model");
+            json_object_del(old, "server_root");
+            if (json_equal(old, want)) {
+                found = true;
+                ts->run_id = runs[i].id;
+                snprintf(ts->fingerprint, sizeof ts->fingerprint, "%s", runs[i].fingerprint);
+            }
+        }
+        json_decref(old);
+    }
+    json_decref(want);
+    qe_store_runs_free(runs, nr);
+    if (!found)
+        return qe_err_set(e, QE_ENET, "%s; and the store has no run of %s with this "
+                                      "configuration to use instead",
+                          c->offline_why, ts->name);
+    return 0;
 }
 
 static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe_err *e)
@@ -311,6 +349,12 @@ static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe
         return qe_err_set(e, QE_ENOMEM, "out of memory");
     }
     qe_sha256_hex(canon, strlen(canon), ts->fingerprint);
+    if (c->offline) {
+        rc = find_offline_run(c, ts, cfg, e);
+        free(canon);
+        json_decref(cfg);
+        return rc;
+    }
     int created = 0;
     rc = qe_store_run_get_or_create(c->store, ts->fingerprint, canon, c->o->model, &ts->run_id,
                                     &created, e);
@@ -1260,6 +1304,8 @@ static void fill_summary(struct ctx *c, qe_run_summary *s)
     for (size_t i = 0; i < c->nts; i++) {
         struct tstate *ts = &c->ts[i];
         qe_run_task_summary *t = &s->tasks[i];
+        if (!ts->queued)
+            continue;
         size_t req = ts->n_docs * (size_t)c->o->repeats;
         t->requested = req;
         t->from_store = req - ts->todo;
@@ -1376,6 +1422,15 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         c.server_id = c.server_root = NULL;
         c.copts.base_url = o->base_urls[i];
         rc = server_check(&c, e);
+        if (rc == QE_ENET && c.neps == 1) {
+            /* no server: a finished run can still be scored and written */
+            c.offline = true;
+            snprintf(c.offline_why, sizeof c.offline_why, "%s", e ? e->msg : "cannot reach the server");
+            rc = 0;
+            if (e)
+                *e = (qe_err){0, ""};
+            break;
+        }
         if (rc) {
             if (c.neps > 1)
                 qe_err_prefix(e, "%s", o->base_urls[i]);
@@ -1431,9 +1486,14 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
                     ts->todo++;
                 }
         qe_store_keys_free(&k);
+        ts->queued = true;
     }
     c.total = c.nq;
     s->all_from_store = c.nq == 0;
+    if (c.offline && c.nq) {
+        rc = qe_err_set(e, QE_ENET, "%s: %zu answers still to ask", c.offline_why, c.nq);
+        goto out;
+    }
 
     /* prompts the server renders, for what will be sent */
     for (size_t j = 0; j < c.nq; j++) {

@@ -517,12 +517,31 @@ static void full_run_layout_hashes_accuracy(void **state)
     assert_int_equal(count_prefix(mdir, "results_"), 1);
     assert_int_equal(count_prefix(mdir, "samples_"), 1);
 
+    /* server gone: a finished run is still scored from the store */
+    char gone_url[64];
+    snprintf(gone_url, sizeof gone_url, "%s", s.url);
+    srv_stop(&s);
+    args[1] = gone_url;
+    rc = qeval(dir, args);
+    assert_int_equal(rc, 0);
+    so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "all answers came from the store"));
+    assert_non_null(strstr(so, "unchanged, not rewritten"));
+    free(so);
+    /* ... but a configuration never stored cannot be answered offline */
+    const char *args_other[] = {"--base-url", gone_url, "--model", "org/m1", "--tasks", "aime24",
+                                "--apply-chat-template", "--gen-kwargs", "max_gen_toks=7",
+                                "--output-path", out, NULL};
+    assert_int_equal(qeval(dir, args_other), 5);
+    free(err);
+    err = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err, "no run of aime24 with this configuration"));
+
     json_decref(lines);
     json_decref(res);
     free(rpath);
     free(spath);
     free(err);
-    srv_stop(&s);
     rm_rf(dir);
     free(dir);
 }

@@ -935,7 +935,15 @@ static void new_fingerprint_new_run(void **state)
     assert_int_equal(qe_store_open(db, 1, &st, &e), 0);
     assert_int_equal(qe_store_foreach(st, 1, NULL, QE_STORE_ALL, copy_rows, &before, &e), 0);
     qe_store_close(st);
+    /* every sampling field sent explicitly (vLLM would apply
+     * generation_config.json otherwise), do_sample/until/max_gen_toks not */
     assert_non_null(strstr(before.data, "\"max_tokens\":100"));
+    assert_non_null(strstr(before.data, "\"temperature\":0.0"));
+    assert_non_null(strstr(before.data, "\"stop\":[\"Question:\",\"</s>\",\"<|im_end|>\",\"<|eot_id|>\"]"));
+    assert_non_null(strstr(before.data, "\"seed\":1234"));
+    assert_null(strstr(before.data, "do_sample"));
+    assert_null(strstr(before.data, "max_gen_toks"));
+    assert_null(strstr(before.data, "\"until\""));
     const char *a2[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
                         "3", "--apply-chat-template", "--gen-kwargs", "max_gen_toks=200",
                         "--output-path", out, NULL};

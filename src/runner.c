@@ -448,7 +448,8 @@ static int render_prompt(struct ctx *c, struct tstate *ts, size_t doc, char **ou
                   : QE_ENOMEM;
         free(body);
         if (rc == 0) {
-            c->render_mode = 1;
+            if (c->render_mode == 0)
+                c->render_mode = 1; /* decided on the first doc, before any thread */
         } else if (c->render_mode == 0 && rc == QE_ESERVER) {
             c->render_mode = 2;
             note(c,
@@ -1171,6 +1172,110 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
     return rc;
 }
 
+/* ---------- rendering every prompt still needed ---------- */
+
+struct render_pool {
+    struct ctx *c;
+    struct rq *todo;   /* one entry per distinct (task, doc) */
+    size_t n, next, done;
+    pthread_mutex_t mu;
+    int rc;
+    qe_err err;
+};
+
+static void *render_worker(void *arg)
+{
+    struct render_pool *p = arg;
+    struct ctx *c = p->c;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        if (p->rc || p->next >= p->n) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        size_t j = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        struct tstate *ts = &c->ts[p->todo[j].task];
+        qe_err e = {0, ""};
+        char *out = NULL;
+        int rc = stopping(c) ? qe_err_set(&e, QE_EINTR, "interrupted before any request was sent")
+                             : render_prompt(c, ts, p->todo[j].doc, &out, &e);
+        pthread_mutex_lock(&p->mu);
+        if (rc && !p->rc) {
+            p->rc = rc;
+            p->err = e;
+        }
+        ts->prompts[p->todo[j].doc] = out; /* distinct docs: no two threads share a slot */
+        p->done++;
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Renders the prompt of every doc still to ask: the first one alone (it
+ * decides between /tokenize and the JSON fallback), the rest on up to 8
+ * threads, since each render is two short round trips to the server. */
+static int render_all(struct ctx *c, qe_err *e)
+{
+    struct render_pool p;
+    memset(&p, 0, sizeof p);
+    p.c = c;
+    p.todo = calloc(c->nq + 1, sizeof *p.todo);
+    if (!p.todo)
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    for (size_t j = 0; j < c->nq; j++) {
+        const struct rq *q = &c->q[j];
+        if (p.n && p.todo[p.n - 1].task == q->task && p.todo[p.n - 1].doc == q->doc)
+            continue; /* repeats of one doc are adjacent in the queue */
+        p.todo[p.n++] = *q;
+    }
+    int rc = 0;
+    if (p.n) {
+        struct tstate *ts = &c->ts[p.todo[0].task];
+        rc = stopping(c) ? qe_err_set(e, QE_EINTR, "interrupted before any request was sent")
+                         : render_prompt(c, ts, p.todo[0].doc, &ts->prompts[p.todo[0].doc], e);
+        p.next = p.done = 1;
+    }
+    if (!rc && p.n > 1) {
+        pthread_mutex_init(&p.mu, NULL);
+        size_t nt = (size_t)c->o->num_concurrent;
+        if (nt > 8)
+            nt = 8;
+        if (nt > p.n - 1)
+            nt = p.n - 1;
+        pthread_t th[8];
+        size_t started = 0;
+        for (; started < nt; started++)
+            if (pthread_create(&th[started], NULL, render_worker, &p))
+                break;
+        if (started == 0)
+            render_worker(&p); /* no threads: do it here */
+        while (started) {
+            pthread_mutex_lock(&p.mu);
+            size_t done = p.done, n = p.n;
+            bool finished = p.next >= p.n || p.rc;
+            pthread_mutex_unlock(&p.mu);
+            if (c->o->progress && c->chat && now_s() - c->last_print > 0.25) {
+                c->last_print = now_s();
+                fprintf(stderr, "\r\033[Krendering prompts on the server: %zu/%zu", done, n);
+                c->printed = true;
+            }
+            if (finished)
+                break;
+            sleep_s(0.02);
+        }
+        for (size_t i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
+        pthread_mutex_destroy(&p.mu);
+        if (p.rc) {
+            rc = p.rc;
+            if (e)
+                *e = p.err;
+        }
+    }
+    free(p.todo);
+    return rc;
+}
+
 /* ---------- driving the endpoints ---------- */
 
 static void *endpoint_main(void *arg)
@@ -1496,23 +1601,8 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     }
 
     /* prompts the server renders, for what will be sent */
-    for (size_t j = 0; j < c.nq; j++) {
-        struct rq *q = &c.q[j];
-        struct tstate *ts = &c.ts[q->task];
-        if (ts->prompts[q->doc])
-            continue;
-        if (o->progress && c.chat && now_s() - c.last_print > 0.25) {
-            c.last_print = now_s();
-            fprintf(stderr, "\r\033[Krendering prompts on the server: %zu/%zu requests", j, c.nq);
-            c.printed = true;
-        }
-        if (stopping(&c)) {
-            rc = qe_err_set(e, QE_EINTR, "interrupted before any request was sent");
-            goto out;
-        }
-        if ((rc = render_prompt(&c, ts, q->doc, &ts->prompts[q->doc], e)))
-            goto out;
-    }
+    if ((rc = render_all(&c, e)))
+        goto out;
 
     if (c.nq) {
         if ((rc = run_endpoints(&c, e)))

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +33,7 @@
 #include "records.h"
 #include "report.h"
 #include "score_lmeval.h"
+#include "task.h"
 #include "verify.h"
 
 #define MB10 (10u * 1024u * 1024u)
@@ -880,6 +883,217 @@ static void test_client_big_deep_script(void **state)
     free(deep);
 }
 
+/* ---- qeval run end to end: hostile answers from the server ---- */
+
+/* A fake_server on a free port with the given script; fills *pid and url. */
+static void start_fake_server(const char *script, pid_t *pid, char *url, size_t cap)
+{
+    const char *build = getenv("QEVAL_BUILD");
+    char exe[4096];
+    snprintf(exe, sizeof exe, "%s/tests/fake_server", build && *build ? build : "build");
+    const char *argv[] = {exe, "--port", "0", "--model", "m", "--script", script, NULL};
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    *pid = fork();
+    assert_true(*pid >= 0);
+    if (*pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    char line[256];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof line - 1 && (r = read(p[0], line + len, sizeof line - 1 - len)) > 0) {
+        len += (size_t)r;
+        line[len] = '\0';
+        char *at = strstr(line, "PORT ");
+        if (at && strchr(at, '\n')) {
+            snprintf(url, cap, "http://127.0.0.1:%d", atoi(at + 5));
+            close(p[0]);
+            return;
+        }
+    }
+    close(p[0]);
+    kill(*pid, SIGKILL);
+    waitpid(*pid, NULL, 0);
+    fail_msg("fake_server did not start");
+}
+
+static void stop_fake_server(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* Script rules answering aime24 docs 0..4 (matched by a prefix of the
+ * problem) with the given raw contents (any bytes). */
+static void write_hostile_script(const char *path, char *const contents[5], const size_t lens[5])
+{
+    const qe_task *t = qe_task_find("aime24");
+    assert_non_null(t);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    qe_err e = {0};
+    for (size_t i = 0; i < 5; i++) {
+        const json_t *doc = qe_task_doc(t, i, &e); /* borrowed */
+        assert_non_null(doc);
+        const char *prob = json_string_value(json_object_get(doc, "Problem"));
+        size_t k = 0;
+        while (prob[k] && k < 50)
+            k++;
+        while (k > 0 && ((unsigned char)prob[k] & 0xC0) == 0x80)
+            k--;
+        json_t *m = json_stringn(prob, k);
+        char *mj = json_dumps(m, JSON_ENCODE_ANY);
+        /* valid UTF-8 without NUL as a JSON string (fast to load), the rest
+         * (small) as hex */
+        json_t *cj = memchr(contents[i], 0, lens[i]) ? NULL : json_stringn(contents[i], lens[i]);
+        if (cj) {
+            char *cs = json_dumps(cj, JSON_ENCODE_ANY);
+            assert_non_null(cs);
+            fprintf(f, "{\"match\": %s, \"content\": %s}\n", mj, cs);
+            free(cs);
+            json_decref(cj);
+        } else {
+            assert_true(lens[i] < 4096);
+            fprintf(f, "{\"match\": %s, \"content_hex\": \"", mj);
+            for (size_t j = 0; j < lens[i]; j++)
+                fprintf(f, "%02x", (unsigned char)contents[i][j]);
+            fputs("\"}\n", f);
+        }
+        free(mj);
+        json_decref(m);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static long long aime_answer(size_t i)
+{
+    qe_err e = {0};
+    const json_t *doc = qe_task_doc(qe_task_find("aime24"), i, &e);
+    assert_non_null(doc);
+    return json_integer_value(json_object_get(doc, "Answer"));
+}
+
+/* `qeval run` against a server whose answers are hostile:
+ *  - NUL in the content: the reply is refused ("\u0000 is not allowed"),
+ *    the doc is stored as failed and named on stderr, exit 1 (GAP: a model
+ *    that really emits U+0000 can never complete that doc);
+ *  - invalid UTF-8: repaired to U+FFFD, answer scored right;
+ *  - 10 MB answer: stored and written whole, scored right;
+ *  - 100k-deep braces: stored whole, scored wrong like lm-eval;
+ *  - "</script>": written raw in the samples JSONL (as json.dumps), scored right. */
+static void test_run_cli_hostile(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], script[700], out[700], so[700], se[700], mdir[800];
+    snprintf(dir, sizeof dir, "%s/qe_untrusted_run_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(so, sizeof so, "%s/stdout.txt", dir);
+    snprintf(se, sizeof se, "%s/stderr.txt", dir);
+
+    char *c[5];
+    size_t l[5];
+    qe_buf b = QE_BUF_INIT;
+    /* 1. NUL */
+    qe_buf_printf(&b, "\\boxed{%lld}", aime_answer(0));
+    qe_buf_putc(&b, '\0');
+    qe_buf_printf(&b, "\\boxed{%lld}", aime_answer(0) + 1);
+    l[0] = b.len;
+    c[0] = qe_buf_detach(&b);
+    for (size_t i = 1; i < 5; i++) {
+        qe_buf_printf(&b, "\\boxed{%lld}", aime_answer(i));
+        l[i] = b.len;
+        c[i] = qe_buf_detach(&b);
+    }
+    write_hostile_script(script, c, l);
+    pid_t srv;
+    char url[64];
+    start_fake_server(script, &srv, url, sizeof url);
+    snprintf(out, sizeof out, "%s/out1", dir);
+    const char *a1[] = {"run", "--base-url", url, "--model", "m", "--tasks", "aime24", "--limit", "1",
+                        "--apply-chat-template", "--max-attempts", "2", "--output-path", out, NULL};
+    assert_int_equal(run_qeval(a1, so, se), 1);
+    char *err = slurp_file(se);
+    assert_non_null(strstr(err, "aime24 doc 0 repeat 0"));
+    assert_non_null(strstr(err, "\\u0000 is not allowed"));
+    free(err);
+    stop_fake_server(srv);
+
+    /* 2..5 (doc 0 answered plainly this time) */
+    free(c[0]);
+    qe_buf_printf(&b, "\\boxed{%lld}", aime_answer(0));
+    l[0] = b.len;
+    c[0] = qe_buf_detach(&b);
+    free(c[1]);
+    qe_buf_printf(&b, "bad \xff\xfe \\boxed{%lld}", aime_answer(1));
+    l[1] = b.len;
+    c[1] = qe_buf_detach(&b);
+    free(c[2]);
+    char tail[64];
+    snprintf(tail, sizeof tail, " \\boxed{%lld}", aime_answer(2));
+    c[2] = big_text(MB10, tail);
+    l[2] = strlen(c[2]);
+    free(c[3]);
+    snprintf(tail, sizeof tail, "%lld", aime_answer(3));
+    c[3] = nested("\\boxed{", "{", DEEP, tail, "}", DEEP, "}");
+    l[3] = strlen(c[3]);
+    free(c[4]);
+    qe_buf_printf(&b, "</script><script>alert(1)</script> \\boxed{%lld}", aime_answer(4));
+    l[4] = b.len;
+    c[4] = qe_buf_detach(&b);
+    write_hostile_script(script, c, l);
+    start_fake_server(script, &srv, url, sizeof url);
+    snprintf(out, sizeof out, "%s/out2", dir);
+    const char *a2[] = {"run", "--base-url", url, "--model", "m", "--tasks", "aime24", "--limit", "5",
+                        "--apply-chat-template", "--gen-kwargs", "max_gen_toks=20000000", "--output-path", out,
+                        "--log-samples", NULL};
+    assert_int_equal(run_qeval(a2, so, se), 0);
+    stop_fake_server(srv);
+
+    snprintf(mdir, sizeof mdir, "%s/m", out);
+    DIR *d = opendir(mdir);
+    assert_non_null(d);
+    char samples[1200] = "";
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, "samples_aime24_", 15) == 0)
+            snprintf(samples, sizeof samples, "%s/%s", mdir, de->d_name);
+    closedir(d);
+    assert_true(samples[0] != '\0');
+    char *text = slurp_file(samples);
+    assert_non_null(strstr(text, "</script><script>alert(1)</script>")); /* raw, as json.dumps */
+    static const int want_em[5] = {1, 1, 1, 0, 1};
+    char *save = NULL, *line = strtok_r(text, "\n", &save);
+    for (size_t i = 0; i < 5; i++, line = strtok_r(NULL, "\n", &save)) {
+        assert_non_null(line);
+        json_t *o = json_loads(line, 0, NULL);
+        assert_non_null(o);
+        assert_int_equal(json_integer_value(json_object_get(o, "doc_id")), i);
+        assert_int_equal(json_integer_value(json_object_get(o, "exact_match")), want_em[i]);
+        const char *r = json_string_value(json_array_get(json_array_get(json_object_get(o, "resps"), 0), 0));
+        assert_non_null(r);
+        if (i == 1)
+            assert_non_null(strstr(r, "bad \xef\xbf\xbd\xef\xbf\xbd \\boxed{"));
+        else
+            assert_int_equal(strlen(r), l[i]); /* stored and written whole */
+        json_decref(o);
+    }
+    free(text);
+    for (size_t i = 0; i < 5; i++)
+        free(c[i]);
+    /* leave no 20 MB files behind */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -905,6 +1119,7 @@ int main(void)
         cmocka_unit_test(test_client_nul),
         cmocka_unit_test(test_client_invalid_utf8),
         cmocka_unit_test(test_client_big_deep_script),
+        cmocka_unit_test(test_run_cli_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

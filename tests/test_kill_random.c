@@ -1,0 +1,402 @@
+/* test_kill_random: `qeval run` killed with SIGKILL at random moments.
+ *
+ * DESIGN.md §7 promises: kill -9 at any moment, rerun the same command, and
+ * nothing answered is asked again, nothing is lost or duplicated, results
+ * identical to an uninterrupted run. This test checks exactly that, at
+ * QE_KILL_POINTS (>= 20) random moments, each in its own trial: a fresh
+ * output directory, `qeval run` against tests/fake_server, SIGKILL after a
+ * random delay drawn from [0, 1.2 x the uninterrupted run's duration], then
+ * the same command again to completion, then a comparison with the
+ * uninterrupted reference run: same per-sample lines (latency aside), same
+ * results, and no more completion requests than the documents plus those in
+ * flight at the kill. Kill points are counted only when the process was
+ * still running. The PRNG seed is printed; QE_KILL_SEED=N replays a run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "task.h"
+
+#define QE_KILL_POINTS 20
+#define MAX_TRIALS 60
+#define CONCURRENT 4
+
+static const char *build_dir(void)
+{
+    const char *b = getenv("QEVAL_BUILD");
+    return b && *b ? b : "build";
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* ---- processes ---- */
+
+typedef struct {
+    pid_t pid;
+    int fd;
+    char url[64];
+} server;
+
+static void server_start(server *s, const char *script, const char *log)
+{
+    char exe[4096];
+    snprintf(exe, sizeof exe, "%s/tests/fake_server", build_dir());
+    const char *argv[] = {exe, "--port", "0", "--model", "m", "--script", script, "--request-log", log,
+                          "--latency-ms", "15", "--threads", "8", NULL};
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    s->pid = pid;
+    s->fd = p[0];
+    char line[256];
+    size_t len = 0;
+    while (len < sizeof line - 1) {
+        struct pollfd pfd = {p[0], POLLIN, 0};
+        if (poll(&pfd, 1, 10000) <= 0)
+            break;
+        ssize_t r = read(p[0], line + len, sizeof line - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        line[len] = '\0';
+        char *at = strstr(line, "PORT ");
+        if (at && strchr(at, '\n')) {
+            snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", atoi(at + 5));
+            return;
+        }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("fake_server did not start");
+}
+
+static void server_stop(server *s)
+{
+    kill(s->pid, SIGTERM);
+    waitpid(s->pid, NULL, 0);
+    close(s->fd);
+}
+
+/* Starts `qeval run` writing into out; its stdout/stderr go to out.log. */
+static pid_t qeval_run_spawn(const char *url, const char *out, const char *logdir)
+{
+    char exe[4096], logp[4200];
+    snprintf(exe, sizeof exe, "%s/qeval", build_dir());
+    snprintf(logp, sizeof logp, "%s/qeval.log", logdir);
+    const char *argv[] = {exe, "run", "--base-url", url, "--model", "m", "--tasks", "aime24",
+                          "--apply-chat-template", "--num-concurrent", "4", "--output-path", out,
+                          "--log-samples", NULL};
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ---- files ---- */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    qe_buf b = QE_BUF_INIT;
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        assert_int_equal(qe_buf_append(&b, tmp, n), 0);
+    fclose(f);
+    if (len)
+        *len = b.len;
+    char *s = qe_buf_detach(&b);
+    return s ? s : strdup("");
+}
+
+/* The single file in dir whose name starts with prefix (malloc'd path), or NULL. */
+static char *find_one(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char *found = NULL;
+    int count = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+            count++;
+            free(found);
+            qe_buf b = QE_BUF_INIT;
+            assert_int_equal(qe_buf_printf(&b, "%s/%s", dir, de->d_name), 0);
+            found = qe_buf_detach(&b);
+        }
+    }
+    closedir(d);
+    if (count != 1) {
+        free(found);
+        return NULL;
+    }
+    return found;
+}
+
+static void rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *de;
+            while ((de = readdir(d)) != NULL) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                    continue;
+                char p[4200];
+                snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+                rm_rf(p);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* Samples of a finished run, latency (which varies) removed. */
+static json_t *stable_samples(const char *out)
+{
+    char d[4200];
+    snprintf(d, sizeof d, "%s/m", out);
+    char *p = find_one(d, "samples_aime24_");
+    if (!p)
+        fail_msg("%s: no single samples_aime24_ file", d);
+    char *s = slurp(p, NULL);
+    assert_non_null(s);
+    json_t *a = json_array();
+    char *save = NULL;
+    for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o)
+            fail_msg("%s: bad line: %s", p, je.text);
+        json_object_del(o, "latency_ms");
+        json_array_append_new(a, o);
+    }
+    free(s);
+    free(p);
+    return a;
+}
+
+/* "results" and "n-samples" of the single results file of a finished run. */
+static json_t *stable_results(const char *out)
+{
+    char d[4200];
+    snprintf(d, sizeof d, "%s/m", out);
+    char *p = find_one(d, "results_");
+    if (!p)
+        fail_msg("%s: no single results_ file", d);
+    json_error_t je;
+    json_t *r = json_load_file(p, 0, &je);
+    if (!r)
+        fail_msg("%s: %s", p, je.text);
+    json_t *o = json_pack("{s:O, s:O}", "results", json_object_get(r, "results"), "n-samples",
+                          json_object_get(r, "n-samples"));
+    assert_non_null(o);
+    json_decref(r);
+    free(p);
+    return o;
+}
+
+/* Completion requests in the server's log from byte offset `from`. */
+static size_t completions_since(const char *log, size_t from, size_t *end)
+{
+    size_t n = 0, len = 0;
+    char *s = slurp(log, &len);
+    if (!s)
+        return 0;
+    for (char *p = s + (from < len ? from : len); (p = strstr(p, "\"/v1/chat/completions\"")) != NULL; p++)
+        n++;
+    free(s);
+    if (end)
+        *end = len;
+    return n;
+}
+
+/* Script: doc i answered right when i % 3 == 0, wrong otherwise (matched by
+ * a prefix of its problem text). Returns the number of docs. */
+static size_t write_script(const char *path)
+{
+    const qe_task *t = qe_task_find("aime24");
+    assert_non_null(t);
+    size_t n = 0;
+    qe_err e = {0};
+    assert_int_equal(qe_task_size(t, &n, &e), 0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *doc = qe_task_doc(t, i, &e); /* borrowed */
+        assert_non_null(doc);
+        const char *prob = json_string_value(json_object_get(doc, "Problem"));
+        long long ans = json_integer_value(json_object_get(doc, "Answer"));
+        size_t k = 0;
+        while (prob[k] && k < 50)
+            k++;
+        while (k > 0 && ((unsigned char)prob[k] & 0xC0) == 0x80)
+            k--;
+        char match[64], content[128];
+        memcpy(match, prob, k);
+        match[k] = '\0';
+        snprintf(content, sizeof content, "So the answer is $\\boxed{%lld}$.", i % 3 == 0 ? ans : ans + 1);
+        json_t *rule = json_pack("{s:s, s:s}", "match", match, "content", content);
+        char *line = json_dumps(rule, JSON_COMPACT);
+        fprintf(f, "%s\n", line);
+        free(line);
+        json_decref(rule);
+    }
+    fclose(f);
+    return n;
+}
+
+static void kill9_at_random_points(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/qe_killrand_XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    char script[4200], log[4200], ref[4200];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    size_t ndocs = write_script(script);
+    server s;
+    server_start(&s, script, log);
+
+    /* the uninterrupted reference run, timed */
+    size_t mark = 0;
+    double t0 = now_ms();
+    assert_int_equal(wait_exit(qeval_run_spawn(s.url, ref, dir)), 0);
+    double t_ref = now_ms() - t0;
+    assert_int_equal(completions_since(log, 0, &mark), ndocs);
+    json_t *want_samples = stable_samples(ref), *want_results = stable_results(ref);
+    assert_int_equal(json_array_size(want_samples), ndocs);
+
+    const char *env = getenv("QE_KILL_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 10) : 20261125u;
+    uint64_t rng = seed;
+    print_message("kill -9 at random points: seed %llu (QE_KILL_SEED), reference run %.0f ms\n",
+                  (unsigned long long)seed, t_ref);
+
+    int kills = 0, trials = 0;
+    double first = 1e300, last = 0;
+    while (kills < QE_KILL_POINTS) {
+        if (trials >= MAX_TRIALS)
+            fail_msg("only %d of %d kills landed mid-run in %d trials", kills, QE_KILL_POINTS, trials);
+        trials++;
+        char out[4200];
+        snprintf(out, sizeof out, "%s/out%d", dir, trials);
+        double delay = (double)(rng_next(&rng) % 1000000) / 1e6 * 1.2 * t_ref;
+        pid_t pid = qeval_run_spawn(s.url, out, dir);
+        struct timespec ts = {(time_t)(delay / 1000), (long)((delay - 1000 * (long)(delay / 1000)) * 1e6)};
+        nanosleep(&ts, NULL);
+        int killed = 0;
+        if (waitpid(pid, NULL, WNOHANG) == 0) {
+            kill(pid, SIGKILL);
+            killed = 1;
+        }
+        int rc = killed ? wait_exit(pid) : 0;
+        if (killed && rc != 128 + SIGKILL)
+            killed = 0; /* it had just exited on its own */
+        if (killed) {
+            kills++;
+            first = delay < first ? delay : first;
+            last = delay > last ? delay : last;
+        }
+        /* resume: the same command, to completion */
+        assert_int_equal(wait_exit(qeval_run_spawn(s.url, out, dir)), 0);
+        size_t asked = completions_since(log, mark, &mark);
+        if (asked > ndocs + CONCURRENT)
+            fail_msg("trial %d (kill at %.0f ms): %zu completion requests for %zu docs", trials, delay,
+                     asked, ndocs);
+        json_t *got = stable_samples(out), *res = stable_results(out);
+        assert_int_equal(json_array_size(got), ndocs);
+        for (size_t i = 0; i < ndocs; i++) {
+            if (!json_equal(json_array_get(got, i), json_array_get(want_samples, i))) {
+                char *x = json_dumps(json_array_get(got, i), JSON_COMPACT);
+                fail_msg("trial %d (kill at %.0f ms): sample %zu differs from the uninterrupted run: %.400s",
+                         trials, delay, i, x);
+            }
+        }
+        if (!json_equal(res, want_results))
+            fail_msg("trial %d (kill at %.0f ms): results differ from the uninterrupted run", trials, delay);
+        json_decref(got);
+        json_decref(res);
+        rm_rf(out);
+    }
+    print_message("%d kills mid-run in %d trials (delays %.0f..%.0f ms), every resumed run identical "
+                  "to the uninterrupted one\n", kills, trials, first, last);
+    json_decref(want_samples);
+    json_decref(want_results);
+    server_stop(&s);
+    rm_rf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(kill9_at_random_points),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -186,6 +186,36 @@ static int count_ok(void *ud, const qe_result *r)
     return 0;
 }
 
+/* One qe_client run of n requests at concurrency conc. */
+static int client_run_n(const char *base, int conc, long n, double *rps, double *cpu_us)
+{
+    qe_client_opts o;
+    qe_client_opts_default(&o);
+    o.base_url = base;
+    o.num_concurrent = conc;
+    o.max_attempts = 1;
+    qe_client *c;
+    qe_err e = {0, ""};
+    if (qe_client_new(&o, &c, &e)) {
+        fprintf(stderr, "bench_client: %s\n", e.msg);
+        return -1;
+    }
+    for (long i = 0; i < n; i++)
+        qe_client_add(c, (uint64_t)i, "/chat/completions", BODY, &e);
+    long cnt[2] = {0, 0};
+    double c0 = cpu_s(), t0 = now_s();
+    int rc = qe_client_run(c, count_ok, cnt, NULL, &e);
+    double el = now_s() - t0, cpu = cpu_s() - c0;
+    qe_client_free(c);
+    if (rc || cnt[1]) {
+        fprintf(stderr, "bench_client: %ld failed (%s)\n", cnt[1], e.msg);
+        return -1;
+    }
+    *rps = (double)n / el;
+    *cpu_us = cpu / (double)n * 1e6;
+    return 0;
+}
+
 static int client_rps(const char *base, int conc, double secs, double *rps, double *cpu_us)
 {
     /* calibrate: size the batch to last about secs seconds */
@@ -240,6 +270,22 @@ int main(int argc, char **argv)
     const char *args[] = {NULL};
     if (fs_start(&s, args) != 0)
         return 1;
+    if (argc > 3 && !strcmp(argv[1], "--client-only")) {
+        /* for profilers: just the client, CONC in flight, N requests */
+        int conc = atoi(argv[2]);
+        long n = atol(argv[3]);
+        double rps = 0, cpu_us = 0;
+        struct rusage r0, r1;
+        getrusage(RUSAGE_SELF, &r0);
+        int rc = client_run_n(s.base_url, conc, n, &rps, &cpu_us);
+        getrusage(RUSAGE_SELF, &r1);
+        double us = ((double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
+                     (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec)) / (double)n;
+        printf("client-only: conc %d, %ld requests, %.0f req/s, %.1f us CPU/request "
+               "(%.1f user, %.1f sys)\n", conc, n, rps, cpu_us, us, cpu_us - us);
+        fs_stop(&s);
+        return rc ? 1 : 0;
+    }
     int wrk = have_wrk();
     printf("bench_client: qe_client vs %s against fake_server (zero latency), %d s per point\n",
            wrk ? "wrk" : "raw keep-alive loop", secs);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -75,6 +76,8 @@ struct qe_client {
     size_t nqueued, nwaiting, nactive, ndone, nretries;
     uint64_t rng;
     int epfd;             /* sockets curl asked us to watch */
+    unsigned char *fdst;  /* per fd: events registered in epfd (FD_*) */
+    size_t nfdst;
     double timer_due;     /* when curl wants control back; < 0: no timer */
 };
 
@@ -1051,6 +1054,7 @@ static bool curl_permanent(CURLcode cc)
 /* ---------- client lifecycle ---------- */
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+static curl_socket_t on_opensocket(void *userp, curlsocktype purpose, struct curl_sockaddr *a);
 static int on_timer(CURLM *m, long timeout_ms, void *userp);
 
 int qe_client_new(const qe_client_opts *o, qe_client **out, qe_err *e)
@@ -1150,6 +1154,7 @@ void qe_client_free(qe_client *c)
         curl_easy_cleanup(c->idle[i]);
     free(c->idle);
     free(c->act);
+    free(c->fdst);
     if (c->multi)
         curl_multi_cleanup(c->multi);
     conf_free(&c->conf);
@@ -1208,6 +1213,8 @@ static int start(qe_client *c, struct creq *r, qe_err *e)
         if (!h)
             return qe_err_set(e, QE_ENOMEM, "out of memory creating a transfer");
         easy_setup(h, &c->conf);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
     }
     sink_reset(&r->sink, c->conf.cap);
     r->errbuf[0] = 0;
@@ -1403,23 +1410,95 @@ static int fill(qe_client *c, double now, qe_err *e)
 }
 
 /* curl tells us which sockets to watch (socket_action API), so each wakeup
- * costs O(ready sockets), not O(connections) as curl_multi_poll would. */
+ * costs O(ready sockets), not O(connections) as curl_multi_poll would.
+ *
+ * Registrations are cached: c->fdst[fd] holds what epfd has for fd, and a
+ * syscall is made only when that changes. When curl says REMOVE (every
+ * finished transfer does, for its keep-alive socket) the fd stays
+ * registered, marked unwanted, so the next request on that connection costs
+ * no epoll_ctl at all; if an unwanted fd reports an event (say the server
+ * closed an idle connection) it is deleted then. A closed fd leaves epfd by
+ * itself; curl opens every socket through on_opensocket, which forgets any
+ * stale state for a reused fd number. */
+enum { FD_IN = 1, FD_OUT = 2, FD_REG = 4, FD_WANT = 8 };
+
+static int fdst_room(qe_client *c, curl_socket_t fd)
+{
+    if (fd < 0)
+        return -1;
+    if ((size_t)fd < c->nfdst)
+        return 0;
+    size_t n = c->nfdst ? c->nfdst : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    unsigned char *t = realloc(c->fdst, n);
+    if (!t)
+        return -1;
+    memset(t + c->nfdst, 0, n - c->nfdst);
+    c->fdst = t;
+    c->nfdst = n;
+    return 0;
+}
+
+static curl_socket_t on_opensocket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    qe_client *c = userp;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd != CURL_SOCKET_BAD && fdst_room(c, fd) != 0) {
+        close(fd); /* cannot track it */
+        return CURL_SOCKET_BAD;
+    }
+    if (fd != CURL_SOCKET_BAD)
+        c->fdst[fd] = 0; /* a new socket is in no epoll set */
+    return fd;
+}
+
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
     (void)socketp;
     qe_client *c = userp;
+    if (fdst_room(c, fd) != 0)
+        return -1;
+    unsigned char *st = &c->fdst[fd];
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL);
+        *st &= (unsigned char)~FD_WANT;
+        return 0;
+    }
+    unsigned char want = (unsigned char)(((what & CURL_POLL_IN) ? FD_IN : 0) |
+                                         ((what & CURL_POLL_OUT) ? FD_OUT : 0));
+    if ((*st & FD_REG) && (*st & (FD_IN | FD_OUT)) == want) {
+        *st |= FD_WANT;
         return 0;
     }
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.data.fd = fd;
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
-        epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
-    return 0;
+    ev.events = ((want & FD_IN) ? EPOLLIN : 0u) | ((want & FD_OUT) ? EPOLLOUT : 0u);
+    int rc;
+    if (*st & FD_REG) {
+        rc = epoll_ctl(c->epfd, EPOLL_CTL_MOD, fd, &ev);
+        if (rc != 0 && errno == ENOENT)
+            rc = epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
+    } else {
+        rc = epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
+        if (rc != 0 && errno == EEXIST)
+            rc = epoll_ctl(c->epfd, EPOLL_CTL_MOD, fd, &ev);
+    }
+    *st = rc == 0 ? (unsigned char)(want | FD_REG | FD_WANT) : 0;
+    return rc == 0 ? 0 : -1;
+}
+
+/* An event on an fd curl no longer watches: drop it from epfd. */
+static bool fd_unwanted(qe_client *c, int fd)
+{
+    if (fd < 0 || (size_t)fd >= c->nfdst || (c->fdst[fd] & FD_WANT))
+        return false;
+    if (c->fdst[fd] & FD_REG)
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL);
+    c->fdst[fd] = 0;
+    return true;
 }
 
 static int on_timer(CURLM *m, long timeout_ms, void *userp)
@@ -1462,6 +1541,8 @@ int qe_client_run(qe_client *c, qe_client_done_fn done, void *ud,
         }
         int running = 0;
         for (int i = 0; i < n; i++) {
+            if (fd_unwanted(c, evs[i].data.fd))
+                continue;
             int fl = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                      ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                      ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);

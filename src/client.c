@@ -26,7 +26,8 @@
 #include "buf.h"
 
 #define MAX_CONCURRENT 4096
-#define POLL_SLICE_MS 100   /* how often the stop flag is looked at, at most */
+#define POLL_SLICE_MS 100
+#define URL_CACHE 8         /* distinct request URLs kept pre-parsed */   /* how often the stop flag is looked at, at most */
 
 /* What every transfer shares: where to go, how long to wait, what to send. */
 struct conf {
@@ -50,6 +51,7 @@ struct sink {
 struct creq {
     uint64_t id;
     char *url;
+    CURLU *uh;            /* pre-parsed url (borrowed from qe_client.urls) or NULL */
     char *body;
     size_t body_len;
     int attempts;
@@ -77,6 +79,11 @@ struct qe_client {
     uint64_t rng;
     int epfd;             /* sockets curl asked us to watch */
     unsigned char *fdst;  /* per fd: events registered in epfd (FD_*) */
+    struct {              /* URLs parsed once (curl would re-parse per request) */
+        char *url;
+        CURLU *uh;
+    } urls[URL_CACHE];
+    int nurls;
     size_t nfdst;
     double timer_due;     /* when curl wants control back; < 0: no timer */
 };
@@ -149,6 +156,16 @@ static bool utf8_valid(const unsigned char *s, size_t n, size_t *bad_at)
 {
     size_t i = 0;
     while (i < n) {
+        /* ASCII runs (almost all of a reply) a word at a time */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -1155,6 +1172,10 @@ void qe_client_free(qe_client *c)
     free(c->idle);
     free(c->act);
     free(c->fdst);
+    for (int i = 0; i < c->nurls; i++) {
+        free(c->urls[i].url);
+        curl_url_cleanup(c->urls[i].uh);
+    }
     if (c->multi)
         curl_multi_cleanup(c->multi);
     conf_free(&c->conf);
@@ -1162,6 +1183,28 @@ void qe_client_free(qe_client *c)
         close(c->epfd);
     free(c);
     curl_global_cleanup();
+}
+
+/* The pre-parsed form of url, parsed on first sight; NULL when the cache is
+ * full or curl cannot parse it (then the plain string is used). */
+static CURLU *parsed_url(qe_client *c, const char *url)
+{
+    for (int i = 0; i < c->nurls; i++)
+        if (!strcmp(c->urls[i].url, url))
+            return c->urls[i].uh;
+    if (c->nurls == URL_CACHE)
+        return NULL;
+    CURLU *uh = curl_url();
+    char *copy = strdup(url);
+    if (!uh || !copy || curl_url_set(uh, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(uh);
+        free(copy);
+        return NULL;
+    }
+    c->urls[c->nurls].url = copy;
+    c->urls[c->nurls].uh = uh;
+    c->nurls++;
+    return uh;
 }
 
 int qe_client_add(qe_client *c, uint64_t id, const char *path, const char *json_body, qe_err *e)
@@ -1180,6 +1223,7 @@ int qe_client_add(qe_client *c, uint64_t id, const char *path, const char *json_
         creq_free(r);
         return qe_err_set(e, QE_ENOMEM, "out of memory queuing request");
     }
+    r->uh = parsed_url(c, r->url);
     if (c->qtail)
         c->qtail->next = r;
     else
@@ -1218,7 +1262,9 @@ static int start(qe_client *c, struct creq *r, qe_err *e)
     }
     sink_reset(&r->sink, c->conf.cap);
     r->errbuf[0] = 0;
-    curl_easy_setopt(h, CURLOPT_URL, r->url);
+    curl_easy_setopt(h, CURLOPT_CURLU, r->uh); /* takes precedence when set */
+    if (!r->uh)
+        curl_easy_setopt(h, CURLOPT_URL, r->url);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->sink);

@@ -1126,6 +1126,85 @@ static void test_parse_reply_differential(void **state)
     assert_true(agree_fail > 3000);
 }
 
+/* Request URLs are parsed once and cached (a handful of them); more distinct
+ * paths than the cache holds must still each reach their own URL. */
+static void test_many_distinct_paths(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/client_paths_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *args[] = {"--request-log", path, NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    o.num_concurrent = 4;
+    o.max_attempts = 1;
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    enum { N = 16 };
+    char want[N][64];
+    for (int i = 0; i < N; i++) {
+        char p[64];
+        const char *body = chat_body("q", 5);
+        if (i < 4) {
+            snprintf(p, sizeof p, "%s", i % 2 ? "/v1/chat/completions" : "/chat/completions");
+            snprintf(want[i], sizeof want[i], "/v1/chat/completions");
+        } else if (i < 6) {
+            snprintf(p, sizeof p, "/completions");
+            snprintf(want[i], sizeof want[i], "/v1/completions");
+            body = "{\"model\":\"fake-model\",\"prompt\":\"q\",\"max_tokens\":5}";
+        } else {
+            snprintf(p, sizeof p, "/nope%d", i);
+            snprintf(want[i], sizeof want[i], "/v1/nope%d", i);
+        }
+        assert_int_equal(qe_client_add(c, (uint64_t)i, p, body, &e), 0);
+    }
+    struct capture cap = {0};
+    assert_int_equal(qe_client_run(c, on_done, &cap, NULL, &e), 0);
+    qe_client_free(c);
+    fs_stop(&s);
+    assert_int_equal(cap.n, N);
+    for (int k = 0; k < N; k++) {
+        struct got *g = &cap.g[k];
+        if (g->id < 6) {
+            assert_true(g->ok);
+        } else {
+            assert_false(g->ok);
+            assert_int_equal(g->http, 404);
+            assert_non_null(strstr(g->error, want[g->id]));
+        }
+    }
+    /* the server saw each path exactly as often as it was sent */
+    int seen[N] = {0};
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        const char *got = json_string_value(json_object_get(j, "path"));
+        assert_non_null(got);
+        int match = -1;
+        for (int i = 0; i < N && match < 0; i++)
+            if (!strcmp(got, want[i]) && !seen[i])
+                match = i;
+        if (match < 0)
+            fail_msg("unexpected or repeated path in the server log: %s", got);
+        seen[match] = 1;
+        lines++;
+        json_decref(j);
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(lines, N);
+    capture_free(&cap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1135,6 +1214,7 @@ int main(void)
         cmocka_unit_test(test_parse_reply_differential),
         cmocka_unit_test(test_stop_flag_and_add_from_callback),
         cmocka_unit_test(test_connections_reused),
+        cmocka_unit_test(test_many_distinct_paths),
         cmocka_unit_test(test_concurrency_32_in_flight),
         cmocka_unit_test(test_no_head_of_line_blocking),
         cmocka_unit_test(test_500_then_success),

@@ -362,6 +362,14 @@ static int hex4(const char *p)
     return v;
 }
 
+/* Bytes that end a plain run inside a string: '"', '\\', control chars. */
+static const unsigned char str_stop[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1,
+    [0x0E] = 1, [0x0F] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1,
+    [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1, ['"'] = 1, ['\\'] = 1};
+
 /* At the opening quote. Validates; leaves p after the closing quote. */
 static int scan_string(struct scan *s, struct jval *v)
 {
@@ -370,7 +378,7 @@ static int scan_string(struct scan *s, struct jval *v)
     for (;;) {
         /* the body is valid UTF-8 already; only quotes, escapes and control
          * characters matter here */
-        while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+        while (p < end && !str_stop[(unsigned char)*p])
             p++;
         if (p >= end || (unsigned char)*p < 0x20)
             return FAST_NO;
@@ -1302,9 +1310,15 @@ static long backoff_ms(qe_client *c, int attempts)
 static bool classify(qe_client *c, struct creq *r, CURLcode cc, long http, qe_reply *reply)
 {
     char url[512];
-    redact_url(r->url, url, sizeof url);
     r->last_http = http;
     qe_err pe = {0, ""};
+    if (cc == CURLE_OK && http >= 200 && http < 300 &&
+        qe_client_parse_reply(r->sink.body.data, r->sink.body.len, reply, &pe) == 0) {
+        r->last_status = 0; /* the hot path: no message to build */
+        r->last_error[0] = 0;
+        return false;
+    }
+    redact_url(r->url, url, sizeof url);
     if (cc != CURLE_OK) {
         if (r->sink.over_cap || cc == CURLE_FILESIZE_EXCEEDED) {
             r->last_status = QE_ELIMIT;
@@ -1324,12 +1338,7 @@ static bool classify(qe_client *c, struct creq *r, CURLcode cc, long http, qe_re
                  curl_easy_strerror(cc), r->errbuf[0] ? ": " : "", r->errbuf, (int)cc);
         return !curl_permanent(cc);
     }
-    if (http >= 200 && http < 300) {
-        if (qe_client_parse_reply(r->sink.body.data, r->sink.body.len, reply, &pe) == 0) {
-            r->last_status = 0;
-            r->last_error[0] = 0;
-            return false;
-        }
+    if (http >= 200 && http < 300) { /* parsed above, and failed */
         r->last_status = pe.code ? pe.code : QE_ESERVER;
         say(r->last_error, sizeof r->last_error, "bad reply from %s (HTTP %ld): %s", url,
                  http, pe.msg);

@@ -297,7 +297,7 @@ int main(int argc, char **argv)
            "%d s per point\n", SERVER_THREADS, secs);
     printf("baselines: %s; every point is the best of %d rounds, the order of the runs "
            "rotating each round\n",
-           wrk ? "wrk -t1 (same thread count as the client), wrk -t2 (= capacity), raw loop"
+           wrk ? "wrk -t1 (one thread, like the client), wrk -t2, raw loop (one thread)"
                : "raw keep-alive loop (wrk not installed; it stands in for capacity)",
            ROUNDS);
     printf("capacity = best of wrk -t2 / wrk -t1 / raw loop; ratio = client / capacity; "

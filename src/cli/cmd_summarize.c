@@ -1,11 +1,882 @@
-/* qeval summarize: placeholder until its issue lands; says so and fails. */
+/* qeval summarize: the main metric of every model × task × filter found in
+ * lm-eval/qeval results JSONs (directories searched recursively, globs
+ * expanded here too, '**' included) and in verdicts / samples JSONL files
+ * (aggregated with lm-eval's mean and stderr), as a table, CSV, JSON or
+ * Markdown. Decisions (latest file wins, groups, CI clipping) are in
+ * docs/lmeval-io.md. */
 #include "cli.h"
 
+#include <dirent.h>
+#include <fnmatch.h>
+#include <glob.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "buf.h"
+#include "err.h"
+#include "lmeval_io.h"
+#include "pyjson.h"
+#include "records.h"
+
+#define MAX_DEPTH 64
+#define MAX_FILES 100000
+#define MAX_SETTINGS 32
+
+enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON, FMT_MD };
+
+typedef struct {
+    char *key, *val;
+} setting;
+
+typedef struct {
+    char *model, *task, *filter, *metric, *file;
+    double value;
+    int has_stderr;
+    double se;
+    long n, n_orig;
+    int has_limit;
+    double limit;
+    int is_group;
+    double when; /* results "date", else file mtime: newest wins */
+    int latest;
+    int from_records;
+    char *run_key; /* directory + date id of the run, or NULL */
+    size_t n_settings;
+    setting settings[MAX_SETTINGS];
+} row;
+
+typedef struct {
+    char **files;
+    size_t n_files, cap_files;
+    row *rows;
+    size_t n_rows, cap_rows;
+    int errors;
+} ctx;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qeval summarize [options] FILE|DIR|GLOB...\n"
+            "\n"
+            "Prints the main metric of every model x task x filter with its lm-eval\n"
+            "stderr and 95%% CI (value +- 1.96*stderr, clipped to [0,1]).\n"
+            "\n"
+            "Inputs: lm-eval/qeval results JSON (results_<date>.json or <name>_<date>.json),\n"
+            "lm-eval samples_<task>_<date>.jsonl and qeval verdicts JSONL files (aggregated\n"
+            "here). Directories are searched recursively for results JSONs and\n"
+            "*.verdicts.jsonl; globs (quoted, '**' allowed) are expanded by qeval.\n"
+            "\n"
+            "options:\n"
+            "  --format table|csv|json|md   output format (default table)\n"
+            "  --all                        keep results superseded by newer files\n"
+            "                               (default: newest file per model x task x filter)\n"
+            "  --neumaier                   aggregate JSONL with Python >=3.12 sum()\n"
+            "  -h, --help                   this help\n"
+            "\n"
+            "Exit: 0 ok, 1 some inputs unreadable (listed on stderr), 2 usage, 3 nothing usable.\n");
+}
+
+static int add_file(ctx *c, const char *path)
+{
+    for (size_t i = 0; i < c->n_files; i++)
+        if (!strcmp(c->files[i], path))
+            return 0;
+    if (c->n_files >= MAX_FILES)
+        return -1;
+    if (c->n_files == c->cap_files) {
+        size_t nc = c->cap_files ? c->cap_files * 2 : 16;
+        char **nf = realloc(c->files, nc * sizeof *nf);
+        if (!nf)
+            return -1;
+        c->files = nf;
+        c->cap_files = nc;
+    }
+    c->files[c->n_files] = strdup(path);
+    return c->files[c->n_files] ? (int)(c->n_files++, 0) : -1;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && !strcmp(s + n - m, suf);
+}
+
+static const char *base_of(const char *p)
+{
+    const char *b = strrchr(p, '/');
+    return b ? b + 1 : p;
+}
+
+/* What a directory walk collects: results JSONs and verdicts files. */
+static int wanted_in_dir(const char *path)
+{
+    const char *b = base_of(path);
+    if (ends_with(b, ".json"))
+        return !strncmp(b, "results_", 8) || qe_lmeval_results_name_date(b) != NULL;
+    return ends_with(b, ".verdicts.jsonl");
+}
+
+typedef int (*visit_fn)(ctx *c, const char *path, const void *arg);
+
+static void walk(ctx *c, const char *dir, int depth, visit_fn fn, const void *arg, int strip_dot)
+{
+    if (depth > MAX_DEPTH)
+        return;
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "qeval: %s: cannot open directory\n", dir);
+        c->errors++;
+        return;
+    }
+    struct dirent *de;
+    /* sorted order keeps output deterministic across filesystems */
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        names[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(names[i], names[j]) > 0) {
+                char *t = names[i];
+                names[i] = names[j];
+                names[j] = t;
+            }
+    for (size_t i = 0; i < n; i++) {
+        qe_buf p = QE_BUF_INIT;
+        if (strip_dot)
+            qe_buf_puts(&p, names[i]);
+        else
+            qe_buf_printf(&p, "%s/%s", dir, names[i]);
+        struct stat st;
+        if (stat(qe_buf_str(&p), &st) == 0) {
+            if (S_ISDIR(st.st_mode))
+                walk(c, qe_buf_str(&p), depth + 1, fn, arg, 0);
+            else if (S_ISREG(st.st_mode))
+                fn(c, qe_buf_str(&p), arg);
+        }
+        qe_buf_free(&p);
+        free(names[i]);
+    }
+    free(names);
+}
+
+static int visit_dir_file(ctx *c, const char *path, const void *arg)
+{
+    (void)arg;
+    return wanted_in_dir(path) ? add_file(c, path) : 0;
+}
+
+/* '**' patterns: walk the fixed prefix and match whole paths with fnmatch
+ * without FNM_PATHNAME, so '*' and '**' both cross '/'; "**" followed by a
+ * '/' also matches zero directories. */
+static int visit_glob_file(ctx *c, const char *path, const void *arg)
+{
+    const char *pat = arg;
+    if (fnmatch(pat, path, 0) == 0)
+        return add_file(c, path);
+    const char *dd = strstr(pat, "**/");
+    if (dd) {
+        qe_buf alt = QE_BUF_INIT;
+        qe_buf_append(&alt, pat, (size_t)(dd - pat));
+        qe_buf_puts(&alt, dd + 3);
+        int m = fnmatch(qe_buf_str(&alt), path, 0) == 0;
+        qe_buf_free(&alt);
+        if (m)
+            return add_file(c, path);
+    }
+    return 0;
+}
+
+static void add_path(ctx *c, const char *arg, int explicit_file)
+{
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char *d = strdup(arg);
+        size_t n = d ? strlen(d) : 0;
+        while (n > 1 && d[n - 1] == '/')
+            d[--n] = '\0';
+        if (d)
+            walk(c, d, 0, visit_dir_file, NULL, 0);
+        free(d);
+        return;
+    }
+    if (explicit_file || stat(arg, &st) == 0 || !strpbrk(arg, "*?[")) {
+        add_file(c, arg); /* unreadable files are reported when read */
+        return;
+    }
+    const char *dd = strstr(arg, "**");
+    if (dd) {
+        qe_buf base = QE_BUF_INIT;
+        const char *slash = NULL;
+        for (const char *p = arg; p < dd; p++)
+            if (*p == '/')
+                slash = p;
+        size_t before = c->n_files;
+        if (slash)
+            qe_buf_append(&base, arg, (size_t)(slash - arg));
+        walk(c, slash ? qe_buf_str(&base) : ".", 0, visit_glob_file, arg, !slash);
+        qe_buf_free(&base);
+        if (c->n_files == before) {
+            fprintf(stderr, "qeval: %s: no file matches\n", arg);
+            c->errors++;
+        }
+        return;
+    }
+    glob_t g;
+    int rc = glob(arg, 0, NULL, &g);
+    if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
+        fprintf(stderr, "qeval: %s: no file matches\n", arg);
+        c->errors++;
+    } else if (rc == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            add_path(c, g.gl_pathv[i], 1);
+    }
+    if (rc == 0)
+        globfree(&g);
+}
+
+static row *new_row(ctx *c)
+{
+    if (c->n_rows == c->cap_rows) {
+        size_t nc = c->cap_rows ? c->cap_rows * 2 : 16;
+        row *nr = realloc(c->rows, nc * sizeof *nr);
+        if (!nr)
+            return NULL;
+        c->rows = nr;
+        c->cap_rows = nc;
+    }
+    row *r = &c->rows[c->n_rows++];
+    memset(r, 0, sizeof *r);
+    r->n = r->n_orig = -1;
+    r->latest = 1;
+    return r;
+}
+
+static void add_setting(row *r, const char *key, const json_t *v, const char *text)
+{
+    if (r->n_settings >= MAX_SETTINGS)
+        return;
+    qe_buf b = QE_BUF_INIT;
+    if (text)
+        qe_buf_puts(&b, text);
+    else if (json_is_string(v))
+        qe_buf_puts(&b, json_string_value(v));
+    else if (v)
+        qe_pyjson_dump(&b, v, QE_PYJSON_COMPACT, 0, NULL);
+    else
+        return;
+    r->settings[r->n_settings].key = strdup(key);
+    r->settings[r->n_settings].val = qe_buf_detach(&b);
+    r->n_settings++;
+}
+
+/* "<dir>|<date id>": a results file and its samples files share it. */
+static char *run_key_of(const char *path, const char *date_id)
+{
+    if (!date_id)
+        return NULL;
+    const char *slash = strrchr(path, '/');
+    qe_buf b = QE_BUF_INIT;
+    qe_buf_printf(&b, "%.*s|%s", slash ? (int)(slash - path) : 1, slash ? path : ".", date_id);
+    return qe_buf_detach(&b);
+}
+
+/* Date id (YYYY-MM-DDTHH-MM-SS[.ffffff]) as seconds, read as UTC. */
+static double date_id_seconds(const char *d)
+{
+    struct tm tm = {0};
+    double frac = 0;
+    if (sscanf(d, "%4d-%2d-%2dT%2d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    const char *dot = strchr(d, '.');
+    if (dot)
+        frac = strtod(dot, NULL);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (double)timegm(&tm) + frac;
+}
+
+static double file_mtime(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (double)st.st_mtime : 0;
+}
+
+static int read_results(ctx *c, const char *path)
+{
+    qe_lmeval_results *res;
+    qe_err e = {0};
+    if (qe_lmeval_results_read(path, &res, &e)) {
+        fprintf(stderr, "qeval: %s\n", e.msg);
+        return -1;
+    }
+    int added = 0;
+    for (size_t i = 0; i < res->n_tasks; i++) {
+        const qe_lmeval_task *t = &res->tasks[i];
+        for (size_t j = 0; j < t->n_metrics; j++) {
+            const qe_lmeval_metric *m = &t->metrics[j];
+            if (!m->has_value)
+                continue; /* groups without an aggregate (null) */
+            int seen = 0; /* first metric per filter is the main one */
+            for (size_t k = 0; k < j; k++)
+                if (t->metrics[k].has_value && !strcmp(t->metrics[k].filter, m->filter))
+                    seen = 1;
+            if (seen)
+                continue;
+            row *r = new_row(c);
+            if (!r)
+                break;
+            r->model = strdup(res->model_name ? res->model_name : "?");
+            r->task = strdup(t->name);
+            r->filter = strdup(m->filter);
+            r->metric = strdup(m->metric);
+            r->file = strdup(path);
+            r->value = m->value;
+            r->has_stderr = m->stderr_kind == 1;
+            r->se = m->stderr_val;
+            r->n = t->n_effective;
+            r->n_orig = t->n_original;
+            r->has_limit = res->has_limit;
+            r->limit = res->limit;
+            r->is_group = t->is_group;
+            r->when = res->has_date ? res->date : file_mtime(path);
+            r->run_key = run_key_of(path, res->date_id);
+            if (json_is_object(t->generation_kwargs)) {
+                const char *k;
+                json_t *v;
+                json_object_foreach((json_t *)t->generation_kwargs, k, v)
+                    add_setting(r, k, v, NULL);
+            }
+            if (t->n_shot >= 0) {
+                char ns[32];
+                snprintf(ns, sizeof ns, "%ld", t->n_shot);
+                add_setting(r, "num_fewshot", NULL, ns);
+            }
+            add_setting(r, "chat_template", NULL, res->has_chat_template ? "yes" : "no");
+            add_setting(r, "system_instruction", NULL,
+                        res->system_instruction ? res->system_instruction : "-");
+            if (res->gen_kwargs && !json_is_null(res->gen_kwargs))
+                add_setting(r, "gen_kwargs", res->gen_kwargs, NULL);
+            added++;
+        }
+    }
+    qe_lmeval_results_free(res);
+    return added;
+}
+
+typedef struct {
+    char *model, *task, *filter, *metric;
+    double *v;
+    size_t n, cap;
+} group;
+
+static int read_records(ctx *c, const char *path, int neumaier)
+{
+    qe_records *rs;
+    qe_err e = {0};
+    if (qe_records_open(path, &rs, &e)) {
+        fprintf(stderr, "qeval: %s\n", e.msg);
+        return -1;
+    }
+    group *g = NULL;
+    size_t ng = 0;
+    qe_record rec;
+    int rc, bad = 0;
+    while ((rc = qe_records_next(rs, &rec, &e)) != 0) {
+        if (rc < 0) {
+            fprintf(stderr, "qeval: %s\n", e.msg);
+            bad++;
+            if (rc != QE_EINVAL && rc != QE_ELIMIT)
+                break;
+            continue;
+        }
+        size_t i;
+        for (i = 0; i < ng; i++)
+            if (!strcmp(g[i].model, rec.model) && !strcmp(g[i].task, rec.task) &&
+                !strcmp(g[i].filter, rec.filter) && !strcmp(g[i].metric, rec.metric))
+                break;
+        if (i == ng) {
+            group *ngp = realloc(g, (ng + 1) * sizeof *g);
+            if (!ngp)
+                break;
+            g = ngp;
+            memset(&g[ng], 0, sizeof g[ng]);
+            g[ng].model = strdup(rec.model);
+            g[ng].task = strdup(rec.task);
+            g[ng].filter = strdup(rec.filter);
+            g[ng].metric = strdup(rec.metric);
+            ng++;
+        }
+        if (g[i].n == g[i].cap) {
+            size_t nc = g[i].cap ? g[i].cap * 2 : 64;
+            double *nv = realloc(g[i].v, nc * sizeof *nv);
+            if (!nv)
+                break;
+            g[i].v = nv;
+            g[i].cap = nc;
+        }
+        g[i].v[g[i].n++] = rec.value;
+    }
+    qe_records_close(rs);
+    double when = file_mtime(path);
+    char *date_id = NULL, *key = NULL;
+    if (qe_lmeval_parse_samples_name(path, NULL, &date_id)) {
+        when = date_id_seconds(date_id);
+        key = run_key_of(path, date_id);
+        free(date_id);
+    }
+    enum qe_lmeval_sum kind = neumaier ? QE_LMEVAL_SUM_NEUMAIER : QE_LMEVAL_SUM_FOLD;
+    for (size_t i = 0; i < ng; i++) {
+        row *r = new_row(c);
+        if (r) {
+            r->model = g[i].model;
+            r->task = g[i].task;
+            r->filter = g[i].filter;
+            r->metric = g[i].metric;
+            r->file = strdup(path);
+            r->value = qe_lmeval_mean(g[i].v, g[i].n, kind);
+            r->has_stderr = qe_lmeval_mean_stderr(g[i].v, g[i].n, kind, &r->se) == 0;
+            r->n = (long)g[i].n;
+            r->when = when;
+            r->from_records = 1;
+            r->run_key = key ? strdup(key) : NULL;
+        } else {
+            free(g[i].model);
+            free(g[i].task);
+            free(g[i].filter);
+            free(g[i].metric);
+        }
+        free(g[i].v);
+    }
+    free(g);
+    free(key);
+    if (bad)
+        c->errors++;
+    return (int)ng;
+}
+
+static const char *setting_of(const row *r, const char *key)
+{
+    for (size_t i = 0; i < r->n_settings; i++)
+        if (!strcmp(r->settings[i].key, key))
+            return r->settings[i].val;
+    return NULL;
+}
+
+static int same_group(const row *a, const row *b)
+{
+    return !strcmp(a->model, b->model) && !strcmp(a->task, b->task) && !strcmp(a->filter, b->filter);
+}
+
+static int row_cmp(const void *pa, const void *pb)
+{
+    const row *a = pa, *b = pb;
+    int d = strcmp(a->model, b->model);
+    if (!d)
+        d = strcmp(a->task, b->task);
+    if (!d)
+        d = strcmp(a->filter, b->filter);
+    if (!d)
+        d = (a->when > b->when) - (a->when < b->when);
+    if (!d)
+        d = strcmp(a->file, b->file);
+    return d;
+}
+
+/* Settings keys whose values differ between shown rows of the same task
+ * (rows lacking the key, e.g. verdicts files, do not count). */
+static size_t differing_keys(const row *rows, size_t n, const char **keys, size_t cap)
+{
+    size_t nk = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t s = 0; s < rows[i].n_settings; s++) {
+            const char *k = rows[i].settings[s].key, *v0 = rows[i].settings[s].val;
+            int have = 0;
+            for (size_t j = 0; j < nk; j++)
+                if (!strcmp(keys[j], k))
+                    have = 1;
+            if (have || nk >= cap)
+                continue;
+            for (size_t j = i + 1; j < n && !have; j++) {
+                const char *v = setting_of(&rows[j], k);
+                if (v && !strcmp(rows[j].task, rows[i].task) && strcmp(v, v0))
+                    have = 1;
+            }
+            if (have)
+                keys[nk++] = k;
+        }
+    return nk;
+}
+
+static void ci_of(const row *r, double *lo, double *hi)
+{
+    *lo = r->value - 1.96 * r->se;
+    *hi = r->value + 1.96 * r->se;
+    if (*lo < 0)
+        *lo = 0;
+    if (*hi > 1)
+        *hi = 1;
+}
+
+static char *repr(double x)
+{
+    qe_buf b = QE_BUF_INIT;
+    qe_pyjson_float(&b, x);
+    return qe_buf_detach(&b);
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* Cells of one row as text for table / md / csv. full: repr precision. */
+static void row_cells(const row *r, int full, const char **keys, size_t nk, int show_latest,
+                      char cells[][256], size_t *nc)
+{
+    size_t k = 0;
+    snprintf(cells[k++], 256, "%s", r->model);
+    snprintf(cells[k++], 256, "%s%s", r->task, r->is_group && !full ? " (group)" : "");
+    snprintf(cells[k++], 256, "%s", r->filter);
+    snprintf(cells[k++], 256, "%s", r->metric);
+    double lo = 0, hi = 0;
+    if (r->has_stderr)
+        ci_of(r, &lo, &hi);
+    if (full) {
+        char *v = repr(r->value), *s = r->has_stderr ? repr(r->se) : NULL;
+        char *l = r->has_stderr ? repr(lo) : NULL, *h = r->has_stderr ? repr(hi) : NULL;
+        snprintf(cells[k++], 256, "%s", v);
+        snprintf(cells[k++], 256, "%s", s ? s : "");
+        snprintf(cells[k++], 256, "%s", l ? l : "");
+        snprintf(cells[k++], 256, "%s", h ? h : "");
+        free(v), free(s), free(l), free(h);
+        snprintf(cells[k++], 256, "%ld", r->n);
+        if (r->n_orig >= 0)
+            snprintf(cells[k++], 256, "%ld", r->n_orig);
+        else
+            cells[k++][0] = '\0';
+    } else {
+        snprintf(cells[k++], 256, "%.4f", r->value);
+        if (r->has_stderr) {
+            snprintf(cells[k++], 256, "%.4f", r->se);
+            snprintf(cells[k++], 256, "[%.4f, %.4f]", lo, hi);
+        } else {
+            snprintf(cells[k++], 256, "N/A");
+            snprintf(cells[k++], 256, "-");
+        }
+        if (r->n_orig >= 0)
+            snprintf(cells[k++], 256, "%ld/%ld", r->n, r->n_orig);
+        else
+            snprintf(cells[k++], 256, "%ld", r->n);
+    }
+    if (r->has_limit)
+        snprintf(cells[k++], 256, "%g", r->limit);
+    else
+        snprintf(cells[k++], 256, full ? "" : "-");
+    for (size_t i = 0; i < nk; i++) {
+        const char *v = setting_of(r, keys[i]);
+        snprintf(cells[k++], 256, "%s", v ? v : (full ? "" : "-"));
+    }
+    if (show_latest)
+        snprintf(cells[k++], 256, "%s", r->latest ? "yes" : "no");
+    if (full)
+        snprintf(cells[k++], 256, "%s", r->file);
+    *nc = k;
+}
+
+static void header_cells(int full, const char **keys, size_t nk, int show_latest, const char **h,
+                         size_t *nh)
+{
+    size_t k = 0;
+    static const char *const brief[] = {"model", "task", "filter", "metric", "value", "stderr", "95% CI", "n"};
+    static const char *const wide[] = {"model", "task", "filter", "metric", "value", "stderr", "ci_low", "ci_high", "n", "n_original"};
+    if (full)
+        for (size_t i = 0; i < 10; i++)
+            h[k++] = wide[i];
+    else
+        for (size_t i = 0; i < 8; i++)
+            h[k++] = brief[i];
+    h[k++] = "limit";
+    for (size_t i = 0; i < nk; i++)
+        h[k++] = keys[i];
+    if (show_latest)
+        h[k++] = "latest";
+    if (full)
+        h[k++] = "file";
+    *nh = k;
+}
+
+#define MAXCOLS (16 + MAX_SETTINGS)
+
+static void print_text(const row *rows, size_t n, enum fmt fmt, const char **keys, size_t nk,
+                       int show_latest)
+{
+    int full = fmt == FMT_CSV;
+    const char *h[MAXCOLS];
+    size_t nh;
+    header_cells(full, keys, nk, show_latest, h, &nh);
+    char(*cells)[MAXCOLS][256] = calloc(n ? n : 1, sizeof *cells);
+    if (!cells)
+        return;
+    size_t nc = 0;
+    for (size_t i = 0; i < n; i++)
+        row_cells(&rows[i], full, keys, nk, show_latest, cells[i], &nc);
+    if (fmt == FMT_CSV) {
+        for (size_t j = 0; j < nh; j++) {
+            if (j)
+                fputc(',', stdout);
+            csv_field(stdout, h[j]);
+        }
+        fputc('\n', stdout);
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < nh; j++) {
+                if (j)
+                    fputc(',', stdout);
+                csv_field(stdout, cells[i][j]);
+            }
+            fputc('\n', stdout);
+        }
+    } else if (fmt == FMT_MD) {
+        printf("|");
+        for (size_t j = 0; j < nh; j++)
+            printf(" %s |", h[j]);
+        printf("\n|");
+        for (size_t j = 0; j < nh; j++)
+            printf(j >= 4 && j <= 7 ? "---:|" : "---|");
+        printf("\n");
+        for (size_t i = 0; i < n; i++) {
+            printf("|");
+            for (size_t j = 0; j < nh; j++) {
+                fputc(' ', stdout);
+                for (const char *p = cells[i][j]; *p; p++) {
+                    if (*p == '|')
+                        fputs("\\|", stdout);
+                    else if (*p == '\n')
+                        fputc(' ', stdout);
+                    else
+                        fputc(*p, stdout);
+                }
+                printf(" |");
+            }
+            printf("\n");
+        }
+    } else {
+        size_t w[MAXCOLS];
+        for (size_t j = 0; j < nh; j++) {
+            w[j] = strlen(h[j]);
+            for (size_t i = 0; i < n; i++)
+                if (strlen(cells[i][j]) > w[j])
+                    w[j] = strlen(cells[i][j]);
+        }
+        for (size_t j = 0; j < nh; j++)
+            printf("%-*s%s", (int)w[j], h[j], j + 1 < nh ? "  " : "\n");
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < nh; j++) {
+                int right = j >= 4 && j <= 7;
+                printf(right ? "%*s%s" : "%-*s%s", (int)w[j], cells[i][j], j + 1 < nh ? "  " : "\n");
+            }
+        printf("\nCI: value +- 1.96 x stderr, clipped to [0, 1].\n");
+    }
+    free(cells);
+}
+
+static json_t *num_or_null(int has, double v)
+{
+    return has ? json_real(v) : json_null();
+}
+
+static void print_json(const row *rows, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const row *r = &rows[i];
+        double lo = 0, hi = 0;
+        if (r->has_stderr)
+            ci_of(r, &lo, &hi);
+        json_t *o = json_object(), *s = json_object();
+        json_object_set_new(o, "model", json_string(r->model));
+        json_object_set_new(o, "task", json_string(r->task));
+        json_object_set_new(o, "filter", json_string(r->filter));
+        json_object_set_new(o, "metric", json_string(r->metric));
+        json_object_set_new(o, "value", json_real(r->value));
+        json_object_set_new(o, "stderr", num_or_null(r->has_stderr, r->se));
+        json_object_set_new(o, "ci_low", num_or_null(r->has_stderr, lo));
+        json_object_set_new(o, "ci_high", num_or_null(r->has_stderr, hi));
+        json_object_set_new(o, "n", json_integer(r->n));
+        json_object_set_new(o, "n_original", r->n_orig >= 0 ? json_integer(r->n_orig) : json_null());
+        json_object_set_new(o, "limit", num_or_null(r->has_limit, r->limit));
+        json_object_set_new(o, "group", json_boolean(r->is_group));
+        json_object_set_new(o, "latest", json_boolean(r->latest));
+        json_object_set_new(o, "file", json_string(r->file));
+        for (size_t k = 0; k < r->n_settings; k++)
+            json_object_set_new(s, r->settings[k].key, json_string(r->settings[k].val));
+        json_object_set_new(o, "settings", s);
+        json_array_append_new(a, o);
+    }
+    qe_buf b = QE_BUF_INIT;
+    if (qe_pyjson_dump(&b, a, 2, 0, NULL) == 0)
+        printf("%s\n", qe_buf_str(&b));
+    qe_buf_free(&b);
+    json_decref(a);
+}
+
+static void free_row(row *r)
+{
+    free(r->model), free(r->task), free(r->filter), free(r->metric), free(r->file);
+    free(r->run_key);
+    for (size_t i = 0; i < r->n_settings; i++)
+        free(r->settings[i].key), free(r->settings[i].val);
+}
 
 int cmd_summarize(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "qeval: '%s' is not implemented yet\n", argv[0]);
-    return QE_EXIT_USAGE;
+    enum fmt fmt = FMT_TABLE;
+    int all = 0, neumaier = 0;
+    ctx c = {0};
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    size_t nargs = 0;
+    if (!args)
+        return QE_EXIT_IO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free(args);
+            return QE_EXIT_OK;
+        } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (v && !strcmp(v, "table"))
+                fmt = FMT_TABLE;
+            else if (v && !strcmp(v, "csv"))
+                fmt = FMT_CSV;
+            else if (v && !strcmp(v, "json"))
+                fmt = FMT_JSON;
+            else if (v && (!strcmp(v, "md") || !strcmp(v, "markdown")))
+                fmt = FMT_MD;
+            else {
+                fprintf(stderr, "qeval summarize: --format wants table, csv, json or md\n");
+                free(args);
+                return QE_EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--all")) {
+            all = 1;
+        } else if (!strcmp(a, "--neumaier")) {
+            neumaier = 1;
+        } else if (!strcmp(a, "--")) {
+            while (++i < argc)
+                args[nargs++] = argv[i];
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "qeval summarize: unknown option '%s'\n", a);
+            usage(stderr);
+            free(args);
+            return QE_EXIT_USAGE;
+        } else {
+            args[nargs++] = argv[i];
+        }
+    }
+    if (nargs == 0) {
+        usage(stderr);
+        free(args);
+        return QE_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < nargs; i++)
+        add_path(&c, args[i], 0);
+    free(args);
+
+    for (size_t i = 0; i < c.n_files; i++) {
+        const char *f = c.files[i];
+        int got = ends_with(f, ".jsonl") ? read_records(&c, f, neumaier) : read_results(&c, f);
+        if (got < 0)
+            c.errors++;
+    }
+
+    /* A samples file given next to its own results file repeats it: keep
+     * the results row (it knows n original, limit and settings). */
+    size_t dups = 0;
+    for (size_t i = 0; i < c.n_rows; i++) {
+        row *r = &c.rows[i];
+        if (!r->from_records || !r->run_key)
+            continue;
+        for (size_t j = 0; j < c.n_rows; j++) {
+            const row *o = &c.rows[j];
+            if (!o->from_records && o->run_key && !strcmp(o->run_key, r->run_key) &&
+                same_group(o, r)) {
+                free_row(r);
+                *r = c.rows[--c.n_rows];
+                i--;
+                dups++;
+                break;
+            }
+        }
+    }
+    (void)dups;
+    if (c.n_rows)
+        qsort(c.rows, c.n_rows, sizeof *c.rows, row_cmp);
+    /* Newest (last after sorting) per model x task x filter is "latest". */
+    size_t superseded = 0;
+    for (size_t i = 0; i + 1 < c.n_rows; i++)
+        if (same_group(&c.rows[i], &c.rows[i + 1])) {
+            c.rows[i].latest = 0;
+            superseded++;
+        }
+    row *shown = malloc((c.n_rows ? c.n_rows : 1) * sizeof *shown);
+    size_t ns = 0;
+    for (size_t i = 0; shown && i < c.n_rows; i++)
+        if (all || c.rows[i].latest)
+            shown[ns++] = c.rows[i];
+
+    int rc;
+    if (ns == 0) {
+        fprintf(stderr, "qeval: nothing usable: no results found in the inputs\n");
+        rc = QE_EXIT_INPUT;
+    } else {
+        if (fmt == FMT_JSON) {
+            print_json(shown, ns);
+        } else {
+            const char *keys[MAX_SETTINGS];
+            size_t nk = differing_keys(shown, ns, keys, MAX_SETTINGS);
+            print_text(shown, ns, fmt, keys, nk, all && superseded);
+        }
+        if (superseded && !all)
+            fprintf(stderr, "qeval: note: %zu older result(s) superseded by newer files (--all shows them)\n",
+                    superseded);
+        rc = c.errors ? QE_EXIT_PARTIAL : QE_EXIT_OK;
+    }
+    fflush(stdout);
+    if (ferror(stdout))
+        rc = QE_EXIT_IO;
+    free(shown);
+    for (size_t i = 0; i < c.n_rows; i++)
+        free_row(&c.rows[i]);
+    free(c.rows);
+    for (size_t i = 0; i < c.n_files; i++)
+        free(c.files[i]);
+    free(c.files);
+    return rc;
 }

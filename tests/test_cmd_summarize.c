@@ -1,0 +1,223 @@
+/* End-to-end tests of `qeval summarize` ($QEVAL_BUILD/qeval) on the lm-eval
+ * fixtures: every output format, globs, latest-wins, error exits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "buf.h"
+
+#define FX "tests/fixtures/lmeval/"
+
+typedef struct {
+    int status;
+    qe_buf out, err;
+} result;
+
+/* Runs qeval with args (a shell-quoted string); captures stdout/stderr. */
+static void run(const char *args, result *r)
+{
+    const char *b = getenv("QEVAL_BUILD");
+    char errf[] = "/tmp/qeval-sum-err-XXXXXX";
+    int fd = mkstemp(errf);
+    assert_true(fd >= 0);
+    qe_buf cmd = QE_BUF_INIT;
+    qe_buf_printf(&cmd, "%s/qeval summarize %s 2>%s", b ? b : "build", args, errf);
+    memset(r, 0, sizeof *r);
+    FILE *p = popen(qe_buf_str(&cmd), "r");
+    assert_non_null(p);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        qe_buf_append(&r->out, buf, n);
+    int st = pclose(p);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    FILE *e = fdopen(fd, "r");
+    while ((n = fread(buf, 1, sizeof buf, e)) > 0)
+        qe_buf_append(&r->err, buf, n);
+    fclose(e);
+    unlink(errf);
+    qe_buf_free(&cmd);
+}
+
+static void done(result *r)
+{
+    qe_buf_free(&r->out);
+    qe_buf_free(&r->err);
+}
+
+static json_t *find_row(json_t *a, const char *model, const char *task)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) {
+        if (!strcmp(json_string_value(json_object_get(o, "model")), model) &&
+            !strcmp(json_string_value(json_object_get(o, "task")), task))
+            return o;
+    }
+    return NULL;
+}
+
+static void test_json_contract(void **state)
+{
+    (void)state;
+    result r;
+    run("--format json " FX "runs " FX "verdicts '" FX "flat/run_*.json'", &r);
+    assert_int_equal(r.status, 0);
+    json_error_t je;
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, &je);
+    assert_non_null(a);
+    assert_true(json_is_array(a));
+    assert_int_equal(json_array_size(a), 5);
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) {
+        static const char *keys[] = {"model", "task", "filter", "metric", "value", "stderr", "n", "file"};
+        for (size_t k = 0; k < 8; k++)
+            assert_non_null(json_object_get(o, keys[k]));
+    }
+    o = find_row(a, "Qwen/Qwen3-32B", "hendrycks_math500");
+    assert_non_null(o);
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.27);
+    assert_true(json_real_value(json_object_get(o, "stderr")) == strtod("0.04461960433384739", NULL));
+    assert_int_equal(json_integer_value(json_object_get(o, "n")), 100);
+    assert_int_equal(json_integer_value(json_object_get(o, "n_original")), 500);
+    assert_string_equal(json_string_value(json_object_get(o, "filter")), "none");
+    assert_string_equal(json_string_value(json_object_get(o, "metric")), "exact_match");
+    assert_non_null(strstr(json_string_value(json_object_get(o, "file")), "results_2025-12-24T00-52-25.664596.json"));
+    /* newest FP8 file wins over the older one */
+    o = find_row(a, "Qwen/Qwen3-32B-FP8", "hendrycks_math500");
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.25);
+    assert_non_null(strstr(qe_buf_str(&r.err), "1 older result(s) superseded"));
+    /* verdicts: model/task from the path, lm-eval stderr over the lines */
+    o = find_row(a, "bf16", "aime24");
+    assert_non_null(o);
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.4);
+    assert_true(json_real_value(json_object_get(o, "stderr")) == strtod("0.09097176522946843", NULL));
+    assert_string_equal(json_string_value(json_object_get(o, "metric")), "correct");
+    /* CI clipped to [0,1] */
+    o = find_row(a, "Qwen/Qwen3-32B", "aime24");
+    assert_true(json_real_value(json_object_get(o, "ci_low")) == 0.0);
+    json_decref(a);
+    done(&r);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void test_table_csv_md(void **state)
+{
+    (void)state;
+    result r;
+    run(FX "runs", &r);
+    assert_int_equal(r.status, 0);
+    const char *t = qe_buf_str(&r.out);
+    assert_non_null(strstr(t, "0.2700"));
+    assert_non_null(strstr(t, "[0.1825, 0.3575]"));
+    assert_non_null(strstr(t, "100/500"));
+    assert_non_null(strstr(t, "max_gen_toks")); /* 1024 vs 2048 differ */
+    assert_null(strstr(t, "until"));            /* same per task: hidden */
+    assert_null(strstr(t, "0.5000"));           /* older FP8 run hidden */
+    done(&r);
+
+    run("--format csv --all " FX "runs", &r);
+    assert_int_equal(r.status, 0);
+    t = qe_buf_str(&r.out);
+    assert_int_equal(strncmp(t, "model,task,filter,metric,value,stderr,ci_low,ci_high,n,n_original,limit,max_gen_toks,gen_kwargs,latest,file\n", 107), 0);
+    assert_int_equal(count_lines(t), 5);
+    assert_non_null(strstr(t, "Qwen/Qwen3-32B,hendrycks_math500,none,exact_match,0.27,0.04461960433384739,"));
+    assert_non_null(strstr(t, "\"{\"\"max_gen_toks\"\": 2048, \"\"temperature\"\": 0.0}\""));
+    assert_non_null(strstr(t, ",no,"));
+    done(&r);
+
+    run("--format md " FX "runs", &r);
+    assert_int_equal(r.status, 0);
+    t = qe_buf_str(&r.out);
+    assert_int_equal(strncmp(t, "| model | task | filter | metric | value | stderr | 95% CI | n |", 62), 0);
+    assert_int_equal(count_lines(t), 5);
+    assert_non_null(strstr(t, "| Qwen/Qwen3-32B-FP8 | hendrycks_math500 | none | exact_match | 0.2500 |"));
+    done(&r);
+}
+
+static void test_globs_groups_samples(void **state)
+{
+    (void)state;
+    result r;
+    run("--format json '" FX "**/results_*.json'", &r);
+    /* bad/ matches too: one unreadable file → exit 1, the rest shown */
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(qe_buf_str(&r.err), "bad/results_2025-01-01T00-00-00.000000.json:4:3: malformed JSON"));
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_non_null(a);
+    /* group "aime" has null values: skipped; its subtask is newer than the
+     * other Qwen3-32B aime24 run, so it wins */
+    assert_null(find_row(a, "Qwen/Qwen3-32B", "aime"));
+    json_t *o = find_row(a, "Qwen/Qwen3-32B", "aime24");
+    assert_true(json_real_value(json_object_get(o, "value")) == strtod("0.3333333333333333", NULL));
+    assert_int_equal(json_array_size(a), 3);
+    json_decref(a);
+    done(&r);
+
+    /* samples JSONL next to its results file: one row, the results one */
+    run("--format json " FX "runs/Qwen__Qwen3-32B/results_2025-12-24T00-52-25.664596.json '" FX
+        "runs/Qwen__Qwen3-32B/samples_*.jsonl' " FX "flat/samples_hendrycks_math500_2025-12-25T08-30-00.500000.jsonl", &r);
+    assert_int_equal(r.status, 0);
+    a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_int_equal(json_array_size(a), 3);
+    o = find_row(a, "RedHatAI/Qwen3-32B-NVFP4", "hendrycks_math500");
+    assert_non_null(o);
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.25);
+    json_decref(a);
+    done(&r);
+}
+
+static void test_errors_and_usage(void **state)
+{
+    (void)state;
+    result r;
+    run(FX "runs /nonexistent/x.json " FX "bad", &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(qe_buf_str(&r.err), "qeval: /nonexistent/x.json: "));
+    assert_non_null(strstr(qe_buf_str(&r.out), "0.2700"));
+    done(&r);
+    run(FX "bad/samples_aime24_2025-01-01T00-00-00.000000.jsonl", &r);
+    assert_int_equal(r.status, 1); /* two bad lines reported, two good lines summarized */
+    assert_non_null(strstr(qe_buf_str(&r.err), ".jsonl:2: malformed JSON"));
+    assert_non_null(strstr(qe_buf_str(&r.err), ".jsonl:3: line is not a JSON object"));
+    done(&r);
+    run(FX "bad/results_2025-01-01T00-00-00.000000.json", &r);
+    assert_int_equal(r.status, 3);
+    done(&r);
+    run("", &r);
+    assert_int_equal(r.status, 2);
+    done(&r);
+    run("--format xml " FX "runs", &r);
+    assert_int_equal(r.status, 2);
+    done(&r);
+    run("--help", &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(qe_buf_str(&r.out), "usage: qeval summarize"));
+    done(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_contract),
+        cmocka_unit_test(test_table_csv_md),
+        cmocka_unit_test(test_globs_groups_samples),
+        cmocka_unit_test(test_errors_and_usage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

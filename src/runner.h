@@ -37,7 +37,9 @@ typedef struct {
     int repeats;                  /* samples per doc (>= 1) */
     uint64_t seed;                /* sent as "seed"; lm-eval default 1234 */
     const char *output_path;      /* directory, or X.json like lm-eval */
-    const char *output_name;      /* NULL: lm-eval naming; else file stem (sweep) */
+    const char *output_name;      /* NULL: lm-eval naming; else file stem (sweep):
+                                   * like lm-eval's --output_path DIR/<stem>.json, i.e.
+                                   * DIR/<stem>_<date>.json + DIR/samples_<task>_<date>.jsonl */
     bool log_samples;             /* write samples_<task>_<date>.jsonl */
     int max_attempts;             /* per request, >= 1 */
     double timeout_s;             /* per attempt */
@@ -58,12 +60,22 @@ typedef struct {
     double completion_tokens; /* sum over requests sent in this call */
     char *results_path; /* NULL if not written */
     char *samples_path;
+    /* added after the first contract (append-only): */
+    size_t truncated;   /* answers cut at max_tokens or inside an unclosed <think> */
+    bool results_reused; /* identical files already existed: paths point to them */
 } qe_run_task_summary;
 
 typedef struct {
     qe_run_task_summary *tasks;
     size_t n_tasks;
     char *first_failure; /* reason of one failed request, for the final message */
+    /* added after the first contract (append-only): */
+    char **failures;     /* up to 20 "task doc N repeat R: reason" lines */
+    size_t n_failures;
+    char *notices;       /* NULL or newline-terminated lines to show the user once
+                          * (config changed -> new run, prompt rendering fallback) */
+    char *store_path;    /* <output dir>/qeval.sqlite */
+    bool all_from_store; /* nothing had to be sent */
 } qe_run_summary;
 
 /* Runs every task; fills s (caller frees with qe_run_summary_free).

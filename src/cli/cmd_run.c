@@ -1,11 +1,354 @@
-/* qeval run: placeholder until its issue lands; says so and fails. */
+/* qeval run: evaluate one model on an OpenAI-compatible server (the
+ * replacement for `lm_eval --model local-chat-completions/vllm`). Parses
+ * lm-eval-style flags, reads the API key from an environment variable,
+ * installs SIGINT/SIGTERM handlers that stop sending, and prints what
+ * qe_runner_run did. See docs/run.md. */
 #include "cli.h"
 
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "runner.h"
+
+static volatile sig_atomic_t g_stop; /* set by the signal handler only */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qeval run --base-url URL --model NAME --tasks T1,T2 --output-path DIR [options]\n"
+            "\n"
+            "Evaluates one model served by vLLM or any OpenAI-compatible server. Every answer\n"
+            "is stored in DIR/qeval.sqlite as it arrives; rerunning the same command resumes\n"
+            "and asks only what is missing. Results and samples are written in lm-eval's layout:\n"
+            "DIR/<model with / -> __>/results_<date>.json and samples_<task>_<date>.jsonl.\n"
+            "\n"
+            "options (lm-eval's underscore spellings work too, e.g. --gen_kwargs):\n"
+            "  --base-url URL            server root, e.g. http://127.0.0.1:8000 (a trailing\n"
+            "                            /v1, /v1/chat/completions or /v1/completions is fine)\n"
+            "  --model NAME              the served model name (sent as \"model\")\n"
+            "  --tasks LIST              comma-separated built-in tasks (qeval tasks)\n"
+            "  --limit N                 first N docs per task (N < 1.0: that fraction)\n"
+            "  --apply-chat-template     use /v1/chat/completions (the server's template)\n"
+            "  --no-chat                 raw prompt to /v1/completions (the default when\n"
+            "                            --apply-chat-template is absent, as in lm-eval)\n"
+            "  --system-instruction TEXT system message (chat) or prompt prefix (raw)\n"
+            "  --think on|off|default    chat_template_kwargs.enable_thinking (Qwen3)\n"
+            "  --gen-kwargs K=V,...      over the task's generation kwargs, e.g.\n"
+            "                            max_gen_toks=1024,temperature=0 (or a JSON object)\n"
+            "  --num-concurrent N        requests in flight (default 1)\n"
+            "  --repeats K               answers per doc (default 1); repeat r uses seed+r\n"
+            "  --seed S                  request seed (default 1234, lm-eval's)\n"
+            "  --output-path DIR         where the store and the files go (required)\n"
+            "  --log-samples             write samples_<task>_<date>.jsonl\n"
+            "  --api-key-env VAR         read the API key from $VAR (never printed or stored)\n"
+            "  --timeout SECONDS         per attempt (default 600)\n"
+            "  --max-attempts N          per request, retries included (default 5)\n"
+            "  --help                    this text\n"
+            "\n"
+            "exit status: 0 all answered; 1 some requests failed (stored, listed, retried on\n"
+            "the next run); 2 usage; 4 output not writable; 5 server unreachable or refusing;\n"
+            "6 store refused; 130 interrupted (everything answered is kept).\n");
+}
+
+/* Matches "--name" / "--name=value" in dash or underscore spelling. */
+static int flag_is(const char *arg, const char *name, const char **inline_val)
+{
+    if (strncmp(arg, "--", 2))
+        return 0;
+    arg += 2;
+    size_t i = 0;
+    for (; name[i]; i++) {
+        char a = arg[i] == '_' ? '-' : arg[i];
+        if (a != name[i])
+            return 0;
+    }
+    if (arg[i] == 0) {
+        *inline_val = NULL;
+        return 1;
+    }
+    if (arg[i] == '=') {
+        *inline_val = arg + i + 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Strips an lm-eval style endpoint suffix; returns a malloc'd root URL. */
+static char *base_root(const char *url)
+{
+    char *u = strdup(url);
+    if (!u)
+        return NULL;
+    size_t n = strlen(u);
+    while (n > 0 && u[n - 1] == '/')
+        u[--n] = 0;
+    const char *suffixes[] = {"/chat/completions", "/completions"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && !strcmp(u + n - k, suffixes[i])) {
+            u[n - k] = 0;
+            break;
+        }
+    }
+    return u;
+}
 
 int cmd_run(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "qeval: '%s' is not implemented yet\n", argv[0]);
-    return QE_EXIT_USAGE;
+    qe_run_opts o;
+    memset(&o, 0, sizeof o);
+    o.think = -1;
+    o.num_concurrent = 1;
+    o.repeats = 1;
+    o.seed = 1234;
+    o.max_attempts = 5;
+    o.timeout_s = 600;
+    const char *base_url = NULL, *tasks_arg = NULL, *key_env = NULL;
+    bool chat = false, no_chat = false;
+    int ret = QE_EXIT_USAGE;
+    char *tasks_copy = NULL, *root = NULL;
+    const char **tasks = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+#define VALUE()                                                                            \
+    do {                                                                                   \
+        if (!v) {                                                                          \
+            if (i + 1 >= argc) {                                                           \
+                fprintf(stderr, "qeval run: %s needs a value\n", a);                       \
+                goto out;                                                                  \
+            }                                                                              \
+            v = argv[++i];                                                                 \
+        }                                                                                  \
+    } while (0)
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            ret = QE_EXIT_OK;
+            goto out;
+        } else if (flag_is(a, "base-url", &v)) {
+            VALUE();
+            if (base_url) {
+                fprintf(stderr, "qeval run: only one --base-url is supported for now\n");
+                goto out;
+            }
+            base_url = v;
+        } else if (flag_is(a, "model", &v)) {
+            VALUE();
+            o.model = v;
+        } else if (flag_is(a, "tasks", &v)) {
+            VALUE();
+            tasks_arg = v;
+        } else if (flag_is(a, "limit", &v)) {
+            VALUE();
+            char *end;
+            errno = 0;
+            o.limit = strtod(v, &end);
+            if (errno || end == v || *end || !(o.limit > 0) || isinf(o.limit)) {
+                fprintf(stderr, "qeval run: --limit must be a positive number, not '%s'\n", v);
+                goto out;
+            }
+        } else if (flag_is(a, "apply-chat-template", &v)) {
+            if (v && strcmp(v, "true") && strcmp(v, "1")) {
+                fprintf(stderr, "qeval run: named chat templates are not supported ('%s')\n", v);
+                goto out;
+            }
+            chat = true;
+        } else if (flag_is(a, "no-chat", &v)) {
+            no_chat = true;
+        } else if (flag_is(a, "system-instruction", &v)) {
+            VALUE();
+            o.system_instruction = v;
+        } else if (flag_is(a, "think", &v)) {
+            VALUE();
+            if (!strcmp(v, "on"))
+                o.think = 1;
+            else if (!strcmp(v, "off"))
+                o.think = 0;
+            else if (!strcmp(v, "default"))
+                o.think = -1;
+            else {
+                fprintf(stderr, "qeval run: --think takes on, off or default, not '%s'\n", v);
+                goto out;
+            }
+        } else if (flag_is(a, "gen-kwargs", &v)) {
+            VALUE();
+            o.gen_kwargs = v;
+        } else if (flag_is(a, "num-concurrent", &v)) {
+            VALUE();
+            if (parse_int(v, 1, 4096, &n)) {
+                fprintf(stderr, "qeval run: --num-concurrent must be 1..4096\n");
+                goto out;
+            }
+            o.num_concurrent = (int)n;
+        } else if (flag_is(a, "repeats", &v)) {
+            VALUE();
+            if (parse_int(v, 1, 1000, &n)) {
+                fprintf(stderr, "qeval run: --repeats must be 1..1000\n");
+                goto out;
+            }
+            o.repeats = (int)n;
+        } else if (flag_is(a, "seed", &v)) {
+            VALUE();
+            if (parse_int(v, 0, 2147483647L, &n)) {
+                fprintf(stderr, "qeval run: --seed must be 0..2147483647\n");
+                goto out;
+            }
+            o.seed = (uint64_t)n;
+        } else if (flag_is(a, "output-path", &v) || !strcmp(a, "-o")) {
+            VALUE();
+            o.output_path = v;
+        } else if (flag_is(a, "log-samples", &v)) {
+            o.log_samples = true;
+        } else if (flag_is(a, "api-key-env", &v)) {
+            VALUE();
+            key_env = v;
+        } else if (flag_is(a, "timeout", &v)) {
+            VALUE();
+            char *end;
+            o.timeout_s = strtod(v, &end);
+            if (end == v || *end || !(o.timeout_s > 0) || o.timeout_s > 86400) {
+                fprintf(stderr, "qeval run: --timeout must be 0 < seconds <= 86400\n");
+                goto out;
+            }
+        } else if (flag_is(a, "max-attempts", &v)) {
+            VALUE();
+            if (parse_int(v, 1, 100, &n)) {
+                fprintf(stderr, "qeval run: --max-attempts must be 1..100\n");
+                goto out;
+            }
+            o.max_attempts = (int)n;
+        } else {
+            fprintf(stderr, "qeval run: unknown argument '%s' (see qeval run --help)\n", a);
+            goto out;
+        }
+#undef VALUE
+    }
+    if (!base_url || !o.model || !tasks_arg || !o.output_path) {
+        fprintf(stderr, "qeval run: --base-url, --model, --tasks and --output-path are required "
+                        "(see qeval run --help)\n");
+        goto out;
+    }
+    if (chat && no_chat) {
+        fprintf(stderr, "qeval run: --apply-chat-template and --no-chat contradict each other\n");
+        goto out;
+    }
+    o.apply_chat_template = chat;
+    if (o.think >= 0 && !chat) {
+        fprintf(stderr, "qeval run: --think needs --apply-chat-template\n");
+        goto out;
+    }
+    if (key_env) {
+        o.api_key = getenv(key_env);
+        if (!o.api_key || !*o.api_key) {
+            fprintf(stderr, "qeval run: --api-key-env %s: that variable is not set\n", key_env);
+            goto out;
+        }
+    }
+    tasks_copy = strdup(tasks_arg);
+    tasks = calloc(strlen(tasks_arg) + 1, sizeof *tasks);
+    if (!tasks_copy || !tasks) {
+        ret = QE_EXIT_IO;
+        goto out;
+    }
+    for (char *save = NULL, *t = strtok_r(tasks_copy, ",", &save); t;
+         t = strtok_r(NULL, ",", &save))
+        if (*t)
+            tasks[o.n_tasks++] = t;
+    if (!o.n_tasks) {
+        fprintf(stderr, "qeval run: --tasks is empty\n");
+        goto out;
+    }
+    o.tasks = tasks;
+    root = base_root(base_url);
+    const char *urls[1] = {root};
+    o.base_urls = urls;
+    o.n_base_urls = 1;
+    o.stop = &g_stop;
+    o.progress = isatty(STDERR_FILENO);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    qe_run_summary s;
+    qe_err e = {0, ""};
+    int rc = qe_runner_run(&o, &s, &e);
+
+    if (s.notices)
+        fprintf(stderr, "qeval run: %s", s.notices);
+    for (size_t i = 0; i < s.n_tasks; i++) {
+        const qe_run_task_summary *t = &s.tasks[i];
+        if (!t->requested)
+            continue;
+        if (t->limit_clamped_from)
+            printf("%s: --limit %zu is above the dataset size; all %zu docs used\n", t->task,
+                   t->limit_clamped_from, t->requested / (size_t)o.repeats);
+        printf("%s: %zu/%zu answered (%zu from the store, %zu sent this time", t->task, t->ok,
+               t->requested, t->from_store, t->sent);
+        if (t->failed)
+            printf(", %zu missing or failed", t->failed);
+        printf(")");
+        if (!isnan(t->accuracy))
+            printf(", exact_match %.4f", t->accuracy);
+        if (t->truncated)
+            printf(", %zu truncated (cut at max_tokens or inside <think>)", t->truncated);
+        printf("\n");
+        if (t->results_path)
+            printf("  results: %s%s\n", t->results_path,
+                   t->results_reused ? " (unchanged, not rewritten)" : "");
+        if (t->samples_path)
+            printf("  samples: %s\n", t->samples_path);
+    }
+    if (rc == 0 && s.all_from_store)
+        printf("all answers came from the store; nothing was sent\n");
+    if (s.n_failures) {
+        fprintf(stderr, "qeval run: failed requests (stored; asked again on the next run):\n");
+        for (size_t i = 0; i < s.n_failures; i++)
+            fprintf(stderr, "  %s\n", s.failures[i]);
+    }
+    if (rc) {
+        fprintf(stderr, "qeval run: %s\n", e.msg[0] ? e.msg : qe_status_name(rc));
+        if (rc == QE_ESERVER && s.n_failures)
+            ret = QE_EXIT_PARTIAL;
+        else if (rc == QE_EINVAL && !s.store_path)
+            ret = QE_EXIT_USAGE;
+        else
+            ret = qe_cli_exit_for(rc);
+    } else {
+        ret = QE_EXIT_OK;
+    }
+    qe_run_summary_free(&s);
+out:
+    free(tasks_copy);
+    free(tasks);
+    free(root);
+    return ret;
 }

@@ -1,0 +1,1282 @@
+/* runner: `qeval run` (and each step of `qeval sweep`): ask a server every
+ * question of every task, store each answer the moment it arrives, score
+ * like lm-eval and write lm-eval's files. Contract in runner.h; decisions
+ * (fingerprint, prompt recording, result-file reuse) in docs/run.md.
+ *
+ * Flow: options -> server check (GET /v1/models) -> per task: merged
+ * gen_kwargs, fingerprint, store run, done-set -> prompts rendered by the
+ * server (/tokenize + /detokenize) for what is still to ask -> one libcurl
+ * multi loop over all tasks, fed a window at a time, every outcome put in
+ * the store from the done callback -> per complete task: rows read back in
+ * doc order, scored, samples + results written (or reused). */
+#include "runner.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "client.h"
+#include "genkw.h"
+#include "hash.h"
+#include "lmeval_io.h"
+#include "pyjson.h"
+#include "score_lmeval.h"
+#include "store.h"
+#include "task.h"
+
+#define MAX_FAILURES_LISTED 20
+#define RUNNER_VERSION "0.1.0"
+
+/* One (task, doc, repeat) still to ask. */
+struct rq {
+    uint32_t task, doc, repeat;
+    char *body; /* request JSON while in flight */
+};
+
+/* One stored row read back for output. */
+struct row {
+    bool have;
+    char *content, *reasoning, *finish, *prompt;
+    long long ptok, ctok;
+    double latency;
+    int attempts;
+};
+
+struct tstate {
+    const qe_task *t;
+    const char *name;
+    size_t size, n_docs;
+    bool clamped;
+    json_t *merged;      /* gen kwargs as lm-eval logs them (arg_1) */
+    long long seed;      /* base seed; repeat r sends seed + r */
+    char fingerprint[65];
+    int64_t run_id;
+    char **prompts;      /* per doc, rendered prompt for docs still to ask */
+    size_t todo, sent, ok_now, failed_now, done_now;
+    double ctokens;
+    double t_start;
+};
+
+struct ctx {
+    const qe_run_opts *o;
+    qe_client_opts copts;
+    qe_client *client;
+    qe_store *store;
+    bool chat;
+    char *server_id, *server_root;
+    struct tstate *ts;
+    size_t nts;
+    struct rq *q;
+    size_t nq, qpos, window;
+    bool deadline_hit;
+    int render_mode; /* 0 undecided, 1 server /tokenize, 2 JSON dump fallback */
+    qe_buf notices;
+    char **failures;
+    size_t n_failures;
+    char *first_failure;
+    qe_err fatal;
+    /* progress */
+    double t0, last_print;
+    size_t total, done;
+    double ctokens;
+    bool printed;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void note(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    qe_buf_vprintf(&c->notices, fmt, ap);
+    va_end(ap);
+    qe_buf_putc(&c->notices, '\n');
+}
+
+/* mkdir -p; 0 or QE_EIO naming the directory. */
+static int mkdir_p(const char *path, qe_err *e)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0)
+        return 0;
+    if (n >= sizeof buf)
+        return qe_err_set(e, QE_EIO, "%s: path too long", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == 0) {
+            char save = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST)
+                return qe_err_set(e, QE_EIO, "cannot create directory %s: %s", buf,
+                                  strerror(errno));
+            buf[i] = save;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) || !S_ISDIR(st.st_mode))
+        return qe_err_set(e, QE_EIO, "%s: not a directory", path);
+    if (access(path, W_OK))
+        return qe_err_set(e, QE_EIO, "output directory %s is not writable: %s", path,
+                          strerror(errno));
+    return 0;
+}
+
+/* The directory that holds the store: output_path, or its parent for X.json. */
+static char *store_dir(const char *out)
+{
+    size_t n = strlen(out);
+    if (n > 5 && !strcmp(out + n - 5, ".json")) {
+        const char *slash = strrchr(out, '/');
+        if (!slash)
+            return strdup(".");
+        return strndup(out, slash == out ? 1 : (size_t)(slash - out));
+    }
+    return strdup(out);
+}
+
+/* ---------- server facts ---------- */
+
+static int server_check(struct ctx *c, qe_err *e)
+{
+    long http = 0;
+    char *body = NULL;
+    size_t len = 0;
+    int rc = qe_client_request(&c->copts, "/v1/models", NULL, &http, &body, &len, e);
+    if (rc) {
+        qe_err_prefix(e, "cannot reach the server");
+        return rc;
+    }
+    if (http != 200) {
+        char m[700];
+        qe_client_error_message(body, len, m, sizeof m);
+        free(body);
+        return qe_err_set(e, QE_ESERVER, "GET /v1/models: HTTP %ld: %s", http, m);
+    }
+    json_error_t je;
+    json_t *j = json_loadb(body ? body : "", len, 0, &je);
+    free(body);
+    json_t *data = json_object_get(j, "data");
+    if (!json_is_array(data)) {
+        json_decref(j);
+        return qe_err_set(e, QE_ESERVER, "GET /v1/models: reply has no data array");
+    }
+    qe_buf ids = QE_BUF_INIT;
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m) {
+        const char *id = json_string_value(json_object_get(m, "id"));
+        if (!id)
+            continue;
+        qe_buf_printf(&ids, "%s%s", ids.len ? ", " : "", id);
+        if (!strcmp(id, c->o->model) && !c->server_id) {
+            c->server_id = strdup(id);
+            const char *root = json_string_value(json_object_get(m, "root"));
+            c->server_root = xstrdup(root);
+        }
+    }
+    json_decref(j);
+    if (!c->server_id) {
+        rc = qe_err_set(e, QE_ESERVER, "the server does not serve model '%s' (it serves: %s)",
+                        c->o->model, ids.len ? qe_buf_str(&ids) : "nothing");
+        qe_buf_free(&ids);
+        return rc;
+    }
+    qe_buf_free(&ids);
+    return 0;
+}
+
+/* ---------- per-task setup ---------- */
+
+static json_t *chat_template_kwargs(const struct ctx *c)
+{
+    if (!c->chat || c->o->think < 0)
+        return NULL;
+    return json_pack("{s:b}", "enable_thinking", c->o->think > 0);
+}
+
+/* Canonical JSON of everything that changes answers (sorted keys). */
+static json_t *fingerprint_config(struct ctx *c, struct tstate *ts)
+{
+    json_t *o = json_object();
+    json_t *ctk = chat_template_kwargs(c);
+    json_object_set_new(o, "fingerprint_version", json_integer(1));
+    json_object_set_new(o, "model", json_string(c->o->model));
+    json_object_set_new(o, "server_model", json_string(c->server_id));
+    json_object_set_new(o, "server_root", c->server_root ? json_string(c->server_root) : json_null());
+    json_object_set_new(o, "task", json_string(ts->name));
+    json_object_set_new(o, "task_version", json_string(qe_task_version(ts->t)));
+    json_object_set_new(o, "doc_to_text", json_string(qe_task_doc_to_text_template(ts->t)));
+    json_object_set_new(o, "num_fewshot", json_integer(qe_task_num_fewshot(ts->t)));
+    const char *si = c->o->system_instruction;
+    json_object_set_new(o, "system_instruction", si && *si ? json_string(si) : json_null());
+    json_object_set_new(o, "endpoint", json_string(c->chat ? "chat" : "completions"));
+    json_object_set_new(o, "gen_kwargs", json_deep_copy(ts->merged));
+    json_object_set_new(o, "chat_template_kwargs", ctk ? ctk : json_null());
+    json_object_set_new(o, "repeats", json_integer(c->o->repeats));
+    json_object_set_new(o, "seed", json_integer((json_int_t)ts->seed));
+    return o;
+}
+
+/* "key: old -> new; ..." for the top-level keys that differ. */
+static void config_diff(const json_t *old, const json_t *cur, qe_buf *out)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)cur, k, v) {
+        json_t *ov = json_object_get(old, k);
+        if (ov && json_equal(ov, v))
+            continue;
+        char *a = ov ? json_dumps(ov, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS) : NULL;
+        char *b = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+        qe_buf_printf(out, "%s%s: %.120s -> %.120s", out->len ? "; " : "", k, a ? a : "(absent)",
+                      b ? b : "?");
+        free(a);
+        free(b);
+    }
+}
+
+static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe_err *e)
+{
+    int rc = qe_task_size(ts->t, &ts->size, e);
+    if (rc)
+        return rc;
+    if (c->o->limit > 0) {
+        rc = qe_task_limit(ts->t, c->o->limit, &ts->n_docs, &ts->clamped, e);
+        if (rc)
+            return rc;
+    } else {
+        ts->n_docs = ts->size;
+    }
+    json_t *defaults = qe_task_gen_kwargs(ts->t);
+    ts->merged = qe_genkw_merge(defaults, cli_kw);
+    json_decref(defaults);
+    if (!ts->merged)
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    ts->seed = qe_genkw_seed(ts->merged, (long long)c->o->seed);
+    /* validate the mapping once, so a bad max_gen_toks fails before any request */
+    json_t *probe = json_object();
+    rc = qe_genkw_request(ts->merged, ts->seed, probe, e);
+    json_decref(probe);
+    if (rc) {
+        qe_err_prefix(e, "%s", ts->name);
+        return rc;
+    }
+    json_t *cfg = fingerprint_config(c, ts);
+    char *canon = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon) {
+        json_decref(cfg);
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    }
+    qe_sha256_hex(canon, strlen(canon), ts->fingerprint);
+    int created = 0;
+    rc = qe_store_run_get_or_create(c->store, ts->fingerprint, canon, c->o->model, &ts->run_id,
+                                    &created, e);
+    if (!rc && created) {
+        /* a stored run for the same model and task with another config? */
+        qe_store_run *runs = NULL;
+        size_t nr = 0;
+        if (qe_store_runs_list(c->store, &runs, &nr, NULL) == 0) {
+            for (size_t i = nr; i-- > 0;) {
+                if (runs[i].id == ts->run_id || !runs[i].config_json)
+                    continue;
+                json_t *old = json_loads(runs[i].config_json, 0, NULL);
+                const char *ot = json_string_value(json_object_get(old, "task"));
+                const char *om = json_string_value(json_object_get(old, "model"));
+                if (ot && om && !strcmp(ot, ts->name) && !strcmp(om, c->o->model)) {
+                    qe_buf d = QE_BUF_INIT;
+                    config_diff(old, cfg, &d);
+                    note(c,
+                         "%s: configuration differs from the stored run %lld (%s): starting a "
+                         "new run",
+                         ts->name, (long long)runs[i].id, qe_buf_str(&d));
+                    qe_buf_free(&d);
+                    json_decref(old);
+                    break;
+                }
+                json_decref(old);
+            }
+            qe_store_runs_free(runs, nr);
+        }
+    }
+    free(canon);
+    json_decref(cfg);
+    return rc;
+}
+
+/* ---------- prompts ---------- */
+
+static int build_messages(struct ctx *c, struct tstate *ts, size_t doc, json_t **msgs, qe_err *e)
+{
+    qe_prompt_opts po = QE_PROMPT_OPTS_INIT;
+    po.system_instruction = c->o->system_instruction;
+    return qe_task_messages(ts->t, doc, &po, msgs, e);
+}
+
+/* lm-eval <= 0.4.11 local-chat-completions logs
+ * json.dumps([{**m, "type": "text"} for m in msgs], ensure_ascii=False). */
+static char *messages_dump(const json_t *msgs)
+{
+    json_t *copy = json_deep_copy(msgs);
+    size_t i;
+    json_t *m;
+    json_array_foreach(copy, i, m) json_object_set_new(m, "type", json_string("text"));
+    qe_buf b = QE_BUF_INIT;
+    char *out = NULL;
+    if (qe_pyjson_dump(&b, copy, QE_PYJSON_COMPACT, 0, NULL) == 0)
+        out = qe_buf_detach(&b);
+    qe_buf_free(&b);
+    json_decref(copy);
+    return out;
+}
+
+static int render_prompt(struct ctx *c, struct tstate *ts, size_t doc, char **out, qe_err *e)
+{
+    *out = NULL;
+    qe_prompt_opts po = QE_PROMPT_OPTS_INIT;
+    po.system_instruction = c->o->system_instruction;
+    if (!c->chat) {
+        qe_buf b = QE_BUF_INIT;
+        int rc = qe_task_context(ts->t, doc, &po, &b, e);
+        if (rc) {
+            qe_buf_free(&b);
+            return rc;
+        }
+        *out = qe_buf_detach(&b);
+        return *out ? 0 : qe_err_set(e, QE_ENOMEM, "out of memory");
+    }
+    json_t *msgs;
+    int rc = build_messages(c, ts, doc, &msgs, e);
+    if (rc)
+        return rc;
+    if (c->render_mode != 2) {
+        json_t *tb = json_pack("{s:s,s:O,s:b}", "model", c->o->model, "messages", msgs,
+                               "add_generation_prompt", 1);
+        json_t *ctk = chat_template_kwargs(c);
+        if (ctk)
+            json_object_set_new(tb, "chat_template_kwargs", ctk);
+        char *body = json_dumps(tb, JSON_COMPACT);
+        json_decref(tb);
+        qe_err re = {0, ""};
+        rc = body ? qe_client_render_prompt(&c->copts, c->o->model, body, out, NULL, &re)
+                  : QE_ENOMEM;
+        free(body);
+        if (rc == 0) {
+            c->render_mode = 1;
+        } else if (c->render_mode == 0 && rc == QE_ESERVER) {
+            c->render_mode = 2;
+            note(c,
+                 "the server cannot render prompts (%s): prompts are recorded as the JSON of "
+                 "the chat messages, as lm-eval's local-chat-completions logs them",
+                 re.msg);
+        } else {
+            json_decref(msgs);
+            return qe_err_set(e, rc ? rc : QE_ENOMEM, "rendering the prompt of %s doc %zu: %s",
+                              ts->name, doc, re.msg);
+        }
+    }
+    if (c->render_mode == 2)
+        *out = messages_dump(msgs);
+    json_decref(msgs);
+    return *out ? 0 : qe_err_set(e, QE_ENOMEM, "out of memory");
+}
+
+/* ---------- sending ---------- */
+
+static char *build_body(struct ctx *c, const struct rq *q, qe_err *e)
+{
+    struct tstate *ts = &c->ts[q->task];
+    json_t *b = json_object();
+    json_object_set_new(b, "model", json_string(c->o->model));
+    if (c->chat) {
+        json_t *msgs;
+        if (build_messages(c, ts, q->doc, &msgs, e)) {
+            json_decref(b);
+            return NULL;
+        }
+        json_object_set_new(b, "messages", msgs);
+    } else {
+        json_object_set_new(b, "prompt", json_string(ts->prompts[q->doc]));
+    }
+    if (qe_genkw_request(ts->merged, ts->seed + q->repeat, b, e)) {
+        json_decref(b);
+        return NULL;
+    }
+    json_t *ctk = chat_template_kwargs(c);
+    if (ctk) {
+        json_t *have = json_object_get(b, "chat_template_kwargs");
+        if (json_is_object(have)) {
+            json_object_update(have, ctk);
+            json_decref(ctk);
+        } else {
+            json_object_set_new(b, "chat_template_kwargs", ctk);
+        }
+    }
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    if (!s)
+        qe_err_set(e, QE_ENOMEM, "out of memory building a request");
+    return s;
+}
+
+static bool stopping(const struct ctx *c)
+{
+    return c->o->stop && *c->o->stop;
+}
+
+static int feed(struct ctx *c, qe_err *e)
+{
+    while (c->qpos < c->nq && qe_client_pending(c->client) < c->window) {
+        if (stopping(c))
+            return 0;
+        if (c->o->deadline > 0 && now_s() >= c->o->deadline) {
+            c->deadline_hit = true;
+            return 0;
+        }
+        struct rq *q = &c->q[c->qpos];
+        q->body = build_body(c, q, e);
+        if (!q->body)
+            return e && e->code ? e->code : QE_ENOMEM;
+        int rc = qe_client_add(c->client, c->qpos, c->chat ? "/v1/chat/completions"
+                                                          : "/v1/completions",
+                               q->body, e);
+        if (rc)
+            return rc;
+        c->ts[q->task].sent++;
+        c->qpos++;
+    }
+    return 0;
+}
+
+static void fmt_dur(char *b, size_t n, double s)
+{
+    if (!(s >= 0) || s > 360000)
+        snprintf(b, n, "?");
+    else if (s >= 3600)
+        snprintf(b, n, "%dh%02dm", (int)(s / 3600), (int)(fmod(s, 3600) / 60));
+    else if (s >= 60)
+        snprintf(b, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(b, n, "%ds", (int)s);
+}
+
+static void progress(struct ctx *c, bool final)
+{
+    if (!c->o->progress)
+        return;
+    double t = now_s();
+    if (!final && t - c->last_print < 0.25)
+        return;
+    c->last_print = t;
+    qe_buf line = QE_BUF_INIT;
+    for (size_t i = 0; i < c->nts; i++) {
+        struct tstate *ts = &c->ts[i];
+        size_t req = ts->n_docs * (size_t)c->o->repeats;
+        size_t have = req - ts->todo + ts->done_now;
+        qe_buf_printf(&line, "%s %zu/%zu | ", ts->name, have, req);
+    }
+    qe_client_stats st = {0};
+    if (c->client)
+        qe_client_get_stats(c->client, &st);
+    double el = t - c->t0;
+    double tps = el > 0 ? c->ctokens / el : 0;
+    char eta[32] = "?";
+    if (c->done > 0 && el > 0)
+        fmt_dur(eta, sizeof eta, (double)(c->total - c->done) * el / (double)c->done);
+    qe_buf_printf(&line, "in flight %zu | %.0f tok/s | ETA %s", st.in_flight, tps, eta);
+    fprintf(stderr, "\r\033[K%s%s", qe_buf_str(&line), final ? "\n" : "");
+    fflush(stderr);
+    c->printed = true;
+    qe_buf_free(&line);
+}
+
+static int on_done(void *ud, const qe_result *r)
+{
+    struct ctx *c = ud;
+    struct rq *q = &c->q[r->id];
+    struct tstate *ts = &c->ts[q->task];
+    qe_store_response row;
+    memset(&row, 0, sizeof row);
+    row.task = ts->name;
+    row.doc_id = q->doc;
+    row.repeat = (int)q->repeat;
+    row.ok = r->ok;
+    row.prompt = ts->prompts[q->doc];
+    row.request_json = q->body;
+    row.prompt_tokens = -1;
+    row.completion_tokens = -1;
+    row.latency_ms = r->latency_ms;
+    row.attempts = r->attempts;
+    if (r->ok) {
+        row.content = r->reply.content;
+        row.reasoning = r->reply.reasoning && *r->reply.reasoning ? r->reply.reasoning : NULL;
+        row.finish_reason = r->reply.finish_reason;
+        row.prompt_tokens = r->reply.prompt_tokens;
+        row.completion_tokens = r->reply.completion_tokens;
+        row.server_model = r->reply.model;
+    } else {
+        row.error = r->error[0] ? r->error : "failed";
+    }
+    int rc = qe_store_put_response(c->store, ts->run_id, &row, NULL, &c->fatal);
+    free(q->body);
+    q->body = NULL;
+    if (rc)
+        return rc;
+    ts->done_now++;
+    c->done++;
+    if (r->ok) {
+        ts->ok_now++;
+        if (r->reply.completion_tokens > 0) {
+            ts->ctokens += (double)r->reply.completion_tokens;
+            c->ctokens += (double)r->reply.completion_tokens;
+        }
+    } else {
+        ts->failed_now++;
+        if (!c->first_failure) {
+            char buf[1200];
+            snprintf(buf, sizeof buf, "%s doc %u repeat %u: %s", ts->name, q->doc, q->repeat,
+                     row.error);
+            c->first_failure = strdup(buf);
+        }
+    }
+    rc = feed(c, &c->fatal);
+    if (rc)
+        return rc;
+    progress(c, false);
+    return 0;
+}
+
+/* ---------- reading back, scoring, writing ---------- */
+
+struct rows_ctx {
+    struct row *rows;
+    size_t n_docs;
+    int repeats;
+};
+
+static int row_cb(const qe_store_response *r, void *vctx)
+{
+    struct rows_ctx *x = vctx;
+    if (r->doc_id < 0 || (size_t)r->doc_id >= x->n_docs || r->repeat < 0 || r->repeat >= x->repeats)
+        return 0;
+    struct row *w = &x->rows[(size_t)r->doc_id * (size_t)x->repeats + (size_t)r->repeat];
+    w->have = true;
+    w->content = strdup(r->content ? r->content : "");
+    w->reasoning = xstrdup(r->reasoning);
+    w->finish = xstrdup(r->finish_reason);
+    w->prompt = strdup(r->prompt ? r->prompt : "");
+    w->ptok = r->prompt_tokens;
+    w->ctok = r->completion_tokens;
+    w->latency = r->latency_ms;
+    w->attempts = r->attempts;
+    return (!w->content || !w->prompt) ? QE_ENOMEM : 0;
+}
+
+static void rows_free(struct row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].content);
+        free(rows[i].reasoning);
+        free(rows[i].finish);
+        free(rows[i].prompt);
+    }
+    free(rows);
+}
+
+/* Unclosed <think> or cut at max_tokens: the answer was truncated. */
+static bool is_truncated(const struct row *w)
+{
+    if (w->finish && !strcmp(w->finish, "length"))
+        return true;
+    const char *open = NULL, *p = w->content;
+    while ((p = strstr(p, "<think>"))) {
+        open = p;
+        p += 7;
+    }
+    return open && !strstr(open, "</think>");
+}
+
+static json_t *sample_extras(const struct row *w, const qe_lm_score *per_repeat, int repeats,
+                             const struct row *all)
+{
+    json_t *x = json_object();
+    json_object_set_new(x, "finish_reason", w->finish ? json_string(w->finish) : json_null());
+    json_object_set_new(x, "prompt_tokens", w->ptok >= 0 ? json_integer(w->ptok) : json_null());
+    json_object_set_new(x, "completion_tokens",
+                        w->ctok >= 0 ? json_integer(w->ctok) : json_null());
+    json_object_set_new(x, "latency_ms", w->latency >= 0 ? json_real(round(w->latency * 1000) / 1000)
+                                                         : json_null());
+    json_object_set_new(x, "attempts", json_integer(w->attempts));
+    json_object_set_new(x, "truncated", json_boolean(is_truncated(w)));
+    if (w->reasoning && *w->reasoning)
+        json_object_set_new(x, "reasoning", json_string(w->reasoning));
+    if (repeats > 1 && per_repeat) {
+        json_t *rep = json_array();
+        for (int r = 0; r < repeats; r++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "exact_match", json_integer(per_repeat[r].f[0].value));
+            json_object_set_new(e, "finish_reason",
+                                all[r].finish ? json_string(all[r].finish) : json_null());
+            json_object_set_new(e, "completion_tokens",
+                                all[r].ctok >= 0 ? json_integer(all[r].ctok) : json_null());
+            json_array_append_new(rep, e);
+        }
+        json_object_set_new(x, "qeval_repeats", rep);
+    }
+    return x;
+}
+
+/* Per-task output built in memory. */
+struct tout {
+    bool complete;
+    qe_buf samples;         /* samples JSONL bytes */
+    size_t n_filters;
+    char filter[2][24];
+    double value[2], stderr_v[2];
+    int stderr_na[2];
+    char task_hash[65];
+    size_t truncated;
+};
+
+static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out, qe_err *e)
+{
+    int K = c->o->repeats;
+    size_t n = ts->n_docs * (size_t)K;
+    struct rows_ctx rx = {calloc(n ? n : 1, sizeof(struct row)), ts->n_docs, K};
+    if (!rx.rows)
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    int rc = qe_store_foreach(c->store, ts->run_id, ts->name, QE_STORE_OK, row_cb, &rx, e);
+    if (rc) {
+        rows_free(rx.rows, n);
+        return rc == QE_ENOMEM ? qe_err_set(e, rc, "out of memory") : rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!rx.rows[i].have) {
+            rows_free(rx.rows, n);
+            out->complete = false;
+            return 0;
+        }
+    out->complete = true;
+    qe_lm_score *sc = calloc((size_t)K * (ts->n_docs ? ts->n_docs : 1), sizeof *sc);
+    double *vals[2] = {calloc(ts->n_docs + 1, sizeof(double)), calloc(ts->n_docs + 1, sizeof(double))};
+    json_t **samples[2] = {calloc(ts->n_docs + 1, sizeof(json_t *)),
+                           calloc(ts->n_docs + 1, sizeof(json_t *))};
+    if (!sc || !vals[0] || !vals[1] || !samples[0] || !samples[1]) {
+        rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+        goto done;
+    }
+    const char *metric = qe_task_metric(ts->t);
+    for (size_t d = 0; d < ts->n_docs && !rc; d++) {
+        json_t *doc = qe_task_doc(ts->t, d, e);
+        if (!doc) {
+            rc = e && e->code ? e->code : QE_EINVAL;
+            break;
+        }
+        const struct row *all = &rx.rows[d * (size_t)K];
+        for (int r = 0; r < K && !rc; r++)
+            rc = qe_lm_score_doc(ts->name, doc, all[r].content, &sc[d * (size_t)K + (size_t)r], e);
+        if (rc)
+            break;
+        const qe_lm_score *s0 = &sc[d * (size_t)K];
+        if (is_truncated(&all[0]))
+            out->truncated++;
+        out->n_filters = s0->n;
+        for (size_t f = 0; f < s0->n && !rc; f++) {
+            snprintf(out->filter[f], sizeof out->filter[f], "%s", s0->f[f].filter);
+            double v = s0->f[f].value;
+            vals[f][d] = v;
+            json_t *extras = sample_extras(&all[0], &sc[d * (size_t)K], K, all);
+            qe_lmeval_sample_in in;
+            memset(&in, 0, sizeof in);
+            in.doc_id = (long long)d;
+            in.doc = doc;
+            in.target = s0->target;
+            in.prompt = all[0].prompt;
+            in.gen_kwargs = ts->merged;
+            in.response = all[0].content;
+            in.filtered = s0->f[f].filtered_resp;
+            in.filter = s0->f[f].filter;
+            in.n_metrics = 1;
+            in.metric_names = &metric;
+            in.metric_values = &v;
+            in.int_metrics = 1;
+            in.extras = extras;
+            json_t *smp = qe_lmeval_sample_build(&in, e);
+            json_decref(extras);
+            if (!smp) {
+                rc = e && e->code ? e->code : QE_ENOMEM;
+                break;
+            }
+            if (K > 1) { /* lm-eval: resps [[r0, r1, ...]], filtered take_first */
+                json_t *inner = json_array();
+                for (int r = 0; r < K; r++)
+                    json_array_append_new(inner, json_string(all[r].content));
+                json_object_set_new(smp, "resps", json_pack("[o]", inner));
+            }
+            samples[f][d] = smp;
+        }
+    }
+    if (rc)
+        goto done;
+    /* lm-eval logs filter-major: every doc for the first filter, then the next */
+    qe_hash_task *th = qe_hash_task_new();
+    if (!th) {
+        rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t f = 0; f < out->n_filters && !rc; f++) {
+        for (size_t d = 0; d < ts->n_docs && !rc; d++) {
+            json_t *smp = samples[f][d];
+            rc = qe_lmeval_sample_format(&out->samples, smp, e);
+            if (!rc)
+                rc = qe_hash_task_add(th, json_string_value(json_object_get(smp, "doc_hash")),
+                                      json_string_value(json_object_get(smp, "prompt_hash")),
+                                      json_string_value(json_object_get(smp, "target_hash")));
+        }
+        if (ts->n_docs > 0) {
+            out->value[f] = qe_lmeval_mean(vals[f], ts->n_docs, QE_LMEVAL_SUM_FOLD);
+            out->stderr_na[f] =
+                qe_lmeval_mean_stderr(vals[f], ts->n_docs, QE_LMEVAL_SUM_FOLD, &out->stderr_v[f]) != 0;
+        } else {
+            out->value[f] = NAN;
+            out->stderr_na[f] = 1;
+        }
+    }
+    if (!rc)
+        rc = qe_hash_task_final(th, out->task_hash);
+    qe_hash_task_free(th);
+done:
+    for (size_t i = 0; sc && i < (size_t)K * ts->n_docs; i++)
+        qe_lm_score_free(&sc[i]);
+    free(sc);
+    for (int f = 0; f < 2; f++) {
+        for (size_t d = 0; samples[f] && d < ts->n_docs; d++)
+            json_decref(samples[f][d]);
+        free(samples[f]);
+        free(vals[f]);
+    }
+    rows_free(rx.rows, n);
+    return rc;
+}
+
+static char *model_args_string(struct ctx *c)
+{
+    char url[600];
+    const char *path = c->chat ? "/v1/chat/completions" : "/v1/completions";
+    if (qe_client_url(&c->copts, path, url, sizeof url))
+        snprintf(url, sizeof url, "?");
+    qe_buf b = QE_BUF_INIT;
+    qe_buf_printf(&b, "model=%s,base_url=%s,num_concurrent=%d,max_retries=%d,timeout=%g",
+                  c->o->model, url, c->o->num_concurrent, c->o->max_attempts, c->o->timeout_s);
+    return qe_buf_detach(&b);
+}
+
+/* Results files already written for digest, if they still exist. */
+static int find_written(struct ctx *c, const char *digest, char **results_path, json_t **samples)
+{
+    qe_store_run *runs = NULL;
+    size_t nr = 0;
+    *results_path = NULL;
+    *samples = NULL;
+    if (qe_store_runs_list(c->store, &runs, &nr, NULL))
+        return 0;
+    char prefix[80];
+    snprintf(prefix, sizeof prefix, "results:%s:", digest);
+    for (size_t i = nr; i-- > 0;) {
+        if (strncmp(runs[i].fingerprint, prefix, strlen(prefix)) || !runs[i].config_json)
+            continue;
+        json_t *j = json_loads(runs[i].config_json, 0, NULL);
+        const char *rp = json_string_value(json_object_get(j, "results"));
+        json_t *sp = json_object_get(j, "samples");
+        bool ok = rp && access(rp, F_OK) == 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(sp, k, v) {
+            if (!json_is_string(v) || access(json_string_value(v), F_OK))
+                ok = false;
+        }
+        if (ok) {
+            *results_path = strdup(rp);
+            *samples = json_incref(sp);
+            json_decref(j);
+            break;
+        }
+        json_decref(j);
+    }
+    qe_store_runs_free(runs, nr);
+    return 0;
+}
+
+static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_run_summary *s,
+                         qe_err *e)
+{
+    size_t ncomplete = 0;
+    for (size_t i = 0; i < c->nts; i++)
+        ncomplete += outs[i].complete;
+    if (!ncomplete)
+        return 0;
+    double t_end = now_s();
+    json_t *cli_kw = NULL;
+    qe_genkw_parse(c->o->gen_kwargs, &cli_kw, NULL);
+    char *margs = model_args_string(c);
+    qe_lmeval_results_info info;
+    memset(&info, 0, sizeof info);
+    info.model = c->chat ? "local-chat-completions" : "local-completions";
+    info.model_args = margs;
+    info.model_name = c->o->model;
+    info.has_limit = c->o->limit > 0;
+    info.limit = c->o->limit;
+    info.gen_kwargs = cli_kw;
+    info.date = t_start;
+    info.system_instruction =
+        c->o->system_instruction && *c->o->system_instruction ? c->o->system_instruction : NULL;
+    info.start_time = t_start;
+    info.end_time = t_end;
+    info.version = RUNNER_VERSION;
+    json_t *res = qe_lmeval_results_new(&info, e);
+    free(margs);
+    json_decref(cli_kw);
+    if (!res)
+        return e && e->code ? e->code : QE_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < c->nts && !rc; i++) {
+        struct tstate *ts = &c->ts[i];
+        struct tout *to = &outs[i];
+        if (!to->complete)
+            continue;
+        json_t *cfg = qe_task_config(ts->t);
+        if (json_is_object(cfg) && json_object_get(cfg, "generation_kwargs"))
+            json_object_set(cfg, "generation_kwargs", ts->merged);
+        for (size_t f = 0; f < to->n_filters && !rc; f++) {
+            qe_lmeval_task_in ti;
+            memset(&ti, 0, sizeof ti);
+            ti.task = ts->name;
+            ti.metric = qe_task_metric(ts->t);
+            ti.filter = to->filter[f];
+            ti.value = to->value[f];
+            ti.stderr_na = to->stderr_na[f];
+            ti.stderr_val = to->stderr_v[f];
+            ti.n_original = (long)ts->size;
+            ti.n_effective = (long)ts->n_docs;
+            ti.n_shot = qe_task_num_fewshot(ts->t);
+            ti.version = qe_task_version_number(ts->t);
+            ti.config = cfg;
+            ti.task_hash = c->o->log_samples ? to->task_hash : NULL;
+            rc = qe_lmeval_results_add_task(res, &ti, e);
+        }
+        json_decref(cfg);
+    }
+    /* digest of everything but the clock: identical digest = identical files */
+    json_t *stable = rc ? NULL : json_deep_copy(res);
+    char digest[65] = "";
+    if (stable) {
+        json_object_del(stable, "date");
+        json_object_del(stable, "start_time");
+        json_object_del(stable, "end_time");
+        json_object_del(stable, "total_evaluation_time_seconds");
+        qe_buf d = QE_BUF_INIT;
+        rc = qe_pyjson_dump(&d, stable, 2, 0, e);
+        qe_buf_printf(&d, "\nlog_samples=%d output=%s name=%s\n", c->o->log_samples,
+                      c->o->output_path, c->o->output_name ? c->o->output_name : "");
+        for (size_t i = 0; i < c->nts; i++)
+            if (outs[i].complete && c->o->log_samples)
+                qe_buf_append(&d, outs[i].samples.data ? outs[i].samples.data : "",
+                              outs[i].samples.len);
+        qe_sha256_hex(d.data ? d.data : "", d.len, digest);
+        qe_buf_free(&d);
+        json_decref(stable);
+    }
+    char *old_results = NULL;
+    json_t *old_samples = NULL;
+    if (!rc)
+        find_written(c, digest, &old_results, &old_samples);
+    if (!rc && old_results) {
+        for (size_t i = 0; i < c->nts; i++) {
+            if (!outs[i].complete)
+                continue;
+            s->tasks[i].results_path = strdup(old_results);
+            const char *sp = json_string_value(json_object_get(old_samples, c->ts[i].name));
+            s->tasks[i].samples_path = xstrdup(sp);
+            s->tasks[i].results_reused = true;
+        }
+        free(old_results);
+        json_decref(old_samples);
+        json_decref(res);
+        return 0;
+    }
+    char date_id[32];
+    qe_lmeval_date_id(t_end, date_id);
+    qe_buf base = QE_BUF_INIT;
+    if (c->o->output_name)
+        qe_buf_printf(&base, "%s/%s.json", c->o->output_path, c->o->output_name);
+    else
+        qe_buf_puts(&base, c->o->output_path);
+    json_t *written = json_object(), *wsamples = json_object();
+    char *rpath = NULL;
+    for (size_t i = 0; i < c->nts && !rc; i++) {
+        if (!outs[i].complete)
+            continue;
+        char *sp = NULL;
+        free(rpath);
+        rpath = NULL;
+        rc = qe_lmeval_paths(qe_buf_str(&base), c->o->model, date_id, c->ts[i].name, &rpath, &sp,
+                             e);
+        if (rc)
+            break;
+        if (c->o->log_samples) {
+            rc = qe_lmeval_write_file(sp, outs[i].samples.data ? outs[i].samples.data : "",
+                                      outs[i].samples.len, e);
+            if (!rc) {
+                json_object_set_new(wsamples, c->ts[i].name, json_string(sp));
+                s->tasks[i].samples_path = sp;
+                sp = NULL;
+            }
+        }
+        free(sp);
+    }
+    if (!rc) {
+        qe_buf txt = QE_BUF_INIT;
+        rc = qe_lmeval_results_format(&txt, res, e);
+        if (!rc)
+            rc = qe_lmeval_write_file(rpath, txt.data ? txt.data : "", txt.len, e);
+        qe_buf_free(&txt);
+    }
+    if (!rc) {
+        for (size_t i = 0; i < c->nts; i++)
+            if (outs[i].complete)
+                s->tasks[i].results_path = strdup(rpath);
+        json_object_set_new(written, "results", json_string(rpath));
+        json_object_set(written, "samples", wsamples);
+        char *cj = json_dumps(written, JSON_COMPACT | JSON_SORT_KEYS);
+        char fp[200];
+        snprintf(fp, sizeof fp, "results:%s:%s", digest, date_id);
+        int64_t rid;
+        if (cj)
+            rc = qe_store_run_get_or_create(c->store, fp, cj, c->o->model, &rid, NULL, e);
+        free(cj);
+    }
+    free(rpath);
+    json_decref(written);
+    json_decref(wsamples);
+    qe_buf_free(&base);
+    json_decref(res);
+    return rc;
+}
+
+/* ---------- the whole run ---------- */
+
+static int check_opts(const qe_run_opts *o, qe_err *e)
+{
+    if (!o->n_base_urls || !o->base_urls || !o->base_urls[0])
+        return qe_err_set(e, QE_EINVAL, "no --base-url given");
+    if (o->n_base_urls > 1)
+        return qe_err_set(e, QE_EINVAL,
+                          "several endpoints are not supported yet: give one --base-url");
+    if (!o->model || !*o->model)
+        return qe_err_set(e, QE_EINVAL, "no --model given");
+    if (!o->n_tasks)
+        return qe_err_set(e, QE_EINVAL, "no --tasks given");
+    if (!o->output_path || !*o->output_path)
+        return qe_err_set(e, QE_EINVAL, "no --output-path given (the answer store lives there)");
+    if (o->num_concurrent < 1 || o->num_concurrent > 4096)
+        return qe_err_set(e, QE_EINVAL, "--num-concurrent must be 1..4096");
+    if (o->repeats < 1 || o->repeats > 1000)
+        return qe_err_set(e, QE_EINVAL, "--repeats must be 1..1000");
+    if (o->max_attempts < 1 || o->max_attempts > 100)
+        return qe_err_set(e, QE_EINVAL, "--max-attempts must be 1..100");
+    if (!o->apply_chat_template && o->think >= 0)
+        return qe_err_set(e, QE_EINVAL, "--think needs the chat template (--apply-chat-template)");
+    if (o->limit < 0 || isnan(o->limit))
+        return qe_err_set(e, QE_EINVAL, "--limit must be positive");
+    for (size_t i = 0; i < o->n_tasks; i++) {
+        if (!qe_task_find(o->tasks[i]))
+            return qe_err_set(e, QE_EINVAL, "unknown task '%s' (see qeval tasks)", o->tasks[i]);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(o->tasks[i], o->tasks[j]))
+                return qe_err_set(e, QE_EINVAL, "task '%s' given twice", o->tasks[i]);
+    }
+    return 0;
+}
+
+static void fill_summary(struct ctx *c, qe_run_summary *s)
+{
+    for (size_t i = 0; i < c->nts; i++) {
+        struct tstate *ts = &c->ts[i];
+        qe_run_task_summary *t = &s->tasks[i];
+        size_t req = ts->n_docs * (size_t)c->o->repeats;
+        t->requested = req;
+        t->from_store = req - ts->todo;
+        t->sent = ts->sent;
+        t->completion_tokens = ts->ctokens;
+        t->seconds = now_s() - ts->t_start;
+        if (ts->clamped)
+            t->limit_clamped_from = (size_t)c->o->limit;
+        if (c->store && ts->run_id) {
+            qe_store_keys k = {0};
+            if (qe_store_done_keys(c->store, ts->run_id, ts->name, &k, NULL) == 0) {
+                size_t ok = 0;
+                for (size_t j = 0; j < k.n; j++)
+                    if ((size_t)k.keys[j].doc_id < ts->n_docs && k.keys[j].repeat < c->o->repeats)
+                        ok++;
+                t->ok = ok;
+                t->failed = req - ok;
+                qe_store_keys_free(&k);
+            }
+        }
+    }
+}
+
+static int list_failures_cb(const qe_store_response *r, void *vctx)
+{
+    void **x = vctx;
+    struct ctx *c = x[0];
+    struct tstate *ts = x[1];
+    if ((size_t)r->doc_id >= ts->n_docs || r->repeat >= c->o->repeats)
+        return 0;
+    if (c->n_failures >= MAX_FAILURES_LISTED)
+        return 0;
+    char buf[1200];
+    snprintf(buf, sizeof buf, "%s doc %lld repeat %d: %s", ts->name, (long long)r->doc_id,
+             r->repeat, r->error ? r->error : "failed");
+    char **nf = realloc(c->failures, (c->n_failures + 1) * sizeof *nf);
+    if (!nf)
+        return 0;
+    c->failures = nf;
+    c->failures[c->n_failures++] = strdup(buf);
+    return 0;
+}
+
+int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
+{
+    memset(s, 0, sizeof *s);
+    int rc = check_opts(o, e);
+    if (rc)
+        return rc;
+    struct ctx c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    c.chat = o->apply_chat_template;
+    c.t0 = now_s();
+    double t_start = c.t0;
+    json_t *cli_kw = NULL;
+    char *sdir = NULL;
+    struct tout *outs = NULL;
+    rc = qe_genkw_parse(o->gen_kwargs, &cli_kw, e);
+    if (rc)
+        return rc;
+    s->tasks = calloc(o->n_tasks, sizeof *s->tasks);
+    c.ts = calloc(o->n_tasks, sizeof *c.ts);
+    if (!s->tasks || !c.ts) {
+        rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+        goto out;
+    }
+    s->n_tasks = o->n_tasks;
+    c.nts = o->n_tasks;
+    for (size_t i = 0; i < o->n_tasks; i++) {
+        c.ts[i].t = qe_task_find(o->tasks[i]);
+        c.ts[i].name = qe_task_name(c.ts[i].t);
+        c.ts[i].t_start = c.t0;
+        s->tasks[i].task = strdup(c.ts[i].name);
+        s->tasks[i].accuracy = NAN;
+    }
+    qe_client_opts_default(&c.copts);
+    c.copts.base_url = o->base_urls[0];
+    c.copts.api_key = o->api_key;
+    c.copts.num_concurrent = o->num_concurrent;
+    c.copts.max_attempts = o->max_attempts;
+    if (o->timeout_s > 0)
+        c.copts.timeout_ms = (long)(o->timeout_s * 1000.0);
+    c.copts.seed = o->seed;
+
+    /* output directory and store first: an unwritable path fails before any request */
+    sdir = store_dir(o->output_path);
+    if (!sdir || (rc = mkdir_p(sdir, e)))
+        goto out;
+    {
+        qe_buf sp = QE_BUF_INIT;
+        qe_buf_printf(&sp, "%s/qeval.sqlite", sdir);
+        s->store_path = qe_buf_detach(&sp);
+        rc = qe_store_open(s->store_path, 0, &c.store, e);
+        if (rc)
+            goto out;
+    }
+    if ((rc = server_check(&c, e)))
+        goto out;
+    for (size_t i = 0; i < c.nts; i++)
+        if ((rc = setup_task(&c, &c.ts[i], cli_kw, e)))
+            goto out;
+
+    /* what is still to ask */
+    for (size_t i = 0; i < c.nts; i++) {
+        struct tstate *ts = &c.ts[i];
+        qe_store_keys k = {0};
+        if ((rc = qe_store_done_keys(c.store, ts->run_id, ts->name, &k, e)))
+            goto out;
+        size_t K = (size_t)o->repeats;
+        struct rq *nq = realloc(c.q, (c.nq + ts->n_docs * K + 1) * sizeof *nq);
+        if (!nq) {
+            qe_store_keys_free(&k);
+            rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+            goto out;
+        }
+        c.q = nq;
+        ts->prompts = calloc(ts->n_docs + 1, sizeof(char *));
+        if (!ts->prompts) {
+            qe_store_keys_free(&k);
+            rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t d = 0; d < ts->n_docs; d++)
+            for (size_t r = 0; r < K; r++)
+                if (!qe_store_keys_contains(&k, (int64_t)d, (int)r)) {
+                    c.q[c.nq++] = (struct rq){(uint32_t)i, (uint32_t)d, (uint32_t)r, NULL};
+                    ts->todo++;
+                }
+        qe_store_keys_free(&k);
+    }
+    c.total = c.nq;
+    s->all_from_store = c.nq == 0;
+
+    /* prompts the server renders, for what will be sent */
+    for (size_t j = 0; j < c.nq; j++) {
+        struct rq *q = &c.q[j];
+        struct tstate *ts = &c.ts[q->task];
+        if (ts->prompts[q->doc])
+            continue;
+        if (stopping(&c)) {
+            rc = qe_err_set(e, QE_EINTR, "interrupted before any request was sent");
+            goto out;
+        }
+        if ((rc = render_prompt(&c, ts, q->doc, &ts->prompts[q->doc], e)))
+            goto out;
+    }
+
+    if (c.nq) {
+        if ((rc = qe_client_new(&c.copts, &c.client, e)))
+            goto out;
+        c.window = (size_t)o->num_concurrent * 2;
+        c.t0 = now_s();
+        rc = feed(&c, e);
+        if (!rc) {
+            rc = qe_client_run(c.client, on_done, &c, o->stop, e);
+            if (rc && rc != QE_EINTR && c.fatal.code) {
+                if (e)
+                    *e = c.fatal;
+            } else if (rc == QE_EINTR && e) {
+                qe_err_set(e, QE_EINTR, "interrupted: %zu answers stored, the rest is asked on "
+                                        "the next run", c.done);
+            }
+        }
+        progress(&c, true);
+        if (!rc && c.deadline_hit)
+            rc = qe_err_set(e, QE_ELIMIT, "deadline reached: %zu requests not sent",
+                            c.nq - c.qpos);
+        if (rc)
+            goto out;
+    }
+
+    /* score and write every task whose answers are all in */
+    outs = calloc(c.nts, sizeof *outs);
+    if (!outs) {
+        rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < c.nts && !rc; i++) {
+        rc = build_task_output(&c, &c.ts[i], &outs[i], e);
+        if (!rc && outs[i].complete) {
+            s->tasks[i].accuracy = outs[i].value[0];
+            s->tasks[i].truncated = outs[i].truncated;
+        }
+    }
+    if (!rc)
+        rc = write_outputs(&c, outs, t_start, s, e);
+    if (!rc) {
+        bool all = true;
+        for (size_t i = 0; i < c.nts; i++) {
+            if (outs[i].complete)
+                qe_store_run_finish(c.store, c.ts[i].run_id, NULL);
+            else
+                all = false;
+        }
+        if (!all) {
+            rc = qe_err_set(e, QE_ESERVER, "some requests failed: %s",
+                            c.first_failure ? c.first_failure : "see the list");
+        }
+    }
+out:
+    if (c.store) {
+        fill_summary(&c, s);
+        for (size_t i = 0; i < c.nts; i++) {
+            if (!c.ts[i].run_id || s->tasks[i].failed == 0)
+                continue;
+            void *x[2] = {&c, &c.ts[i]};
+            qe_store_foreach(c.store, c.ts[i].run_id, c.ts[i].name, QE_STORE_FAILED,
+                             list_failures_cb, x, NULL);
+        }
+    }
+    s->failures = c.failures;
+    s->n_failures = c.n_failures;
+    s->first_failure = c.first_failure;
+    if (!s->first_failure && c.n_failures)
+        s->first_failure = strdup(c.failures[0]);
+    s->notices = c.notices.len ? qe_buf_detach(&c.notices) : NULL;
+    qe_buf_free(&c.notices);
+    if (c.client)
+        qe_client_free(c.client);
+    qe_store_close(c.store);
+    for (size_t j = 0; j < c.nq; j++)
+        free(c.q[j].body);
+    free(c.q);
+    for (size_t i = 0; c.ts && i < c.nts; i++) {
+        for (size_t d = 0; c.ts[i].prompts && d < c.ts[i].n_docs; d++)
+            free(c.ts[i].prompts[d]);
+        free(c.ts[i].prompts);
+        json_decref(c.ts[i].merged);
+        if (outs)
+            qe_buf_free(&outs[i].samples);
+    }
+    free(outs);
+    free(c.ts);
+    free(c.server_id);
+    free(c.server_root);
+    free(sdir);
+    json_decref(cli_kw);
+    return rc;
+}
+
+void qe_run_summary_free(qe_run_summary *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; s->tasks && i < s->n_tasks; i++) {
+        free(s->tasks[i].task);
+        free(s->tasks[i].results_path);
+        free(s->tasks[i].samples_path);
+    }
+    free(s->tasks);
+    free(s->first_failure);
+    for (size_t i = 0; i < s->n_failures; i++)
+        free(s->failures[i]);
+    free(s->failures);
+    free(s->notices);
+    free(s->store_path);
+    memset(s, 0, sizeof *s);
+}

@@ -78,6 +78,7 @@ struct pending {
 struct server {
     const char *model;
     const char *default_answer;
+    const char *api_key;        /* NULL: no auth; else "Bearer KEY" required */
     long max_model_len;
     bool flat_errors;
     long latency_ms;            /* global extra latency */
@@ -109,6 +110,7 @@ struct req {
     char *log_model;
     char *prompt;               /* rendered prompt text (for log) */
     const char *fault;          /* name of the fault applied, or NULL */
+    bool logged;
 };
 
 /* ---------- small helpers ---------- */
@@ -856,8 +858,49 @@ static struct MHD_Response *handle_models(struct server *s)
 
 /* ---------- MHD glue ---------- */
 
-static enum MHD_Result queue(struct MHD_Connection *c, struct req *rq)
+static void log_request(struct server *s, struct req *rq, bool answered)
 {
+    if (!s->log)
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "seq", json_integer(rq->seq));
+    json_object_set_new(o, "path", json_string(rq->path ? rq->path : ""));
+    json_object_set_new(o, "model", rq->log_model ? json_string(rq->log_model) : json_null());
+    if (rq->prompt) {
+        char h[65];
+        sha256_hex(rq->prompt, strlen(rq->prompt), h);
+        json_object_set_new(o, "prompt_sha256", json_string(h));
+        json_object_set_new(o, "prompt", json_string(rq->prompt));
+    }
+    json_object_set_new(o, "status", json_integer(rq->status));
+    json_object_set_new(o, "answered", json_boolean(answered));
+    json_object_set_new(o, "fault", rq->fault ? json_string(rq->fault) : json_null());
+    char *line = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!line)
+        return;
+    pthread_mutex_lock(&s->log_mu);
+    fprintf(s->log, "%s\n", line);
+    fflush(s->log);
+    pthread_mutex_unlock(&s->log_mu);
+    free(line);
+}
+
+/* Logs the request once its answer is decided (before any latency), so the
+ * log holds every request received even if the server is killed right
+ * after; "answered" = a complete response was queued. */
+static void log_decided(struct server *s, struct req *rq)
+{
+    if (rq->logged || (rq->path && !strcmp(rq->path, "/health")))
+        return;
+    rq->logged = true;
+    bool broken = rq->fault && (!strcmp(rq->fault, "reset") || !strcmp(rq->fault, "close"));
+    log_request(s, rq, rq->resp != NULL && !broken);
+}
+
+static enum MHD_Result queue(struct server *s, struct MHD_Connection *c, struct req *rq)
+{
+    log_decided(s, rq);
     struct MHD_Response *r = rq->resp;
     rq->resp = NULL;
     if (!r)
@@ -890,10 +933,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (rq->resp || rq->status) /* resumed after artificial latency */
-        return queue(c, rq);
+        return queue(s, c, rq);
 
     long delay = 0;
     bool post = !strcmp(method, "POST");
+    if (s->api_key && strcmp(url, "/health") != 0) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        if (!auth || strncmp(auth, "Bearer ", 7) != 0 || strcmp(auth + 7, s->api_key) != 0) {
+            /* vLLM answers 401 {"error": "Unauthorized"}; we echo the key
+             * given, so tests can prove the client scrubs it */
+            qe_buf b = QE_BUF_INIT;
+            qe_buf_puts(&b, "{\"error\":");
+            char msg[300];
+            snprintf(msg, sizeof msg, "Unauthorized: bad key '%.200s'", auth ? auth : "(none)");
+            json_str(&b, msg, strlen(msg));
+            qe_buf_puts(&b, "}");
+            rq->status = 401;
+            rq->resp = resp_buf(&b, "application/json");
+            return queue(s, c, rq);
+        }
+    }
     bool get = !strcmp(method, "GET");
     if (rq->too_big) {
         rq->status = 413;
@@ -922,41 +981,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->status = 404;
         rq->resp = error_resp(s, 404, "NotFoundError", msg);
     }
-    if (!rq->resp && rq->status == 0)
+    if (!rq->resp && rq->status == 0) {
+        log_decided(s, rq);
         return MHD_NO; /* "close" fault */
+    }
+    log_decided(s, rq);
     if (delay > 0 && schedule(s, c, delay)) {
         MHD_suspend_connection(c);
         return MHD_YES;
     }
-    return queue(c, rq);
-}
-
-static void log_request(struct server *s, struct req *rq, bool answered)
-{
-    if (!s->log)
-        return;
-    json_t *o = json_object();
-    json_object_set_new(o, "seq", json_integer(rq->seq));
-    json_object_set_new(o, "path", json_string(rq->path ? rq->path : ""));
-    json_object_set_new(o, "model", rq->log_model ? json_string(rq->log_model) : json_null());
-    if (rq->prompt) {
-        char h[65];
-        sha256_hex(rq->prompt, strlen(rq->prompt), h);
-        json_object_set_new(o, "prompt_sha256", json_string(h));
-        json_object_set_new(o, "prompt", json_string(rq->prompt));
-    }
-    json_object_set_new(o, "status", json_integer(rq->status));
-    json_object_set_new(o, "answered", json_boolean(answered));
-    json_object_set_new(o, "fault", rq->fault ? json_string(rq->fault) : json_null());
-    char *line = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!line)
-        return;
-    pthread_mutex_lock(&s->log_mu);
-    fprintf(s->log, "%s\n", line);
-    fflush(s->log);
-    pthread_mutex_unlock(&s->log_mu);
-    free(line);
+    return queue(s, c, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -967,8 +1001,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!rq)
         return;
     bool answered = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-    if (!rq->path || strcmp(rq->path, "/health") != 0)
-        log_request(s, rq, answered);
     if (rq->generation && answered && rq->status == 200 && s->die_after >= 0) {
         long n = atomic_fetch_add(&s->answered, 1) + 1;
         if (n >= s->die_after) {
@@ -993,7 +1025,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: fake_server [--port P] [--host ADDR] [--model NAME] [--script FILE.jsonl]\n"
             "       [--request-log FILE] [--default-answer TEXT] [--fault KIND[:ARG]]...\n"
-            "       [--latency-ms MS] [--max-model-len N] [--flat-errors] [--threads N]\n"
+            "       [--api-key KEY] [--latency-ms MS] [--max-model-len N] [--flat-errors] [--threads N]\n"
             "       [--lenient]\n"
             "faults: 500:N 429:N:RETRY_AFTER stall:MS[:N] reset:N close:N garbage:N\n"
             "        truncated:N badutf8:N huge:BYTES[:N] trickle[:MS[:N]] die-after:N\n"
@@ -1072,6 +1104,8 @@ int main(int argc, char **argv)
             NEEDV(); script = v;
         } else if (!strcmp(a, "--request-log")) {
             NEEDV(); logpath = v;
+        } else if (!strcmp(a, "--api-key")) {
+            NEEDV(); s->api_key = v;
         } else if (!strcmp(a, "--default-answer")) {
             NEEDV(); s->default_answer = v;
         } else if (!strcmp(a, "--fault")) {

@@ -1,0 +1,745 @@
+/* Tests for src/client.c against tests/fake_server: concurrency, every
+ * fault the server can inject, error bodies, reply parsing, key hygiene and
+ * the synchronous helpers. Each test starts its own server and stops it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "fake_server_util.h"
+
+#define SCRIPT "tests/cases/fake_server_client.jsonl"
+#define KEY "sk-test-SECRET-4242"
+
+struct got {
+    uint64_t id;
+    bool ok;
+    int status;
+    long http;
+    int attempts;
+    double latency_ms, total_ms;
+    char *content;
+    size_t content_len;
+    bool was_null, repaired;
+    char reasoning[256], finish[32], model[64];
+    long pt, ct;
+    char error[1024];
+};
+
+struct capture {
+    int n;
+    struct got g[300];
+};
+
+static int on_done(void *ud, const qe_result *r)
+{
+    struct capture *cap = ud;
+    assert_true(cap->n < 300);
+    struct got *g = &cap->g[cap->n++];
+    g->id = r->id;
+    g->ok = r->ok;
+    g->status = r->status;
+    g->http = r->http_status;
+    g->attempts = r->attempts;
+    g->latency_ms = r->latency_ms;
+    g->total_ms = r->total_ms;
+    snprintf(g->error, sizeof g->error, "%s", r->error);
+    if (r->ok) {
+        g->content = malloc(r->reply.content_len + 1);
+        memcpy(g->content, r->reply.content, r->reply.content_len + 1);
+        g->content_len = r->reply.content_len;
+        g->was_null = r->reply.content_was_null;
+        g->repaired = r->reply.utf8_repaired;
+        snprintf(g->reasoning, sizeof g->reasoning, "%s", r->reply.reasoning);
+        snprintf(g->finish, sizeof g->finish, "%s", r->reply.finish_reason);
+        snprintf(g->model, sizeof g->model, "%s", r->reply.model);
+        g->pt = r->reply.prompt_tokens;
+        g->ct = r->reply.completion_tokens;
+    }
+    return 0;
+}
+
+static void capture_free(struct capture *cap)
+{
+    for (int i = 0; i < cap->n; i++)
+        free(cap->g[i].content);
+}
+
+static double wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
+}
+
+/* Options for fast tests: short backoff, tight timeouts. */
+static void test_opts(qe_client_opts *o, const struct fs *s)
+{
+    qe_client_opts_default(o);
+    o->base_url = s ? s->base_url : NULL;
+    o->backoff_base_ms = 10;
+    o->backoff_cap_ms = 50;
+    o->timeout_ms = 5000;
+    o->connect_timeout_ms = 2000;
+}
+
+static char *chat_body(const char *user, int max_tokens)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf,
+             "{\"model\":\"fake-model\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],"
+             "\"max_tokens\":%d,\"temperature\":0}",
+             user, max_tokens);
+    return buf;
+}
+
+/* Starts a server with args, sends one chat request, fills *g. */
+static void one_request(const char *const *args, qe_client_opts *tweak, const char *user,
+                        int max_tokens, struct capture *cap)
+{
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    if (tweak) {
+        tweak->base_url = s.base_url;
+        o = *tweak;
+    }
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    assert_int_equal(qe_client_add(c, 7, "/chat/completions", chat_body(user, max_tokens), &e), 0);
+    int rc = qe_client_run(c, on_done, cap, NULL, &e);
+    qe_client_free(c);
+    fs_stop(&s);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cap->n, 1);
+    assert_int_equal(cap->g[0].id, 7);
+}
+
+static void test_concurrency_32_in_flight(void **state)
+{
+    (void)state;
+    const char *args[] = {"--script", SCRIPT, NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    o.num_concurrent = 32;
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    for (int i = 0; i < 32; i++) {
+        char u[64];
+        snprintf(u, sizeof u, "slow-q %d", i);
+        assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body(u, 100), &e), 0);
+    }
+    struct capture cap = {0};
+    double t0 = wall_ms();
+    assert_int_equal(qe_client_run(c, on_done, &cap, NULL, &e), 0);
+    double took = wall_ms() - t0;
+    qe_client_free(c);
+    fs_stop(&s);
+    assert_int_equal(cap.n, 32);
+    bool seen[32] = {0};
+    for (int i = 0; i < 32; i++) {
+        struct got *g = &cap.g[i];
+        assert_true(g->ok);
+        assert_int_equal(g->attempts, 1);
+        assert_true(g->latency_ms >= 195);
+        char want[64];
+        snprintf(want, sizeof want, "ECHO: slow-q %d", (int)g->id);
+        assert_string_equal(g->content, want);
+        assert_false(seen[g->id]);
+        seen[g->id] = true;
+    }
+    /* serial would take 32 x 200 ms = 6.4 s; in flight together about 200 ms */
+    assert_true(took >= 195);
+    assert_true(took < 800);
+    capture_free(&cap);
+}
+
+static void test_no_head_of_line_blocking(void **state)
+{
+    (void)state;
+    /* one slow (200 ms) request and 20 fast ones at concurrency 2: the fast
+     * ones must all finish before the slow one */
+    const char *args[] = {"--script", SCRIPT, NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    o.num_concurrent = 2;
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    assert_int_equal(qe_client_add(c, 100, "/chat/completions", chat_body("slow-q x", 100), &e), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("fast", 100), &e), 0);
+    struct capture cap = {0};
+    assert_int_equal(qe_client_run(c, on_done, &cap, NULL, &e), 0);
+    qe_client_free(c);
+    fs_stop(&s);
+    assert_int_equal(cap.n, 21);
+    assert_int_equal(cap.g[20].id, 100);
+    capture_free(&cap);
+}
+
+static void test_500_then_success(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "500:2", NULL};
+    struct capture cap = {0};
+    one_request(args, NULL, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 3);
+    assert_int_equal(cap.g[0].http, 200);
+    assert_string_equal(cap.g[0].content, "ECHO: hello");
+    capture_free(&cap);
+}
+
+static void test_rule_fault_then_success(void **state)
+{
+    (void)state;
+    const char *args[] = {"--script", SCRIPT, NULL};
+    struct capture cap = {0};
+    one_request(args, NULL, "flaky-rule", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 3);
+    assert_string_equal(cap.g[0].content, "finally");
+    capture_free(&cap);
+}
+
+static void test_retries_exhausted(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "500:100", NULL};
+    qe_client_opts o;
+    test_opts(&o, NULL);
+    o.max_attempts = 3;
+    struct capture cap = {0};
+    one_request(args, &o, "hello", 100, &cap);
+    assert_false(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 3);
+    assert_int_equal(cap.g[0].http, 500);
+    assert_int_equal(cap.g[0].status, QE_ESERVER);
+    assert_non_null(strstr(cap.g[0].error, "gave up after 3 attempts"));
+    assert_non_null(strstr(cap.g[0].error, "internal server error"));
+    capture_free(&cap);
+}
+
+static void test_429_retry_after_honored(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "429:1:1", NULL};
+    struct capture cap = {0};
+    one_request(args, NULL, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 2);
+    /* backoff alone would wait <= 50 ms; Retry-After says 1 s */
+    assert_true(cap.g[0].total_ms >= 1000);
+    assert_true(cap.g[0].total_ms < 4000);
+    capture_free(&cap);
+}
+
+static void test_retry_after_capped(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "429:1:3600", NULL};
+    qe_client_opts o;
+    test_opts(&o, NULL);
+    o.retry_after_cap_ms = 300;
+    struct capture cap = {0};
+    one_request(args, &o, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 2);
+    assert_true(cap.g[0].total_ms >= 290);
+    assert_true(cap.g[0].total_ms < 3000);
+    capture_free(&cap);
+}
+
+static void test_stall_beyond_timeout_retried(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "stall:3000:1", NULL};
+    qe_client_opts o;
+    test_opts(&o, NULL);
+    o.timeout_ms = 400;
+    struct capture cap = {0};
+    one_request(args, &o, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 2);
+    assert_true(cap.g[0].total_ms >= 390);
+    assert_true(cap.g[0].total_ms < 2500);
+    capture_free(&cap);
+}
+
+static void test_reset_and_close_retried(void **state)
+{
+    (void)state;
+    const char *a1[] = {"--fault", "reset:1", NULL};
+    struct capture cap = {0};
+    one_request(a1, NULL, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 2);
+    assert_string_equal(cap.g[0].content, "ECHO: hello");
+    capture_free(&cap);
+
+    const char *a2[] = {"--fault", "close:2", NULL};
+    struct capture cap2 = {0};
+    one_request(a2, NULL, "hello", 100, &cap2);
+    assert_true(cap2.g[0].ok);
+    assert_int_equal(cap2.g[0].attempts, 3);
+    capture_free(&cap2);
+}
+
+static void test_garbage_and_truncated_fail_clearly(void **state)
+{
+    (void)state;
+    const char *a1[] = {"--fault", "garbage:1", NULL};
+    struct capture cap = {0};
+    one_request(a1, NULL, "hello", 100, &cap);
+    assert_false(cap.g[0].ok);
+    assert_int_equal(cap.g[0].status, QE_ESERVER);
+    assert_int_equal(cap.g[0].http, 200);
+    assert_int_equal(cap.g[0].attempts, 1);
+    assert_non_null(strstr(cap.g[0].error, "not valid JSON"));
+    assert_non_null(strstr(cap.g[0].error, "<html>"));
+    capture_free(&cap);
+
+    const char *a2[] = {"--fault", "truncated:1", NULL};
+    struct capture cap2 = {0};
+    one_request(a2, NULL, "hello", 100, &cap2);
+    assert_false(cap2.g[0].ok);
+    assert_int_equal(cap2.g[0].status, QE_ESERVER);
+    assert_non_null(strstr(cap2.g[0].error, "not valid JSON"));
+    capture_free(&cap2);
+}
+
+static void test_huge_body_over_cap(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "huge:3000000:1", NULL};
+    qe_client_opts o;
+    test_opts(&o, NULL);
+    o.max_body_bytes = 1 << 20;
+    struct capture cap = {0};
+    one_request(args, &o, "hello", 100, &cap);
+    assert_false(cap.g[0].ok);
+    assert_int_equal(cap.g[0].status, QE_ELIMIT);
+    assert_int_equal(cap.g[0].attempts, 1);
+    assert_non_null(strstr(cap.g[0].error, "1048576-byte limit"));
+    capture_free(&cap);
+}
+
+static void test_50mb_body_under_default_cap(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "huge:52428800:1", NULL};
+    qe_client_opts o;
+    test_opts(&o, NULL);
+    o.timeout_ms = 60000;
+    struct capture cap = {0};
+    one_request(args, &o, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_int_equal(cap.g[0].content_len, 52428800);
+    assert_int_equal(cap.g[0].content[52428799], 'x');
+    capture_free(&cap);
+}
+
+static void test_400_fails_fast_with_server_message(void **state)
+{
+    (void)state;
+    const char *args[] = {"--max-model-len", "100", NULL};
+    struct capture cap = {0};
+    one_request(args, NULL, "hello", 1000, &cap);
+    assert_false(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 1);
+    assert_int_equal(cap.g[0].http, 400);
+    assert_int_equal(cap.g[0].status, QE_ESERVER);
+    assert_non_null(strstr(cap.g[0].error, "maximum context length is 100 tokens"));
+    capture_free(&cap);
+
+    /* the same through the pre-0.10.1 flat error body */
+    const char *a2[] = {"--max-model-len", "100", "--flat-errors", NULL};
+    struct capture cap2 = {0};
+    one_request(a2, NULL, "hello", 1000, &cap2);
+    assert_false(cap2.g[0].ok);
+    assert_int_equal(cap2.g[0].attempts, 1);
+    assert_non_null(strstr(cap2.g[0].error, "maximum context length is 100 tokens"));
+    capture_free(&cap2);
+}
+
+static void test_wrong_model_404(void **state)
+{
+    (void)state;
+    const char *args[] = {"--model", "other-model", NULL};
+    struct capture cap = {0};
+    one_request(args, NULL, "hello", 10, &cap);
+    assert_false(cap.g[0].ok);
+    assert_int_equal(cap.g[0].http, 404);
+    assert_int_equal(cap.g[0].attempts, 1);
+    assert_non_null(strstr(cap.g[0].error, "`fake-model` does not exist"));
+    capture_free(&cap);
+}
+
+static void test_api_key_sent_and_never_leaked(void **state)
+{
+    (void)state;
+    /* right key: accepted (so the header really is sent) */
+    const char *args[] = {"--api-key", KEY, "--script", SCRIPT, NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    o.api_key = KEY;
+    struct capture cap = {0};
+    one_request(args, &o, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    capture_free(&cap);
+
+    /* the server echoes the key in its error: scrubbed */
+    struct capture cap2 = {0};
+    one_request(args, &o, "echo-key", 100, &cap2);
+    assert_false(cap2.g[0].ok);
+    assert_int_equal(cap2.g[0].http, 401);
+    assert_non_null(strstr(cap2.g[0].error, "Unauthorized"));
+    assert_null(strstr(cap2.g[0].error, "SECRET"));
+    capture_free(&cap2);
+
+    /* wrong key: the server echoes the header it got */
+    const char *a3[] = {"--api-key", "other-key", NULL};
+    struct capture cap3 = {0};
+    one_request(a3, &o, "hello", 100, &cap3);
+    assert_false(cap3.g[0].ok);
+    assert_int_equal(cap3.g[0].http, 401);
+    assert_non_null(strstr(cap3.g[0].error, "bad key"));
+    assert_null(strstr(cap3.g[0].error, "SECRET"));
+    capture_free(&cap3);
+
+    /* nobody listening: the connection error carries no key either */
+    int port = s.port;
+    fs_stop(&s);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
+    o.base_url = url;
+    o.max_attempts = 2;
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    assert_int_equal(qe_client_add(c, 1, "/chat/completions", chat_body("x", 1), &e), 0);
+    struct capture cap4 = {0};
+    assert_int_equal(qe_client_run(c, on_done, &cap4, NULL, &e), 0);
+    qe_client_free(c);
+    assert_false(cap4.g[0].ok);
+    assert_int_equal(cap4.g[0].status, QE_ENET);
+    assert_int_equal(cap4.g[0].attempts, 2);
+    assert_null(strstr(cap4.g[0].error, "SECRET"));
+    assert_non_null(strstr(cap4.g[0].error, "gave up after 2 attempts"));
+    qe_err e2 = {0, ""};
+    assert_int_not_equal(qe_client_health(&o, &e2), 0);
+    assert_null(strstr(e2.msg, "SECRET"));
+    capture_free(&cap4);
+}
+
+static void test_content_null_with_reasoning(void **state)
+{
+    (void)state;
+    const char *args[] = {"--script", SCRIPT, NULL};
+    struct capture cap = {0};
+    one_request(args, NULL, "think-null", 100, &cap);
+    struct got *g = &cap.g[0];
+    assert_true(g->ok);
+    assert_string_equal(g->content, "");
+    assert_true(g->was_null);
+    assert_string_equal(g->reasoning, "Let me think.");
+    assert_string_equal(g->finish, "length");
+    assert_int_equal(g->pt, 12);
+    assert_int_equal(g->ct, 1024);
+    assert_string_equal(g->model, "fake-model");
+    capture_free(&cap);
+
+    struct capture cap2 = {0};
+    one_request(args, NULL, "reasoning-new", 100, &cap2);
+    assert_true(cap2.g[0].ok);
+    assert_true(cap2.g[0].was_null);
+    assert_string_equal(cap2.g[0].reasoning, "New-style field.");
+    capture_free(&cap2);
+}
+
+static void test_invalid_utf8_repaired(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "badutf8:1", NULL};
+    struct capture cap = {0};
+    one_request(args, NULL, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_true(cap.g[0].repaired);
+    assert_non_null(strstr(cap.g[0].content, "bad \xEF\xBF\xBD\xEF\xBF\xBD utf8"));
+    capture_free(&cap);
+}
+
+static void test_trickle_ok(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "trickle:5:1", NULL};
+    struct capture cap = {0};
+    one_request(args, NULL, "hello", 100, &cap);
+    assert_true(cap.g[0].ok);
+    assert_int_equal(cap.g[0].attempts, 1);
+    assert_string_equal(cap.g[0].content, "ECHO: hello");
+    capture_free(&cap);
+}
+
+static void test_server_crash_reported(void **state)
+{
+    (void)state;
+    const char *args[] = {"--fault", "die-after:1", NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    o.max_attempts = 2;
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 10), &e), 0);
+    struct capture cap = {0};
+    assert_int_equal(qe_client_run(c, on_done, &cap, NULL, &e), 0);
+    qe_client_free(c);
+    int st = fs_stop(&s);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    assert_int_equal(cap.n, 3);
+    int ok = 0;
+    for (int i = 0; i < 3; i++) {
+        if (cap.g[i].ok)
+            ok++;
+        else
+            assert_int_equal(cap.g[i].status, QE_ENET);
+    }
+    assert_int_equal(ok, 1);
+    capture_free(&cap);
+}
+
+static int stop_after_first(void *ud, const qe_result *r)
+{
+    (void)r;
+    (*(int *)ud)++;
+    return QE_EIO;
+}
+
+static void test_callback_stops_run(void **state)
+{
+    (void)state;
+    struct fs s;
+    assert_int_equal(fs_start(&s, NULL), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 10), &e), 0);
+    int calls = 0;
+    assert_int_equal(qe_client_run(c, stop_after_first, &calls, NULL, &e), QE_EIO);
+    assert_int_equal(calls, 1);
+    assert_int_equal(qe_client_pending(c), 0);
+    qe_client_free(c);
+    fs_stop(&s);
+}
+
+static void test_sync_helpers(void **state)
+{
+    (void)state;
+    const char *args[] = {"--model", "Qwen/Qwen3-32B", NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    char v1[80];
+    snprintf(v1, sizeof v1, "%s/v1/", s.base_url);
+    o.base_url = v1; /* trailing /v1/ is normalized away */
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_health(&o, &e), 0);
+    char **ids;
+    size_t n;
+    assert_int_equal(qe_client_models(&o, &ids, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0], "Qwen/Qwen3-32B");
+    qe_client_free_strings(ids, n);
+
+    char *text = NULL;
+    size_t ntok = 0;
+    const char *body = "{\"model\":\"Qwen/Qwen3-32B\",\"messages\":[{\"role\":\"system\","
+                       "\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Problem: 1+1\\nAnswer:\"}],"
+                       "\"add_generation_prompt\":true,\"chat_template_kwargs\":{\"enable_thinking\":false}}";
+    assert_int_equal(qe_client_render_prompt(&o, "Qwen/Qwen3-32B", body, &text, &ntok, &e), 0);
+    const char *want = "<|im_start|>system\nBe brief.<|im_end|>\n"
+                       "<|im_start|>user\nProblem: 1+1\nAnswer:<|im_end|>\n"
+                       "<|im_start|>assistant\n<think>\n\n</think>\n\n";
+    assert_string_equal(text, want);
+    assert_int_equal(ntok, strlen(want));
+    free(text);
+
+    /* 4xx from a sync helper carries the server's message */
+    assert_int_not_equal(qe_client_tokenize(&o, "{\"model\":\"x\"}", (long **)&text, &n, &e), 0);
+    assert_int_equal(e.code, QE_ESERVER);
+    assert_non_null(strstr(e.msg, "need messages or prompt"));
+    fs_stop(&s);
+    /* server gone */
+    assert_int_equal(qe_client_health(&o, &e), QE_ENET);
+}
+
+static void test_completions_default_max_tokens_trap(void **state)
+{
+    (void)state;
+    struct fs s;
+    assert_int_equal(fs_start(&s, NULL), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    assert_int_equal(qe_client_add(c, 1, "/completions",
+                                   "{\"model\":\"fake-model\",\"prompt\":\"Question: a long question here\\nAnswer:\"}",
+                                   &e), 0);
+    struct capture cap = {0};
+    assert_int_equal(qe_client_run(c, on_done, &cap, NULL, &e), 0);
+    qe_client_free(c);
+    fs_stop(&s);
+    assert_true(cap.g[0].ok);
+    assert_string_equal(cap.g[0].finish, "length");
+    assert_int_equal(cap.g[0].content_len, 16);
+    assert_int_equal(cap.g[0].ct, 16);
+    capture_free(&cap);
+}
+
+static void test_url_normalization(void **state)
+{
+    (void)state;
+    qe_client_opts o;
+    qe_client_opts_default(&o);
+    char buf[256];
+    const char *bases[] = {"http://h:1", "http://h:1/", "http://h:1/v1", "http://h:1/v1/"};
+    for (int i = 0; i < 4; i++) {
+        o.base_url = bases[i];
+        assert_int_equal(qe_client_url(&o, "/chat/completions", buf, sizeof buf), 0);
+        assert_string_equal(buf, "http://h:1/v1/chat/completions");
+        assert_int_equal(qe_client_url(&o, "/tokenize", buf, sizeof buf), 0);
+        assert_string_equal(buf, "http://h:1/tokenize");
+        assert_int_equal(qe_client_url(&o, "/v1/models", buf, sizeof buf), 0);
+        assert_string_equal(buf, "http://h:1/v1/models");
+    }
+    o.base_url = "https://x.example/proxy/v1";
+    assert_int_equal(qe_client_url(&o, "/health", buf, sizeof buf), 0);
+    assert_string_equal(buf, "https://x.example/proxy/health");
+    o.base_url = "ftp://h";
+    assert_int_equal(qe_client_url(&o, "/health", buf, sizeof buf), QE_EINVAL);
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "base_url"));
+    o.base_url = "http://h";
+    o.num_concurrent = 0;
+    assert_int_equal(qe_client_new(&o, &c, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "num_concurrent"));
+}
+
+static void test_error_message_forms(void **state)
+{
+    (void)state;
+    char m[256];
+    const char *nested = "{\"error\":{\"message\":\"nested msg\",\"type\":\"BadRequestError\",\"code\":400}}";
+    qe_client_error_message(nested, strlen(nested), m, sizeof m);
+    assert_string_equal(m, "nested msg");
+    const char *flat = "{\"object\":\"error\",\"message\":\"flat msg\",\"type\":\"BadRequestError\",\"code\":400}";
+    qe_client_error_message(flat, strlen(flat), m, sizeof m);
+    assert_string_equal(m, "flat msg");
+    const char *detail = "{\"detail\":\"Not Found\"}";
+    qe_client_error_message(detail, strlen(detail), m, sizeof m);
+    assert_string_equal(m, "Not Found");
+    const char *str = "{\"error\":\"Unauthorized\"}";
+    qe_client_error_message(str, strlen(str), m, sizeof m);
+    assert_string_equal(m, "Unauthorized");
+    const char *html = "<h1>Bad\nGateway</h1>";
+    qe_client_error_message(html, strlen(html), m, sizeof m);
+    assert_string_equal(m, "unparsed body: <h1>Bad?Gateway</h1>");
+    qe_client_error_message(NULL, 0, m, sizeof m);
+    assert_string_equal(m, "empty body");
+}
+
+static void test_parse_reply_shapes(void **state)
+{
+    (void)state;
+    qe_reply r;
+    qe_err e = {0, ""};
+    const char *chat = "{\"model\":\"m\",\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
+                       "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}";
+    assert_int_equal(qe_client_parse_reply(chat, strlen(chat), &r, &e), 0);
+    assert_string_equal(r.content, "hi");
+    assert_string_equal(r.finish_reason, "stop");
+    assert_int_equal(r.prompt_tokens, 3);
+    qe_reply_free(&r);
+    const char *text = "{\"choices\":[{\"text\":\" 42\",\"finish_reason\":null}]}";
+    assert_int_equal(qe_client_parse_reply(text, strlen(text), &r, &e), 0);
+    assert_string_equal(r.content, " 42");
+    assert_string_equal(r.finish_reason, "");
+    assert_int_equal(r.prompt_tokens, -1);
+    assert_string_equal(r.model, "");
+    qe_reply_free(&r);
+    struct { const char *body, *err; } bad[] = {
+        {"[1,2]", "expected a JSON object"},
+        {"{\"choices\":[]}", "no choices[0]"},
+        {"{\"object\":\"list\"}", "no choices[0]"},
+        {"{\"choices\":[{\"index\":0}]}", "neither message nor text"},
+        {"{\"choices\":[{\"message\":{\"content\":5}}]}", "content is a number"},
+        {"{\"choices\":[\"x\"]}", "choices[0] is a string"},
+        {"{\"error\":{\"message\":\"boom\"}}", "server error in reply: boom"},
+        {"{\"choices\":[{\"message\":{\"content\":\"cut", "not valid JSON"},
+        {"", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(qe_client_parse_reply(bad[i].body, strlen(bad[i].body), &r, &e), QE_ESERVER);
+        if (!strstr(e.msg, bad[i].err))
+            fail_msg("case %zu: '%s' lacks '%s'", i, e.msg, bad[i].err);
+        assert_null(r.content);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_normalization),
+        cmocka_unit_test(test_error_message_forms),
+        cmocka_unit_test(test_parse_reply_shapes),
+        cmocka_unit_test(test_concurrency_32_in_flight),
+        cmocka_unit_test(test_no_head_of_line_blocking),
+        cmocka_unit_test(test_500_then_success),
+        cmocka_unit_test(test_rule_fault_then_success),
+        cmocka_unit_test(test_retries_exhausted),
+        cmocka_unit_test(test_429_retry_after_honored),
+        cmocka_unit_test(test_retry_after_capped),
+        cmocka_unit_test(test_stall_beyond_timeout_retried),
+        cmocka_unit_test(test_reset_and_close_retried),
+        cmocka_unit_test(test_garbage_and_truncated_fail_clearly),
+        cmocka_unit_test(test_huge_body_over_cap),
+        cmocka_unit_test(test_50mb_body_under_default_cap),
+        cmocka_unit_test(test_400_fails_fast_with_server_message),
+        cmocka_unit_test(test_wrong_model_404),
+        cmocka_unit_test(test_api_key_sent_and_never_leaked),
+        cmocka_unit_test(test_content_null_with_reasoning),
+        cmocka_unit_test(test_invalid_utf8_repaired),
+        cmocka_unit_test(test_trickle_ok),
+        cmocka_unit_test(test_server_crash_reported),
+        cmocka_unit_test(test_callback_stops_run),
+        cmocka_unit_test(test_sync_helpers),
+        cmocka_unit_test(test_completions_default_max_tokens_trap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

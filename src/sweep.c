@@ -594,6 +594,16 @@ static void stop_engine(sweep *s)
     state_save(s);
 }
 
+/* The engine keeps every log line naming fp8/fp4/...; model names do too.
+ * Only lines about quantization or kernels label results. */
+static bool is_quant_line(const char *l)
+{
+    if (!strncmp(l, "# qeval:", 8) || strstr(l, "non-default args") || strstr(l, "model_tag"))
+        return false;
+    return strcasestr(l, "quantiz") || strcasestr(l, "kernel") || strcasestr(l, "marlin") ||
+           strcasestr(l, "kv cache dtype") || strcasestr(l, "kv_cache_dtype");
+}
+
 /* Ensures a healthy server for model mi. Returns 0, or -1 when the model
  * cannot be served (marked failed), or QE_EINTR. */
 static int ensure_server(sweep *s, size_t mi)
@@ -667,15 +677,22 @@ static int ensure_server(sweep *s, size_t mi)
                         json_pack("{s:I,s:s,s:s,s:i}", "pgid", (json_int_t)qe_engine_pgid(eng), "model", m->model,
                                   "name", m->name, "port", qe_engine_port(eng)));
     state_save(s);
-    size_t nq;
-    const char *const *q = qe_engine_quant_lines(eng, &nq);
-    if (nq && !s->r->quant_label[mi])
-        s->r->quant_label[mi] = strdup(q[0]);
     char d[32];
     qe_sweep_format_duration(s->startup_s, d, sizeof d);
     note(s, "%s: server ready at %s in %s", m->name, qe_engine_base_url(eng), d);
-    for (size_t i = 0; i < nq; i++)
+    size_t nq;
+    const char *const *q = qe_engine_quant_lines(eng, &nq);
+    const char *label = NULL;
+    for (size_t i = 0; i < nq; i++) {
+        if (!is_quant_line(q[i]))
+            continue;
         note(s, "%s: quantization: %s", m->name, q[i]);
+        /* a kernel line says what really ran (FP4 weights on Marlin, ...) */
+        if (!label || strcasestr(q[i], "kernel") || strcasestr(q[i], "marlin"))
+            label = q[i];
+    }
+    if (label && !s->r->quant_label[mi])
+        s->r->quant_label[mi] = strdup(label);
     return 0;
 }
 

@@ -19,11 +19,6 @@
 #include "sweep.h"
 #include "task.h"
 
-/* The runner lands in a parallel branch; until it is linked in, these are
- * NULL and only the lm-eval engine and --dry-run work. */
-#pragma weak qe_runner_run
-#pragma weak qe_run_summary_free
-
 static volatile sig_atomic_t g_stop; /* the one global: signal handlers need it */
 
 static void on_signal(int sig)
@@ -47,6 +42,28 @@ static int runner_eval(void *ud, const qe_run_opts *o, qe_run_summary *s, qe_err
 {
     (void)ud;
     return qe_runner_run(o, s, e);
+}
+
+/* The `qeval summarize` table over every results file the sweep has. */
+static void summarize_results(const qe_plan *plan, const qe_sweep_report *rep)
+{
+    size_t np = rep->n_models * rep->n_tasks, n = 0;
+    char **av = calloc(np + 2, sizeof *av);
+    if (!av)
+        return;
+    av[n++] = (char *)"summarize";
+    for (size_t i = 0; i < np; i++)
+        if (rep->pairs[i].status == QE_SWEEP_DONE && rep->pairs[i].results_path &&
+            access(rep->pairs[i].results_path, R_OK) == 0)
+            av[n++] = rep->pairs[i].results_path;
+    if (n > 1) {
+        printf("\n");
+        fflush(stdout);
+        cmd_summarize((int)n, av);
+        fflush(stdout);
+    }
+    (void)plan;
+    free(av);
 }
 
 static void usage(FILE *f)
@@ -162,12 +179,6 @@ int cmd_sweep(int argc, char **argv)
     }
 
     if (plan->engine.kind != QE_PLAN_ENGINE_LMEVAL) {
-        if (!qe_runner_run || !qe_run_summary_free) {
-            fprintf(stderr, "qeval sweep: this build has no runner (src/runner.c); only engine kind lm-eval and "
-                            "--dry-run work\n");
-            qe_plan_free(plan);
-            return QE_EXIT_SERVER;
-        }
         o.eval = runner_eval;
         o.free_summary = qe_run_summary_free;
     }
@@ -191,6 +202,7 @@ int cmd_sweep(int argc, char **argv)
             if (rep.quant_label[mi])
                 printf("# %s: %s\n", plan->models[mi].name, rep.quant_label[mi]);
         fflush(stdout);
+        summarize_results(plan, &rep);
     }
     int code = QE_EXIT_OK;
     if (rc == QE_EINTR) {

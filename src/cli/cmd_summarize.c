@@ -6,9 +6,6 @@
  * docs/lmeval-io.md. */
 #include "cli.h"
 
-#include <dirent.h>
-#include <fnmatch.h>
-#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +16,10 @@
 #include "buf.h"
 #include "err.h"
 #include "lmeval_io.h"
+#include "paths.h"
 #include "pyjson.h"
 #include "records.h"
 
-#define MAX_DEPTH 64
-#define MAX_FILES 100000
 #define MAX_SETTINGS 32
 
 enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON, FMT_MD };
@@ -50,8 +46,7 @@ typedef struct {
 } row;
 
 typedef struct {
-    char **files;
-    size_t n_files, cap_files;
+    qe_paths in;
     row *rows;
     size_t n_rows, cap_rows;
     int errors;
@@ -80,174 +75,13 @@ static void usage(FILE *f)
             "Exit: 0 ok, 1 some inputs unreadable (listed on stderr), 2 usage, 3 nothing usable.\n");
 }
 
-static int add_file(ctx *c, const char *path)
-{
-    for (size_t i = 0; i < c->n_files; i++)
-        if (!strcmp(c->files[i], path))
-            return 0;
-    if (c->n_files >= MAX_FILES)
-        return -1;
-    if (c->n_files == c->cap_files) {
-        size_t nc = c->cap_files ? c->cap_files * 2 : 16;
-        char **nf = realloc(c->files, nc * sizeof *nf);
-        if (!nf)
-            return -1;
-        c->files = nf;
-        c->cap_files = nc;
-    }
-    c->files[c->n_files] = strdup(path);
-    return c->files[c->n_files] ? (int)(c->n_files++, 0) : -1;
-}
-
-static int ends_with(const char *s, const char *suf)
-{
-    size_t n = strlen(s), m = strlen(suf);
-    return n >= m && !strcmp(s + n - m, suf);
-}
-
-static const char *base_of(const char *p)
-{
-    const char *b = strrchr(p, '/');
-    return b ? b + 1 : p;
-}
-
 /* What a directory walk collects: results JSONs and verdicts files. */
 static int wanted_in_dir(const char *path)
 {
-    const char *b = base_of(path);
-    if (ends_with(b, ".json"))
+    const char *b = qe_paths_base(path);
+    if (qe_paths_ends_with(b, ".json"))
         return !strncmp(b, "results_", 8) || qe_lmeval_results_name_date(b) != NULL;
-    return ends_with(b, ".verdicts.jsonl");
-}
-
-typedef int (*visit_fn)(ctx *c, const char *path, const void *arg);
-
-static void walk(ctx *c, const char *dir, int depth, visit_fn fn, const void *arg, int strip_dot)
-{
-    if (depth > MAX_DEPTH)
-        return;
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "qeval: %s: cannot open directory\n", dir);
-        c->errors++;
-        return;
-    }
-    struct dirent *de;
-    /* sorted order keeps output deterministic across filesystems */
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn)
-                break;
-            names = nn;
-        }
-        names[n++] = strdup(de->d_name);
-    }
-    closedir(d);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (strcmp(names[i], names[j]) > 0) {
-                char *t = names[i];
-                names[i] = names[j];
-                names[j] = t;
-            }
-    for (size_t i = 0; i < n; i++) {
-        qe_buf p = QE_BUF_INIT;
-        if (strip_dot)
-            qe_buf_puts(&p, names[i]);
-        else
-            qe_buf_printf(&p, "%s/%s", dir, names[i]);
-        struct stat st;
-        if (stat(qe_buf_str(&p), &st) == 0) {
-            if (S_ISDIR(st.st_mode))
-                walk(c, qe_buf_str(&p), depth + 1, fn, arg, 0);
-            else if (S_ISREG(st.st_mode))
-                fn(c, qe_buf_str(&p), arg);
-        }
-        qe_buf_free(&p);
-        free(names[i]);
-    }
-    free(names);
-}
-
-static int visit_dir_file(ctx *c, const char *path, const void *arg)
-{
-    (void)arg;
-    return wanted_in_dir(path) ? add_file(c, path) : 0;
-}
-
-/* '**' patterns: walk the fixed prefix and match whole paths with fnmatch
- * without FNM_PATHNAME, so '*' and '**' both cross '/'; "**" followed by a
- * '/' also matches zero directories. */
-static int visit_glob_file(ctx *c, const char *path, const void *arg)
-{
-    const char *pat = arg;
-    if (fnmatch(pat, path, 0) == 0)
-        return add_file(c, path);
-    const char *dd = strstr(pat, "**/");
-    if (dd) {
-        qe_buf alt = QE_BUF_INIT;
-        qe_buf_append(&alt, pat, (size_t)(dd - pat));
-        qe_buf_puts(&alt, dd + 3);
-        int m = fnmatch(qe_buf_str(&alt), path, 0) == 0;
-        qe_buf_free(&alt);
-        if (m)
-            return add_file(c, path);
-    }
-    return 0;
-}
-
-static void add_path(ctx *c, const char *arg, int explicit_file)
-{
-    struct stat st;
-    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-        char *d = strdup(arg);
-        size_t n = d ? strlen(d) : 0;
-        while (n > 1 && d[n - 1] == '/')
-            d[--n] = '\0';
-        if (d)
-            walk(c, d, 0, visit_dir_file, NULL, 0);
-        free(d);
-        return;
-    }
-    if (explicit_file || stat(arg, &st) == 0 || !strpbrk(arg, "*?[")) {
-        add_file(c, arg); /* unreadable files are reported when read */
-        return;
-    }
-    const char *dd = strstr(arg, "**");
-    if (dd) {
-        qe_buf base = QE_BUF_INIT;
-        const char *slash = NULL;
-        for (const char *p = arg; p < dd; p++)
-            if (*p == '/')
-                slash = p;
-        size_t before = c->n_files;
-        if (slash)
-            qe_buf_append(&base, arg, (size_t)(slash - arg));
-        walk(c, slash ? qe_buf_str(&base) : ".", 0, visit_glob_file, arg, !slash);
-        qe_buf_free(&base);
-        if (c->n_files == before) {
-            fprintf(stderr, "qeval: %s: no file matches\n", arg);
-            c->errors++;
-        }
-        return;
-    }
-    glob_t g;
-    int rc = glob(arg, 0, NULL, &g);
-    if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
-        fprintf(stderr, "qeval: %s: no file matches\n", arg);
-        c->errors++;
-    } else if (rc == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++)
-            add_path(c, g.gl_pathv[i], 1);
-    }
-    if (rc == 0)
-        globfree(&g);
+    return qe_paths_ends_with(b, ".verdicts.jsonl");
 }
 
 static row *new_row(ctx *c)
@@ -805,13 +639,25 @@ int cmd_summarize(int argc, char **argv)
         free(args);
         return QE_EXIT_USAGE;
     }
-    for (size_t i = 0; i < nargs; i++)
-        add_path(&c, args[i], 0);
+    for (size_t i = 0; i < nargs; i++) {
+        qe_err e = {0};
+        size_t seen = c.in.n_errors;
+        int prc = qe_paths_add(&c.in, args[i], wanted_in_dir, &e);
+        for (size_t k = seen; k < c.in.n_errors; k++) {
+            fprintf(stderr, "qeval: %s\n", c.in.errors[k]);
+            c.errors++;
+        }
+        if (prc) {
+            fprintf(stderr, "qeval: %s\n", e.msg);
+            c.errors++;
+            break;
+        }
+    }
     free(args);
 
-    for (size_t i = 0; i < c.n_files; i++) {
-        const char *f = c.files[i];
-        int got = ends_with(f, ".jsonl") ? read_records(&c, f, neumaier) : read_results(&c, f);
+    for (size_t i = 0; i < c.in.n_files; i++) {
+        const char *f = c.in.files[i];
+        int got = qe_paths_ends_with(f, ".jsonl") ? read_records(&c, f, neumaier) : read_results(&c, f);
         if (got < 0)
             c.errors++;
     }
@@ -875,8 +721,6 @@ int cmd_summarize(int argc, char **argv)
     for (size_t i = 0; i < c.n_rows; i++)
         free_row(&c.rows[i]);
     free(c.rows);
-    for (size_t i = 0; i < c.n_files; i++)
-        free(c.files[i]);
-    free(c.files);
+    qe_paths_free(&c.in);
     return rc;
 }

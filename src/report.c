@@ -1,0 +1,580 @@
+/* report: see report.h. The page is built in one qe_buf. Layout numbers
+ * (chart widths, bins) are constants here; model text only ever passes
+ * through esc()/esc_n(). */
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
+
+#define Z95 1.959963984540054
+
+static void esc_n(qe_buf *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && s[i]; i++) {
+        switch (s[i]) {
+        case '&': qe_buf_puts(out, "&amp;"); break;
+        case '<': qe_buf_puts(out, "&lt;"); break;
+        case '>': qe_buf_puts(out, "&gt;"); break;
+        case '"': qe_buf_puts(out, "&quot;"); break;
+        case '\'': qe_buf_puts(out, "&#39;"); break;
+        default: qe_buf_putc(out, s[i]);
+        }
+    }
+}
+
+int qe_report_escape(qe_buf *out, const char *s)
+{
+    esc_n(out, s ? s : "", (size_t)-1);
+    return out->data || !s || !*s ? 0 : -1;
+}
+
+static void esc(qe_buf *out, const char *s)
+{
+    esc_n(out, s ? s : "", (size_t)-1);
+}
+
+/* Cut at most n bytes without splitting a UTF-8 sequence. */
+static size_t utf8_cut(const char *s, size_t len, size_t n)
+{
+    if (len <= n)
+        return len;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+static const char CSS[] =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}"
+    "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}"
+    "table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ddd;padding:3px 6px;"
+    "vertical-align:top;text-align:left}th{background:#f4f4f4}td.n{text-align:right;"
+    "font-variant-numeric:tabular-nums}tr.sig-loss td.v{background:#fde2e2}"
+    "tr.sig-gain td.v{background:#e0f5e0}.ok{color:#17803d;font-weight:bold}"
+    ".bad{color:#c0262d;font-weight:bold}.tr{color:#a15c00}details pre{white-space:pre-wrap;"
+    "max-height:30em;overflow:auto;background:#f8f8f8;padding:.5em;max-width:60em}"
+    "svg text{font:12px system-ui,sans-serif}.muted{color:#777}"
+    ".btn{margin-right:.5em;padding:2px 10px}.btn.on{background:#333;color:#fff}"
+    "code{background:#f4f4f4;padding:0 3px}";
+
+/* Constant script: filters and pagination over rows' data-* flags. No
+ * model text is ever placed here. */
+static const char JS[] =
+    "(function(){\n"
+    "function setup(t){var rows=[].slice.call(t.tBodies[0].rows);"
+    "var ps=parseInt(t.getAttribute('data-page-size'),10)||100;var mode='all',page=0;"
+    "var bar=document.getElementById(t.getAttribute('data-bar'));"
+    "var info=bar.querySelector('.pinfo');"
+    "function sel(){return rows.filter(function(r){return mode==='all'||"
+    "(mode==='flip'&&r.getAttribute('data-flip')==='1')||"
+    "(mode==='trunc'&&r.getAttribute('data-trunc')==='1');});}"
+    "function draw(){var s=sel();var np=Math.max(1,Math.ceil(s.length/ps));"
+    "if(page>=np)page=np-1;rows.forEach(function(r){r.style.display='none';});"
+    "s.slice(page*ps,(page+1)*ps).forEach(function(r){r.style.display='';});"
+    "info.textContent=s.length+' problems, page '+(page+1)+' of '+np;}"
+    "[].forEach.call(bar.querySelectorAll('button[data-mode]'),function(b){"
+    "b.addEventListener('click',function(){mode=b.getAttribute('data-mode');page=0;"
+    "[].forEach.call(bar.querySelectorAll('button[data-mode]'),function(x){"
+    "x.className='btn'+(x===b?' on':'');});draw();});});"
+    "bar.querySelector('.prev').addEventListener('click',function(){if(page>0)page--;draw();});"
+    "bar.querySelector('.next').addEventListener('click',function(){page++;draw();});draw();}\n"
+    "[].forEach.call(document.querySelectorAll('table.problems'),setup);\n"
+    "})();\n";
+
+static const char *PALETTE[] = {"#333333", "#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"};
+#define NPAL (sizeof PALETTE / sizeof PALETTE[0])
+
+static const qe_compare_model *model_at(const qe_compare_group *g, size_t j)
+{
+    return j == 0 ? &g->in->baseline : &g->in->models[j - 1];
+}
+
+static int rec_truncated(const qe_compare_record *r)
+{
+    if (r->finish_reason && strcmp(r->finish_reason, "length") == 0)
+        return 1;
+    if (r->response) {
+        const char *open = NULL, *close = NULL, *p = r->response;
+        while ((p = strstr(p, "<think>")) != NULL)
+            open = p++;
+        p = r->response;
+        while ((p = strstr(p, "</think>")) != NULL)
+            close = p++;
+        if (open && (!close || close < open))
+            return 1;
+    }
+    return 0;
+}
+
+static int verdict_of(const qe_compare_record *r)
+{
+    if (r->repeats > 1 && r->maj_correct >= 0)
+        return r->maj_correct;
+    return r->correct >= 0.5;
+}
+
+/* Accuracy of a whole model with a 95% interval: Wilson for binary
+ * verdicts, mean +- z*stderr when some records are fractional (repeats). */
+static void model_acc(const qe_compare_model *m, double *acc, double *lo, double *hi)
+{
+    double s = 0.0;
+    int frac = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        s += m->recs[i].correct;
+        frac |= m->recs[i].correct != 0.0 && m->recs[i].correct != 1.0;
+    }
+    *acc = m->n ? s / (double)m->n : NAN;
+    *lo = *hi = *acc;
+    if (m->n == 0)
+        return;
+    if (!frac) {
+        qe_stats_wilson((uint64_t)llround(s), m->n, Z95, lo, hi);
+    } else if (m->n > 1) {
+        double v = 0.0;
+        for (size_t i = 0; i < m->n; i++)
+            v += pow(m->recs[i].correct - *acc, 2.0);
+        double se = sqrt(v / (double)(m->n - 1)) / sqrt((double)m->n);
+        *lo = fmax(0.0, *acc - Z95 * se);
+        *hi = fmin(1.0, *acc + Z95 * se);
+    }
+}
+
+static void fmt_p(char *out, size_t cap, double p)
+{
+    if (!isfinite(p))
+        snprintf(out, cap, "-");
+    else if (p < 1e-4)
+        snprintf(out, cap, "%.1e", p);
+    else
+        snprintf(out, cap, "%.4f", p);
+}
+
+static void pctcell(qe_buf *o, double v)
+{
+    if (isfinite(v))
+        qe_buf_printf(o, "<td class=n>%.1f%%</td>", 100.0 * v);
+    else
+        qe_buf_puts(o, "<td class=n>-</td>");
+}
+
+static void summary_table(qe_buf *o, const qe_compare_result *r)
+{
+    qe_buf_puts(o, "<h2>Summary</h2><table class=summary><thead><tr><th>task</th><th>filter</th>"
+                   "<th>model</th><th>baseline</th><th>n paired</th><th>accuracy</th>"
+                   "<th>baseline</th><th>&Delta; points</th><th>95% CI</th><th>McNemar p</th>"
+                   "<th>gained</th><th>lost</th><th>truncated</th><th>baseline truncated</th>"
+                   "<th>min. detectable</th><th>verdict</th></tr></thead><tbody>\n");
+    for (size_t g = 0; g < r->n_groups; g++) {
+        const qe_compare_group *gr = &r->groups[g];
+        for (size_t j = 0; j < gr->in->n_models; j++) {
+            const qe_compare_row *w = &gr->rows[j];
+            char p[32];
+            fmt_p(p, sizeof p, w->mcnemar_p);
+            const char *cls = w->mcnemar_p < 0.05 ? (w->delta < 0 ? "sig-loss" : "sig-gain") : "";
+            qe_buf_printf(o, "<tr class=\"%s\"><td>", cls);
+            esc(o, w->task);
+            qe_buf_puts(o, "</td><td>");
+            esc(o, w->filter);
+            qe_buf_puts(o, "</td><td>");
+            esc(o, w->model);
+            qe_buf_puts(o, "</td><td>");
+            esc(o, w->baseline);
+            qe_buf_printf(o, "</td><td class=n>%zu</td>", w->n_paired);
+            pctcell(o, w->m.accuracy);
+            pctcell(o, w->b.accuracy);
+            qe_buf_printf(o, "<td class=n>%+.1f</td><td class=n>[%+.1f, %+.1f]</td>"
+                             "<td class=n>%s</td><td class=n>%llu</td><td class=n>%llu</td>",
+                          100.0 * w->delta, 100.0 * w->ci_low, 100.0 * w->ci_high, p,
+                          (unsigned long long)w->gained_n, (unsigned long long)w->lost_n);
+            pctcell(o, w->m.truncation_rate);
+            pctcell(o, w->b.truncation_rate);
+            if (isfinite(w->mdd))
+                qe_buf_printf(o, "<td class=n>%.1f pts</td>", 100.0 * w->mdd);
+            else
+                qe_buf_puts(o, "<td class=n>-</td>");
+            qe_buf_puts(o, "<td class=v>");
+            esc(o, w->verdict);
+            qe_buf_puts(o, "</td></tr>\n");
+        }
+    }
+    qe_buf_puts(o, "</tbody></table>\n<p class=muted>95% CI of the paired difference: "
+                   "Newcombe's hybrid score interval (bootstrap with repeats); p: exact "
+                   "two-sided McNemar test on the discordant problems; min. detectable: "
+                   "smallest difference the paired design detects with 80% power at the 5% "
+                   "level.</p>\n");
+}
+
+/* Dot-and-whisker: one row per model x task, x = accuracy 0..100%. */
+static void dot_chart(qe_buf *o, const qe_compare_result *r)
+{
+    size_t nrows = 0;
+    for (size_t g = 0; g < r->n_groups; g++)
+        nrows += 1 + r->groups[g].in->n_models;
+    const int left = 260, width = 520, rh = 22, top = 30;
+    int h = top + (int)nrows * rh + 30;
+    qe_buf_puts(o, "<h2>Accuracy with 95% intervals</h2>\n");
+    qe_buf_printf(o, "<svg class=dots xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                     "height=\"%d\" role=\"img\" aria-label=\"accuracy per model and task\">\n",
+                  left + width + 80, h);
+    for (int t = 0; t <= 100; t += 10) {
+        int x = left + width * t / 100;
+        qe_buf_printf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#e4e4e4\"/>"
+                         "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%d%%</text>\n",
+                      x, top - 8, x, h - 25, x, h - 10, t);
+    }
+    size_t row = 0;
+    for (size_t g = 0; g < r->n_groups; g++) {
+        const qe_compare_group *gr = &r->groups[g];
+        for (size_t j = 0; j <= gr->in->n_models; j++, row++) {
+            const qe_compare_model *m = model_at(gr, j);
+            double acc, lo, hi;
+            model_acc(m, &acc, &lo, &hi);
+            int y = top + (int)row * rh + rh / 2;
+            qe_buf_printf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 8, y + 4);
+            esc(o, gr->in->task);
+            qe_buf_puts(o, " \xc2\xb7 ");
+            esc(o, m->name);
+            if (j == 0)
+                qe_buf_puts(o, " (baseline)");
+            qe_buf_puts(o, "</text>\n");
+            if (!isfinite(acc))
+                continue;
+            const char *col = PALETTE[j % NPAL];
+            qe_buf_printf(o, "<line class=whisker x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
+                             "stroke=\"%s\" stroke-width=\"2\"/>"
+                             "<circle class=dot cx=\"%.1f\" cy=\"%d\" r=\"5\" fill=\"%s\">"
+                             "<title>%.1f%% [%.1f, %.1f]</title></circle>"
+                             "<text x=\"%d\" y=\"%d\">%.1f%%</text>\n",
+                          left + width * lo, y, left + width * hi, y, col, left + width * acc, y,
+                          col, 100 * acc, 100 * lo, 100 * hi, left + width + 8, y + 4, 100 * acc);
+        }
+    }
+    qe_buf_puts(o, "</svg>\n");
+}
+
+/* Paired flips: lost to the left (red), gained to the right (green). */
+static void flip_chart(qe_buf *o, const qe_compare_result *r)
+{
+    size_t nrows = 0;
+    uint64_t maxc = 1;
+    for (size_t g = 0; g < r->n_groups; g++)
+        for (size_t j = 0; j < r->groups[g].in->n_models; j++) {
+            const qe_compare_row *w = &r->groups[g].rows[j];
+            nrows++;
+            if (w->gained_n > maxc)
+                maxc = w->gained_n;
+            if (w->lost_n > maxc)
+                maxc = w->lost_n;
+        }
+    const int left = 260, half = 240, rh = 22, top = 24;
+    int mid = left + half, h = top + (int)nrows * rh + 20;
+    qe_buf_puts(o, "<h2>Paired flips against the baseline</h2>\n<p class=muted>Red: problems "
+                   "the baseline got right and the model got wrong (lost). Green: the reverse "
+                   "(gained). Equal bars mean noise; one-sided bars mean a real "
+                   "difference.</p>\n");
+    qe_buf_printf(o, "<svg class=flips xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                     "height=\"%d\" role=\"img\" aria-label=\"flipped problems\">\n"
+                     "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>\n"
+                     "<text x=\"%d\" y=\"14\" text-anchor=\"end\">lost</text>"
+                     "<text x=\"%d\" y=\"14\">gained</text>\n",
+                  left + 2 * half + 60, h, mid, top - 4, mid, h - 10, mid - 6, mid + 6);
+    size_t row = 0;
+    for (size_t g = 0; g < r->n_groups; g++)
+        for (size_t j = 0; j < r->groups[g].in->n_models; j++, row++) {
+            const qe_compare_row *w = &r->groups[g].rows[j];
+            int y = top + (int)row * rh;
+            double wl = (double)half * (double)w->lost_n / (double)maxc;
+            double wg = (double)half * (double)w->gained_n / (double)maxc;
+            qe_buf_printf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 40,
+                          y + 15);
+            esc(o, w->task);
+            qe_buf_puts(o, " \xc2\xb7 ");
+            esc(o, w->model);
+            qe_buf_printf(o, "</text>\n<rect class=lost x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
+                             "height=\"16\" fill=\"#d9534f\"/><text x=\"%.1f\" y=\"%d\" "
+                             "text-anchor=\"end\">%llu</text>"
+                             "<rect class=gained x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"16\" "
+                             "fill=\"#3c9d4e\"/><text x=\"%.1f\" y=\"%d\">%llu</text>\n",
+                          mid - wl, y + 2, wl, mid - wl - 4, y + 15,
+                          (unsigned long long)w->lost_n, mid, y + 2, wg, mid + wg + 4, y + 15,
+                          (unsigned long long)w->gained_n);
+        }
+    qe_buf_puts(o, "</svg>\n");
+}
+
+/* Which length measure the data has: chars of response, tokens, words. */
+static double rec_length(const qe_compare_record *r, int kind)
+{
+    if (kind == 0)
+        return r->response ? (double)strlen(r->response) : -1.0;
+    if (kind == 1)
+        return (double)r->completion_tokens;
+    return (double)r->word_count;
+}
+
+#define NBINS 20
+
+static void histograms(qe_buf *o, const qe_compare_result *r)
+{
+    int header = 0;
+    for (size_t g = 0; g < r->n_groups; g++) {
+        const qe_compare_group *gr = &r->groups[g];
+        size_t nm = gr->in->n_models + 1;
+        int kind = -1;
+        for (int k = 0; k < 3 && kind < 0; k++)
+            for (size_t j = 0; j < nm && kind < 0; j++) {
+                const qe_compare_model *m = model_at(gr, j);
+                for (size_t i = 0; i < m->n && kind < 0; i++)
+                    if (rec_length(&m->recs[i], k) >= 0)
+                        kind = k;
+            }
+        int have_trunc = 0;
+        for (size_t j = 0; j < nm; j++) {
+            const qe_compare_model *m = model_at(gr, j);
+            for (size_t i = 0; i < m->n; i++)
+                have_trunc |= m->recs[i].finish_reason || m->recs[i].response;
+        }
+        if (kind < 0 && !have_trunc)
+            continue;
+        if (!header) {
+            qe_buf_puts(o, "<h2>Response length and truncation</h2>\n");
+            header = 1;
+        }
+        qe_buf_puts(o, "<h3>");
+        esc(o, gr->in->task);
+        qe_buf_puts(o, "</h3>\n");
+        if (kind >= 0) {
+            static const char *const unit[] = {"characters", "completion tokens", "words"};
+            double maxv = 1.0;
+            for (size_t j = 0; j < nm; j++) {
+                const qe_compare_model *m = model_at(gr, j);
+                for (size_t i = 0; i < m->n; i++)
+                    maxv = fmax(maxv, rec_length(&m->recs[i], kind));
+            }
+            qe_buf_printf(o, "<p class=muted>Response length in %s, %d bins from 0 to %.0f; "
+                             "dark = wrong answers.</p>\n<div>",
+                          unit[kind], NBINS, maxv);
+            for (size_t j = 0; j < nm; j++) {
+                const qe_compare_model *m = model_at(gr, j);
+                size_t all[NBINS] = {0}, bad[NBINS] = {0}, peak = 1;
+                for (size_t i = 0; i < m->n; i++) {
+                    double v = rec_length(&m->recs[i], kind);
+                    if (v < 0)
+                        continue;
+                    int b = (int)(v / maxv * NBINS);
+                    if (b >= NBINS)
+                        b = NBINS - 1;
+                    all[b]++;
+                    bad[b] += !verdict_of(&m->recs[i]);
+                    if (all[b] > peak)
+                        peak = all[b];
+                }
+                qe_buf_puts(o, "<svg class=hist xmlns=\"http://www.w3.org/2000/svg\" "
+                               "width=\"230\" height=\"120\"><text x=\"4\" y=\"12\">");
+                esc(o, m->name);
+                qe_buf_puts(o, "</text>");
+                for (int b = 0; b < NBINS; b++) {
+                    double ha = 90.0 * (double)all[b] / (double)peak;
+                    double hb = 90.0 * (double)bad[b] / (double)peak;
+                    qe_buf_printf(o, "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"%.1f\" "
+                                     "fill=\"#9ecae1\"><title>%zu</title></rect>"
+                                     "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"%.1f\" "
+                                     "fill=\"#3182bd\"/>",
+                                  4 + 11 * b, 110.0 - ha, ha, all[b], 4 + 11 * b, 110.0 - hb,
+                                  hb);
+                }
+                qe_buf_puts(o, "<line x1=\"2\" y1=\"110\" x2=\"226\" y2=\"110\" "
+                               "stroke=\"#444\"/></svg>\n");
+            }
+            qe_buf_puts(o, "</div>\n");
+        }
+        if (have_trunc) {
+            qe_buf_puts(o, "<p class=muted>Truncated responses (finish_reason length, or "
+                           "&lt;think&gt; never closed):</p>\n");
+            qe_buf_printf(o, "<svg class=trunc xmlns=\"http://www.w3.org/2000/svg\" "
+                             "width=\"560\" height=\"%d\">",
+                          (int)nm * 20 + 6);
+            for (size_t j = 0; j < nm; j++) {
+                const qe_compare_model *m = model_at(gr, j);
+                size_t t = 0;
+                for (size_t i = 0; i < m->n; i++)
+                    t += (size_t)rec_truncated(&m->recs[i]);
+                double rate = m->n ? (double)t / (double)m->n : 0.0;
+                int y = 4 + (int)j * 20;
+                qe_buf_printf(o, "<text x=\"190\" y=\"%d\" text-anchor=\"end\">", y + 12);
+                esc(o, m->name);
+                qe_buf_printf(o, "</text><rect x=\"200\" y=\"%d\" width=\"%.1f\" height=\"14\" "
+                                 "fill=\"#e6a23c\"/><text x=\"%.1f\" y=\"%d\">%.1f%% "
+                                 "(%zu)</text>",
+                              y, 300.0 * rate, 204.0 + 300.0 * rate, y + 12, 100.0 * rate, t);
+            }
+            qe_buf_puts(o, "</svg>\n");
+        }
+    }
+}
+
+static void problem_tables(qe_buf *o, const qe_compare_result *r, const qe_report_opts *op)
+{
+    size_t budget = op->max_total_response, omitted = 0;
+    qe_buf_puts(o, "<h2>Per problem</h2>\n<p class=muted>&#10003; right, &#10007; wrong; "
+                   "<span class=tr>cut</span> = truncated. Click a verdict to read the full "
+                   "response.</p>\n");
+    for (size_t g = 0; g < r->n_groups; g++) {
+        const qe_compare_group *gr = &r->groups[g];
+        size_t nm = gr->in->n_models + 1;
+        qe_buf_puts(o, "<h3>");
+        esc(o, gr->in->task);
+        qe_buf_puts(o, " / ");
+        esc(o, gr->in->filter ? gr->in->filter : "none");
+        qe_buf_printf(o, "</h3>\n<div class=bar id=\"bar%zu\"><button class=\"btn on\" "
+                         "data-mode=all>all</button><button class=btn data-mode=flip>flipped "
+                         "only</button><button class=btn data-mode=trunc>truncated "
+                         "only</button> <button class=prev>&larr;</button> <span "
+                         "class=pinfo></span> <button class=next>&rarr;</button></div>\n",
+                      g);
+        qe_buf_printf(o, "<table class=problems data-bar=\"bar%zu\" data-page-size=\"%zu\">"
+                         "<thead><tr><th>problem</th><th>gold</th>",
+                      g, op->page_size);
+        for (size_t j = 0; j < nm; j++) {
+            qe_buf_puts(o, "<th>");
+            esc(o, model_at(gr, j)->name);
+            qe_buf_puts(o, j == 0 ? " (baseline)</th>" : "</th>");
+        }
+        qe_buf_puts(o, "</tr></thead><tbody>\n");
+        for (size_t i = 0; i < gr->n_keys; i++) {
+            int any_right = 0, any_wrong = 0, any_trunc = 0;
+            const char *gold = NULL;
+            for (size_t j = 0; j < nm; j++) {
+                size_t k = gr->idx[j][i];
+                if (k == SIZE_MAX)
+                    continue;
+                const qe_compare_record *rc = &model_at(gr, j)->recs[k];
+                if (verdict_of(rc))
+                    any_right = 1;
+                else
+                    any_wrong = 1;
+                any_trunc |= rec_truncated(rc);
+                if (!gold)
+                    gold = rc->gold;
+            }
+            qe_buf_printf(o, "<tr data-flip=\"%d\" data-trunc=\"%d\"><td>", any_right && any_wrong,
+                          any_trunc);
+            esc(o, gr->keys[i]);
+            qe_buf_puts(o, "</td><td>");
+            if (gold) {
+                size_t gl = strlen(gold), cut = utf8_cut(gold, gl, 300);
+                esc_n(o, gold, cut);
+                if (cut < gl)
+                    qe_buf_puts(o, "&hellip;");
+            }
+            qe_buf_puts(o, "</td>");
+            for (size_t j = 0; j < nm; j++) {
+                size_t k = gr->idx[j][i];
+                if (k == SIZE_MAX) {
+                    qe_buf_puts(o, "<td class=muted>missing</td>");
+                    continue;
+                }
+                const qe_compare_record *rc = &model_at(gr, j)->recs[k];
+                int v = verdict_of(rc), t = rec_truncated(rc);
+                qe_buf_printf(o, "<td>%s", v ? "<span class=ok>&#10003;</span>"
+                                             : "<span class=bad>&#10007;</span>");
+                if (rc->repeats > 1)
+                    qe_buf_printf(o, " %.0f%%", 100.0 * rc->correct);
+                if (t)
+                    qe_buf_puts(o, " <span class=tr>cut</span>");
+                if (rc->extracted) {
+                    size_t el = strlen(rc->extracted), cut = utf8_cut(rc->extracted, el, 200);
+                    qe_buf_puts(o, " <code>");
+                    esc_n(o, rc->extracted, cut);
+                    qe_buf_puts(o, cut < el ? "&hellip;</code>" : "</code>");
+                }
+                if (rc->response) {
+                    size_t rl = strlen(rc->response);
+                    size_t cut = utf8_cut(rc->response, rl, op->max_response_chars);
+                    if (cut > budget) {
+                        omitted++;
+                        qe_buf_puts(o, " <span class=muted>(response omitted: size budget)"
+                                       "</span>");
+                    } else {
+                        budget -= cut;
+                        qe_buf_printf(o, "<details><summary>response (%zu chars)</summary><pre>",
+                                      rl);
+                        esc_n(o, rc->response, cut);
+                        if (cut < rl)
+                            qe_buf_printf(o, "\n[... %zu more characters not embedded]",
+                                          rl - cut);
+                        qe_buf_puts(o, "</pre></details>");
+                    }
+                }
+                qe_buf_puts(o, "</td>");
+            }
+            qe_buf_puts(o, "</tr>\n");
+        }
+        qe_buf_puts(o, "</tbody></table>\n");
+    }
+    if (omitted)
+        qe_buf_printf(o, "<p class=muted>%zu responses were not embedded to keep this file "
+                         "small.</p>\n",
+                      omitted);
+}
+
+int qe_report_render(const qe_compare_result *r, const qe_report_opts *opts, qe_buf *out,
+                     qe_err *err)
+{
+    qe_report_opts op = {0};
+    if (opts)
+        op = *opts;
+    if (!op.title)
+        op.title = "qeval comparison";
+    if (!op.max_response_chars)
+        op.max_response_chars = 4000;
+    if (!op.max_total_response)
+        op.max_total_response = (size_t)32 << 20;
+    if (!op.page_size)
+        op.page_size = 100;
+    size_t start = out->len;
+    qe_buf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                     "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+                     "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                     "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
+                     "<title>");
+    esc(out, op.title);
+    qe_buf_printf(out, "</title><style>%s</style></head><body>\n<h1>", CSS);
+    esc(out, op.title);
+    qe_buf_puts(out, "</h1>\n");
+    summary_table(out, r);
+    dot_chart(out, r);
+    flip_chart(out, r);
+    histograms(out, r);
+    problem_tables(out, r, &op);
+    size_t body = out->len - start;
+    qe_buf_printf(out, "<p class=muted>Generated by qeval. This file: about %zu KiB, "
+                       "self-contained (no external requests).</p>\n<script>%s</script>"
+                       "</body></html>\n",
+                  (body + sizeof JS + 200) / 1024, JS);
+    if (!out->data)
+        return qe_err_set(err, QE_ENOMEM, "report: out of memory");
+    return 0;
+}
+
+int qe_report_write_html(FILE *f, const qe_compare_result *r, const qe_report_opts *opts,
+                         size_t *bytes, qe_err *err)
+{
+    qe_buf b = QE_BUF_INIT;
+    int rc = qe_report_render(r, opts, &b, err);
+    if (rc < 0) {
+        qe_buf_free(&b);
+        return rc;
+    }
+    if (fwrite(b.data, 1, b.len, f) != b.len || fflush(f) != 0) {
+        qe_buf_free(&b);
+        return qe_err_set(err, QE_EIO, "report: write failed");
+    }
+    if (bytes)
+        *bytes = b.len;
+    qe_buf_free(&b);
+    return 0;
+}

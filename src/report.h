@@ -1,0 +1,42 @@
+/* report: one self-contained HTML file for a comparison.
+ *
+ * Inline CSS, inline SVG charts and a small constant inline script; no
+ * external requests. Sections: summary table (accuracy, paired delta with
+ * 95% CI, McNemar p, flips, truncation, verdict), a dot-and-whisker chart of
+ * accuracy with 95% Wilson intervals per model x task, a paired flip chart,
+ * response-length and truncation histograms (when the data has them), and a
+ * paginated per-problem table with filter buttons (all / flipped /
+ * truncated) and each full response in <details>.
+ *
+ * Every string that came from a model or a file (responses, answers, gold,
+ * keys, model and task names) is hostile: it is HTML-escaped wherever it
+ * lands, and never placed inside <script> or <style>. */
+#ifndef QE_REPORT_H
+#define QE_REPORT_H
+
+#include <stdio.h>
+
+#include "buf.h"
+#include "compare.h"
+#include "err.h"
+
+typedef struct {
+    const char *title;          /* page title; NULL = "qeval comparison" */
+    size_t max_response_chars;  /* per embedded response; 0 = 4000 */
+    size_t max_total_response;  /* all embedded responses; 0 = 32 MiB */
+    size_t page_size;           /* per-problem rows per page; 0 = 100 */
+} qe_report_opts;
+
+/* Appends the whole HTML document to out. opts may be NULL. */
+int qe_report_render(const qe_compare_result *r, const qe_report_opts *opts, qe_buf *out,
+                     qe_err *err);
+
+/* Renders and writes to f; *bytes (may be NULL) receives the size written.
+ * QE_EIO when the write fails. The caller opens and closes f. */
+int qe_report_write_html(FILE *f, const qe_compare_result *r, const qe_report_opts *opts,
+                         size_t *bytes, qe_err *err);
+
+/* HTML-escapes s (& < > " ') onto out: safe in text and quoted attributes. */
+int qe_report_escape(qe_buf *out, const char *s);
+
+#endif

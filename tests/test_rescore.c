@@ -1,0 +1,574 @@
+/* Tests of rescore (library) and `qeval rescore` ($QEVAL_BUILD/qeval) on
+ * genuine lm-eval output files (tests/fixtures/lmeval-real, provenance in
+ * its README): every recorded verdict must be reproduced, a flipped verdict
+ * must be reported with exactly its doc id, the JSON contract holds, bad
+ * lines are reported as FILE:LINE and skipped. Also `qeval summarize` on the
+ * genuine results files must print the recorded values and stderr.
+ *
+ * Set QEVAL_REAL_LMEVAL_DIR to a directory of more genuine lm-eval outputs
+ * (not redistributable, so not committed) to run the reproduction test on
+ * them too. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "lmeval_io.h"
+#include "paths.h"
+#include "rescore.h"
+
+#define REAL "tests/fixtures/lmeval-real"
+
+typedef struct {
+    int status;
+    qe_buf out, err;
+} result;
+
+/* Runs `qeval ARGS` (a shell-quoted string); captures stdout/stderr. */
+static void run(const char *args, result *r)
+{
+    const char *b = getenv("QEVAL_BUILD");
+    char errf[] = "/tmp/qeval-rescore-err-XXXXXX";
+    int fd = mkstemp(errf);
+    assert_true(fd >= 0);
+    qe_buf cmd = QE_BUF_INIT;
+    qe_buf_printf(&cmd, "%s/qeval %s 2>%s", b ? b : "build", args, errf);
+    memset(r, 0, sizeof *r);
+    FILE *p = popen(qe_buf_str(&cmd), "r");
+    assert_non_null(p);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        qe_buf_append(&r->out, buf, n);
+    int st = pclose(p);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    FILE *e = fdopen(fd, "r");
+    while ((n = fread(buf, 1, sizeof buf, e)) > 0)
+        qe_buf_append(&r->err, buf, n);
+    fclose(e);
+    unlink(errf);
+    qe_buf_free(&cmd);
+}
+
+static void done(result *r)
+{
+    qe_buf_free(&r->out);
+    qe_buf_free(&r->err);
+}
+
+static int want_samples(const char *path)
+{
+    const char *b = qe_paths_base(path);
+    return !strncmp(b, "samples_", 8) && qe_paths_ends_with(b, ".jsonl");
+}
+
+static int want_results(const char *path)
+{
+    const char *b = qe_paths_base(path);
+    return qe_paths_ends_with(b, ".json") && qe_lmeval_results_name_date(b) != NULL;
+}
+
+/* Lines per filter and recorded mean, read here with jansson alone. */
+typedef struct {
+    char filter[32];
+    size_t n;
+    double sum;
+} tally;
+
+static size_t tally_file(const char *path, tally *t, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t nt = 0;
+    json_error_t je;
+    json_t *o;
+    while ((o = json_loadf(f, JSON_DISABLE_EOF_CHECK, &je))) {
+        const char *flt = json_string_value(json_object_get(o, "filter"));
+        json_t *v = json_object_get(o, "exact_match");
+        size_t i;
+        for (i = 0; i < nt && strcmp(t[i].filter, flt); i++)
+            ;
+        if (i == nt) {
+            assert_true(nt < cap);
+            snprintf(t[nt].filter, sizeof t[nt].filter, "%s", flt);
+            t[nt].n = 0, t[nt].sum = 0;
+            nt++;
+        }
+        t[i].n++;
+        t[i].sum += json_number_value(v);
+        json_decref(o);
+        int c;
+        while ((c = fgetc(f)) == '\n' || c == ' ')
+            ;
+        if (c == EOF)
+            break;
+        ungetc(c, f);
+    }
+    fclose(f);
+    return nt;
+}
+
+/* Every genuine samples file under dir: nothing changes, n = line count
+ * per filter, new mean = recorded mean; and through the CLI's JSON. */
+static size_t check_reproduces(const char *dir)
+{
+    qe_paths ps = {0};
+    qe_err e = {0};
+    assert_int_equal(qe_paths_add(&ps, dir, want_samples, &e), 0);
+    for (size_t i = 0; i < ps.n_files; i++) {
+        const char *path = ps.files[i];
+        tally t[4];
+        size_t nt = tally_file(path, t, 4);
+        assert_true(nt >= 1);
+        qe_rescore_opts o = {0};
+        qe_rescore_result *r = NULL;
+        if (qe_rescore_file(path, &o, &r, &e))
+            fail_msg("%s", e.msg);
+        assert_int_equal(r->n_bad, 0);
+        assert_int_equal(r->n_groups, nt);
+        for (size_t k = 0; k < nt; k++) {
+            const qe_rescore_group *g = &r->groups[k];
+            assert_string_equal(g->filter, t[k].filter);
+            if (g->n_changed)
+                fail_msg("%s %s: %zu verdicts differ from lm-eval's", path, g->filter, g->n_changed);
+            assert_int_equal(g->n, t[k].n);
+            assert_int_equal(g->n_recorded, t[k].n);
+            assert_true(fabs(g->score - t[k].sum / (double)t[k].n) < 1e-12);
+            assert_true(g->score == g->recorded_score);
+        }
+        qe_rescore_result_free(r);
+
+        result cr;
+        qe_buf args = QE_BUF_INIT;
+        qe_buf_printf(&args, "rescore --scorer lmeval --format json '%s'", path);
+        run(qe_buf_str(&args), &cr);
+        assert_int_equal(cr.status, 0);
+        json_t *a = json_loads(qe_buf_str(&cr.out), 0, NULL);
+        assert_non_null(a);
+        assert_int_equal(json_array_size(a), nt);
+        for (size_t k = 0; k < nt; k++) {
+            json_t *el = json_array_get(a, k);
+            assert_int_equal(json_array_size(json_object_get(el, "changed")), 0);
+            assert_int_equal(json_integer_value(json_object_get(el, "n")), t[k].n);
+        }
+        json_decref(a);
+        done(&cr);
+        qe_buf_free(&args);
+    }
+    size_t n = ps.n_files;
+    qe_paths_free(&ps);
+    return n;
+}
+
+static void test_genuine_reproduced(void **state)
+{
+    (void)state;
+    assert_true(check_reproduces(REAL) >= 1);
+    const char *extra = getenv("QEVAL_REAL_LMEVAL_DIR");
+    if (extra && *extra)
+        print_message("rescore: %zu extra genuine files reproduced\n", check_reproduces(extra));
+}
+
+/* Copies src to dir/name with the recorded exact_match of the line
+ * (doc_id, filter) flipped; everything else byte-identical. */
+static void write_flipped(const char *src, const char *dst, long long doc_id, const char *filter)
+{
+    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int flipped = 0;
+    while ((len = getline(&line, &cap, in)) > 0) {
+        json_t *o = json_loadb(line, (size_t)len, 0, NULL);
+        assert_non_null(o);
+        if (json_integer_value(json_object_get(o, "doc_id")) == doc_id &&
+            !strcmp(json_string_value(json_object_get(o, "filter")), filter)) {
+            json_t *v = json_object_get(o, "exact_match");
+            double nv = json_number_value(v) != 0 ? 0 : 1;
+            json_object_set_new(o, "exact_match", json_is_integer(v) ? json_integer((json_int_t)nv) : json_real(nv));
+            qe_buf b = QE_BUF_INIT;
+            assert_int_equal(qe_lmeval_sample_format(&b, o, NULL), 0);
+            fputs(qe_buf_str(&b), out);
+            qe_buf_free(&b);
+            flipped = 1;
+        } else {
+            fwrite(line, 1, (size_t)len, out);
+        }
+        json_decref(o);
+    }
+    free(line);
+    fclose(in);
+    fclose(out);
+    assert_true(flipped);
+}
+
+static char *tmpdir_new(void)
+{
+    char *d = strdup("/tmp/qeval-rescore-XXXXXX");
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void rm_rf(const char *d)
+{
+    qe_buf c = QE_BUF_INIT;
+    qe_buf_printf(&c, "rm -rf '%s'", d);
+    assert_int_equal(system(qe_buf_str(&c)), 0);
+    qe_buf_free(&c);
+}
+
+#define GSM8K_REAL REAL "/olot-gsm8k/samples_gsm8k_2025-04-30T18-24-41.082644.jsonl"
+
+static void test_flipped_verdict_reported(void **state)
+{
+    (void)state;
+    char *d = tmpdir_new();
+    qe_buf dst = QE_BUF_INIT, args = QE_BUF_INIT;
+    qe_buf_printf(&dst, "%s/samples_gsm8k_2025-04-30T18-24-41.082644.jsonl", d);
+    write_flipped(GSM8K_REAL, qe_buf_str(&dst), 1, "strict-match");
+
+    result r;
+    qe_buf_printf(&args, "rescore --format json %s", qe_buf_str(&dst));
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 0);
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_non_null(a);
+    json_t *el = json_array_get(a, 0);
+    assert_string_equal(json_string_value(json_object_get(el, "filter")), "strict-match");
+    json_t *ch = json_object_get(el, "changed");
+    assert_int_equal(json_array_size(ch), 1);
+    assert_true(json_is_integer(json_array_get(ch, 0)));
+    assert_int_equal(json_integer_value(json_array_get(ch, 0)), 1);
+    /* the recorded mean now includes the flipped 1, the new one does not */
+    assert_true(json_number_value(json_object_get(el, "recorded_score")) !=
+                json_number_value(json_object_get(el, "score")));
+    json_decref(a);
+    done(&r);
+
+    /* table output names the changed doc id too */
+    qe_buf_reset(&args);
+    qe_buf_printf(&args, "rescore %s", qe_buf_str(&dst));
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(qe_buf_str(&r.out), "changed verdicts (doc ids):"));
+    assert_non_null(strstr(qe_buf_str(&r.out), "gsm8k strict-match: 1\n"));
+    done(&r);
+    qe_buf_free(&dst);
+    qe_buf_free(&args);
+    rm_rf(d);
+    free(d);
+}
+
+static void test_json_contract(void **state)
+{
+    (void)state;
+    result r;
+    run("rescore --format=json '" REAL "/**/samples_*.jsonl'", &r);
+    assert_int_equal(r.status, 0);
+    json_error_t je;
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, &je);
+    assert_non_null(a);
+    assert_true(json_is_array(a));
+    assert_true(json_array_size(a) >= 1);
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) {
+        assert_true(json_is_string(json_object_get(o, "file")));
+        assert_true(json_is_string(json_object_get(o, "task")));
+        assert_true(json_is_string(json_object_get(o, "filter")));
+        assert_true(json_is_integer(json_object_get(o, "n")));
+        assert_true(json_is_number(json_object_get(o, "score")));
+        json_t *rs = json_object_get(o, "recorded_score");
+        assert_true(json_is_number(rs) || json_is_null(rs));
+        assert_true(json_is_array(json_object_get(o, "changed")));
+    }
+    json_decref(a);
+    done(&r);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *first_line(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    assert_true(getline(&line, &cap, f) > 0);
+    fclose(f);
+    return line;
+}
+
+static void test_bad_lines_and_files(void **state)
+{
+    (void)state;
+    char *d = tmpdir_new();
+    char *good = first_line(GSM8K_REAL);
+    qe_buf p = QE_BUF_INIT, text = QE_BUF_INIT, args = QE_BUF_INIT;
+    qe_buf_printf(&p, "%s/samples_gsm8k_2025-01-01T00-00-00.000000.jsonl", d);
+    /* line 2: bad JSON; 3: not an object; 4: no doc; 5: unknown filter;
+     * 6: blank (ignored); 7: good */
+    qe_buf_printf(&text, "%s{\"doc_id\": 5, oops\n[1]\n{\"doc_id\": 6, \"resps\": [[\"x\"]]}\n", good);
+    json_t *o = json_loads(good, 0, NULL);
+    json_object_set_new(o, "filter", json_string("majority-vote"));
+    char *s = json_dumps(o, 0);
+    qe_buf_printf(&text, "%s\n\n%s", s, good);
+    free(s);
+    json_decref(o);
+    write_text(qe_buf_str(&p), qe_buf_str(&text));
+
+    result r;
+    qe_buf_printf(&args, "rescore --format json %s /nonexistent/samples_gsm8k_x.jsonl", qe_buf_str(&p));
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 1);
+    const char *err = qe_buf_str(&r.err);
+    qe_buf want = QE_BUF_INIT;
+    qe_buf_printf(&want, "qeval: %s:2: malformed JSON", qe_buf_str(&p));
+    assert_non_null(strstr(err, qe_buf_str(&want)));
+    qe_buf_reset(&want);
+    qe_buf_printf(&want, "qeval: %s:3: line is not a JSON object", qe_buf_str(&p));
+    assert_non_null(strstr(err, qe_buf_str(&want)));
+    qe_buf_reset(&want);
+    qe_buf_printf(&want, "qeval: %s:4: no doc object", qe_buf_str(&p));
+    assert_non_null(strstr(err, qe_buf_str(&want)));
+    qe_buf_reset(&want);
+    qe_buf_printf(&want, "qeval: %s:5: filter 'majority-vote' is not a filter of gsm8k", qe_buf_str(&p));
+    assert_non_null(strstr(err, qe_buf_str(&want)));
+    assert_non_null(strstr(err, "qeval: /nonexistent/samples_gsm8k_x.jsonl: "));
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_non_null(a);
+    assert_int_equal(json_array_size(a), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "n")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "bad_lines")), 4);
+    json_decref(a);
+    done(&r);
+
+    /* only unusable inputs: exit 3 */
+    run("rescore /nonexistent/samples_gsm8k_x.jsonl", &r);
+    assert_int_equal(r.status, 3);
+    done(&r);
+
+    /* a name that does not say the task: error, unless --task says it */
+    qe_buf_reset(&p);
+    qe_buf_printf(&p, "%s/dump.jsonl", d);
+    write_text(qe_buf_str(&p), good);
+    qe_buf_reset(&args);
+    qe_buf_printf(&args, "rescore %s", qe_buf_str(&p));
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(qe_buf_str(&r.err), "--task"));
+    done(&r);
+    qe_buf_reset(&args);
+    qe_buf_printf(&args, "rescore --task gsm8k --format json %s", qe_buf_str(&p));
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 0);
+    a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "task")), "gsm8k");
+    json_decref(a);
+    done(&r);
+
+    /* a task score_lmeval does not know */
+    qe_buf_reset(&p);
+    qe_buf_printf(&p, "%s/samples_mmlu_2025-01-01T00-00-00.jsonl", d);
+    write_text(qe_buf_str(&p), good);
+    qe_buf_reset(&args);
+    qe_buf_printf(&args, "rescore %s", qe_buf_str(&p));
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(qe_buf_str(&r.err), "task 'mmlu' has no lm-eval scorer"));
+    done(&r);
+
+    qe_buf_free(&want);
+    qe_buf_free(&p);
+    qe_buf_free(&text);
+    qe_buf_free(&args);
+    free(good);
+    rm_rf(d);
+    free(d);
+}
+
+static void test_usage(void **state)
+{
+    (void)state;
+    result r;
+    run("rescore --help", &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(qe_buf_str(&r.out), "usage: qeval rescore"));
+    done(&r);
+    run("rescore", &r);
+    assert_int_equal(r.status, 2);
+    done(&r);
+    run("rescore --format csv " GSM8K_REAL, &r);
+    assert_int_equal(r.status, 2);
+    done(&r);
+    run("rescore --scorer nope " GSM8K_REAL, &r);
+    assert_int_equal(r.status, 2);
+    done(&r);
+    /* the math verifier is not in this build: a clear error, nothing done */
+    run("rescore --scorer math " GSM8K_REAL, &r);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(qe_buf_str(&r.err), "not available in this build yet"));
+    assert_int_equal(r.out.len, 0);
+    done(&r);
+}
+
+static char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    qe_buf b = QE_BUF_INIT;
+    char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+        qe_buf_append(&b, buf, k);
+    fclose(f);
+    *n = b.len;
+    return qe_buf_detach(&b);
+}
+
+/* --write-dir: re-scored samples of a genuine file with nothing changed
+ * are byte-identical to it; the results file carries the new scores and
+ * summarize reads it; a flipped verdict is corrected in the output. */
+static void test_write_dir(void **state)
+{
+    (void)state;
+    char *d = tmpdir_new();
+    qe_buf args = QE_BUF_INIT, in = QE_BUF_INIT;
+    qe_buf_printf(&in, "%s/in", d);
+    assert_int_equal(mkdir(qe_buf_str(&in), 0777), 0);
+    qe_buf_printf(&args, "cp " REAL "/olot-gsm8k/results_2025-04-30T18-24-41.082644.json %s/",
+                  qe_buf_str(&in));
+    assert_int_equal(system(qe_buf_str(&args)), 0); /* the model name comes from it */
+    qe_buf_reset(&args);
+    qe_buf_puts(&in, "/samples_gsm8k_2025-04-30T18-24-41.082644.jsonl");
+    write_flipped(GSM8K_REAL, qe_buf_str(&in), 2, "strict-match");
+
+    result r;
+    qe_buf_printf(&args, "rescore --write-dir %s/out %s %s", d, GSM8K_REAL, qe_buf_str(&in));
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 0);
+    done(&r);
+
+    qe_paths ps = {0};
+    qe_buf out = QE_BUF_INIT;
+    qe_buf_printf(&out, "%s/out", d);
+    assert_int_equal(qe_paths_add(&ps, qe_buf_str(&out), NULL, NULL), 0);
+    assert_int_equal(ps.n_files, 4); /* 2 x (samples + results) */
+    size_t n0, n1;
+    char *orig = read_all(GSM8K_REAL, &n0);
+    int same = 0;
+    for (size_t i = 0; i < ps.n_files; i++) {
+        /* model dir from the genuine sibling results file's model_name */
+        assert_non_null(strstr(ps.files[i], "/out/tinyllama/"));
+        if (!want_samples(ps.files[i]))
+            continue;
+        char *w = read_all(ps.files[i], &n1);
+        same += n1 == n0 && !memcmp(w, orig, n0); /* the flipped copy is corrected too */
+        free(w);
+    }
+    assert_int_equal(same, 2);
+    free(orig);
+
+    qe_buf_reset(&args);
+    qe_buf_printf(&args, "summarize --format json %s/out", d);
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 0);
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_non_null(a);
+    assert_int_equal(json_array_size(a), 1); /* newest of the two wins */
+    json_t *o = json_array_get(a, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "model")), "tinyllama");
+    assert_string_equal(json_string_value(json_object_get(o, "filter")), "strict-match");
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.0);
+    assert_int_equal(json_integer_value(json_object_get(o, "n")), 3);
+    json_decref(a);
+    done(&r);
+
+    qe_paths_free(&ps);
+    qe_buf_free(&out);
+    qe_buf_free(&args);
+    qe_buf_free(&in);
+    rm_rf(d);
+    free(d);
+}
+
+/* summarize on every genuine results file prints the recorded value and
+ * stderr of each task x filter (read here straight from the JSON). */
+static void test_summarize_genuine_results(void **state)
+{
+    (void)state;
+    qe_paths ps = {0};
+    assert_int_equal(qe_paths_add(&ps, REAL, want_results, NULL), 0);
+    assert_true(ps.n_files >= 1);
+    for (size_t i = 0; i < ps.n_files; i++) {
+        json_t *root = json_load_file(ps.files[i], 0, NULL);
+        assert_non_null(root);
+        result r;
+        qe_buf args = QE_BUF_INIT;
+        qe_buf_printf(&args, "summarize --format json --all '%s'", ps.files[i]);
+        run(qe_buf_str(&args), &r);
+        assert_int_equal(r.status, 0);
+        json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+        assert_non_null(a);
+        size_t checked = 0, k;
+        json_t *row;
+        json_array_foreach(a, k, row) {
+            const char *task = json_string_value(json_object_get(row, "task"));
+            const char *flt = json_string_value(json_object_get(row, "filter"));
+            const char *metric = json_string_value(json_object_get(row, "metric"));
+            qe_buf key = QE_BUF_INIT, skey = QE_BUF_INIT;
+            qe_buf_printf(&key, "%s,%s", metric, flt);
+            qe_buf_printf(&skey, "%s_stderr,%s", metric, flt);
+            json_t *entry = json_object_get(json_object_get(root, "results"), task);
+            json_t *v = json_object_get(entry, qe_buf_str(&key));
+            json_t *se = json_object_get(entry, qe_buf_str(&skey));
+            assert_non_null(v);
+            assert_true(json_number_value(json_object_get(row, "value")) == json_number_value(v));
+            if (json_is_number(se))
+                assert_true(json_number_value(json_object_get(row, "stderr")) == json_number_value(se));
+            else
+                assert_true(json_is_null(json_object_get(row, "stderr")));
+            qe_buf_free(&key);
+            qe_buf_free(&skey);
+            checked++;
+        }
+        assert_true(checked >= 1);
+        json_decref(a);
+        json_decref(root);
+        done(&r);
+        qe_buf_free(&args);
+    }
+    qe_paths_free(&ps);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_genuine_reproduced),
+        cmocka_unit_test(test_flipped_verdict_reported),
+        cmocka_unit_test(test_json_contract),
+        cmocka_unit_test(test_bad_lines_and_files),
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_write_dir),
+        cmocka_unit_test(test_summarize_genuine_results),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

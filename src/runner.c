@@ -37,7 +37,8 @@
 /* One (task, doc, repeat) still to ask. */
 struct rq {
     uint32_t task, doc, repeat;
-    char *body; /* request JSON while in flight */
+    int attempts; /* attempts of earlier rounds (bad 2xx bodies re-asked) */
+    char *body;   /* request JSON while in flight */
 };
 
 /* One stored row read back for output. */
@@ -513,6 +514,16 @@ static int on_done(void *ud, const qe_result *r)
     struct ctx *c = ud;
     struct rq *q = &c->q[r->id];
     struct tstate *ts = &c->ts[q->task];
+    /* The client does not retry a 2xx whose body is garbage or cut short
+     * (a proxy hiccup, a server bug); ask again within the same budget. */
+    if (!r->ok && r->http_status >= 200 && r->http_status < 300 &&
+        q->attempts + r->attempts < c->o->max_attempts && !stopping(c)) {
+        q->attempts += r->attempts;
+        int rc = qe_client_add(c->client, r->id, c->chat ? "/v1/chat/completions"
+                                                          : "/v1/completions",
+                               q->body, &c->fatal);
+        return rc;
+    }
     qe_store_response row;
     memset(&row, 0, sizeof row);
     row.task = ts->name;
@@ -524,7 +535,7 @@ static int on_done(void *ud, const qe_result *r)
     row.prompt_tokens = -1;
     row.completion_tokens = -1;
     row.latency_ms = r->latency_ms;
-    row.attempts = r->attempts;
+    row.attempts = q->attempts + r->attempts;
     if (r->ok) {
         row.content = r->reply.content;
         row.reasoning = r->reply.reasoning && *r->reply.reasoning ? r->reply.reasoning : NULL;
@@ -1147,7 +1158,7 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         for (size_t d = 0; d < ts->n_docs; d++)
             for (size_t r = 0; r < K; r++)
                 if (!qe_store_keys_contains(&k, (int64_t)d, (int)r)) {
-                    c.q[c.nq++] = (struct rq){(uint32_t)i, (uint32_t)d, (uint32_t)r, NULL};
+                    c.q[c.nq++] = (struct rq){(uint32_t)i, (uint32_t)d, (uint32_t)r, 0, NULL};
                     ts->todo++;
                 }
         qe_store_keys_free(&k);

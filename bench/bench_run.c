@@ -1,0 +1,247 @@
+/* bench_run: requests/s that a whole `qeval run` sustains against
+ * tests/fake_server (zero latency) at concurrency 1, 8, 64, 256, as a ratio to
+ * the same server's capacity measured in the same run by a plain load
+ * generator (wrk when installed, else the qe_client library alone).
+ *
+ * The qeval figure is end to end: process start, GET /v1/models, the store
+ * (one fsync'd commit per answer), scoring and writing the samples and
+ * results files are all inside the measured wall time; requests/s =
+ * answers / wall. Also printed: qeval's CPU time per request (user+sys of
+ * the child), the number that says whether qeval could ever keep a
+ * 32-way vLLM waiting.
+ *
+ * Each point runs twice: output (and so the SQLite store, synchronous=FULL,
+ * one fsync per answer) on /tmp, and on /dev/shm where fsync is free, to
+ * separate qeval's CPU cost from the disk's fsync latency.
+ *
+ * Usage: bench_run [repeats (default 2): requests = 500 x repeats]
+ * Binaries: $QEVAL_BUILD/{qeval,tests/fake_server}, else next to this one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+
+static char g_build[PATH_MAX];
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double children_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static pid_t start_server(int *port)
+{
+    char exe[PATH_MAX + 32];
+    snprintf(exe, sizeof exe, "%s/tests/fake_server", g_build);
+    int p[2];
+    if (pipe(p))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl(exe, exe, "--port", "0", "--model", "bench", "--threads", "4",
+              "--default-answer", "The answer is $\\boxed{5}$.", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char line[256];
+    size_t len = 0;
+    while (len < sizeof line - 1) {
+        struct pollfd pf = {p[0], POLLIN, 0};
+        if (poll(&pf, 1, 10000) <= 0)
+            break;
+        ssize_t r = read(p[0], line + len, sizeof line - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        line[len] = 0;
+        char *at = strstr(line, "PORT ");
+        if (at && strchr(at, '\n')) {
+            *port = atoi(at + 5);
+            return pid;
+        }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static const char BODY[] =
+    "{\"model\":\"bench\",\"prompt\":\"Problem: How many vertical asymptotes does the graph "
+    "of $y=\\\\frac{2}{x^2+x-6}$ have?\\nAnswer:\",\"max_tokens\":256,\"temperature\":0,"
+    "\"stop\":[\"Problem:\"],\"seed\":1234}";
+
+/* Server capacity through wrk; -1 when wrk is missing or failed. */
+static double wrk_rps(const char *base, int conc, int secs)
+{
+    if (system("command -v wrk >/dev/null 2>&1") != 0)
+        return -1;
+    char lua[] = "/tmp/bench_run_lua_XXXXXX";
+    int fd = mkstemp(lua);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+               "wrk.body = [==[%s]==]\n", BODY);
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "wrk -t%d -c%d -d%ds -s %s %s/v1/completions 2>&1",
+             conc < 2 ? 1 : 2, conc, secs, lua, base);
+    FILE *p = popen(cmd, "r");
+    double rps = -1;
+    char line[512];
+    while (p && fgets(line, sizeof line, p))
+        if (!strncmp(line, "Requests/sec:", 13))
+            rps = atof(line + 13);
+    if (p)
+        pclose(p);
+    unlink(lua);
+    return rps;
+}
+
+/* Fallback capacity: the qe_client library alone, n requests. */
+static int count_cb(void *ud, const qe_result *r)
+{
+    (void)r;
+    (*(long *)ud)++;
+    return 0;
+}
+
+static double client_rps(const char *base, int conc, long n)
+{
+    qe_client_opts o;
+    qe_client_opts_default(&o);
+    o.base_url = base;
+    o.num_concurrent = conc;
+    qe_client *c;
+    qe_err e = {0, ""};
+    if (qe_client_new(&o, &c, &e))
+        return -1;
+    for (long i = 0; i < n; i++)
+        qe_client_add(c, (uint64_t)i, "/v1/completions", BODY, &e);
+    long done = 0;
+    double t0 = now_s();
+    qe_client_run(c, count_cb, &done, NULL, &e);
+    double dt = now_s() - t0;
+    qe_client_free(c);
+    return done / dt;
+}
+
+/* One whole qeval run; returns requests/s and *cpu_us per request. */
+static double qeval_rps(const char *tmpdir, const char *base, int conc, int repeats, int chat,
+                        double *cpu_us, double *wall)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/bench_run_out_XXXXXX", tmpdir);
+    if (!mkdtemp(dir))
+        return -1;
+    char exe[PATH_MAX + 16], conc_s[16], rep_s[16];
+    snprintf(exe, sizeof exe, "%s/qeval", g_build);
+    snprintf(conc_s, sizeof conc_s, "%d", conc);
+    snprintf(rep_s, sizeof rep_s, "%d", repeats);
+    double c0 = children_cpu(), t0 = now_s();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int nul = open("/dev/null", O_WRONLY);
+        dup2(nul, 1);
+        execl(exe, exe, "run", "--base-url", base, "--model", "bench", "--tasks",
+              "hendrycks_math500", "--repeats", rep_s, "--num-concurrent", conc_s,
+              "--output-path", dir, "--log-samples", chat ? "--apply-chat-template" : "--no-chat",
+              (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    double dt = now_s() - t0, cpu = children_cpu() - c0;
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "qeval run failed (status %d)\n", st);
+        return -1;
+    }
+    double n = 500.0 * repeats;
+    *cpu_us = cpu / n * 1e6;
+    *wall = dt;
+    return n / dt;
+}
+
+int main(int argc, char **argv)
+{
+    int repeats = argc > 1 ? atoi(argv[1]) : 2;
+    if (repeats < 1)
+        repeats = 1;
+    const char *b = getenv("QEVAL_BUILD");
+    if (b) {
+        snprintf(g_build, sizeof g_build, "%s", b);
+    } else {
+        char self[PATH_MAX];
+        snprintf(self, sizeof self, "%s", argv[0]);
+        snprintf(g_build, sizeof g_build, "%s/..", dirname(self));
+    }
+    int port = 0;
+    pid_t srv = start_server(&port);
+    if (srv < 0) {
+        fprintf(stderr, "bench_run: cannot start %s/tests/fake_server\n", g_build);
+        return 1;
+    }
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    int have_wrk = wrk_rps(base, 1, 1) > 0;
+    printf("bench_run: %d requests per qeval run (hendrycks_math500 x %d, raw completions), "
+           "baseline %s\n",
+           500 * repeats, repeats, have_wrk ? "wrk" : "qe_client alone");
+    int shm = access("/dev/shm", W_OK) == 0;
+    printf("%6s %11s | %-29s | %-29s\n", "", "", "store on /tmp (fsync per answer)",
+           shm ? "store on /dev/shm (no fsync cost)" : "(no /dev/shm)");
+    printf("%6s %11s | %8s %6s %13s | %8s %6s %13s\n", "conc", "server rps", "qeval", "ratio",
+           "cpu/req", "qeval", "ratio", "cpu/req");
+    const int concs[] = {1, 8, 64, 256};
+    int rc = 0;
+    for (size_t i = 0; i < 4; i++) {
+        int c = concs[i];
+        double cap = have_wrk ? wrk_rps(base, c, 2) : client_rps(base, c, 500L * repeats);
+        double cpu = 0, wall = 0, cpu2 = 0, q2 = 0;
+        double q = qeval_rps("/tmp", base, c, repeats, 0, &cpu, &wall);
+        if (shm)
+            q2 = qeval_rps("/dev/shm", base, c, repeats, 0, &cpu2, &wall);
+        if (q < 0 || q2 < 0)
+            rc = 1;
+        printf("%6d %11.0f | %8.0f %6.3f %10.0f us | %8.0f %6.3f %10.0f us\n", c, cap, q,
+               cap > 0 ? q / cap : 0, cpu, q2, cap > 0 ? q2 / cap : 0, cpu2);
+        fflush(stdout);
+    }
+    /* chat mode adds the server-side prompt rendering (/tokenize + /detokenize per doc) */
+    double cpu = 0, wall = 0;
+    double q = qeval_rps(shm ? "/dev/shm" : "/tmp", base, 64, repeats, 1, &cpu, &wall);
+    printf("chat mode, conc 64, store on %s (prompts rendered by the server first): %.0f rps, "
+           "%.0f us cpu/req\n",
+           shm ? "/dev/shm" : "/tmp", q, cpu);
+    kill(srv, SIGTERM);
+    waitpid(srv, NULL, 0);
+    return rc;
+}

@@ -522,6 +522,15 @@ static int record_pair(sweep *s, size_t mi, size_t ti)
         json_object_set_new(o, "results", json_string(q->results_path));
     if (q->samples_path)
         json_object_set_new(o, "samples", json_string(q->samples_path));
+    /* a --force redo that failed or was skipped keeps the earlier finished
+     * record of the same configuration: that result is still valid */
+    json_t *old = state_pair(s, mi, ti);
+    if (old && q->status != QE_SWEEP_DONE &&
+        !strcmp(json_string_value(json_object_get(old, "status")) ? json_string_value(json_object_get(old, "status")) : "", "done") &&
+        json_equal(json_object_get(old, "config"), json_object_get(o, "config"))) {
+        json_decref(o);
+        return 0;
+    }
     char *k = pair_key(s->p, mi, ti);
     json_object_set_new(json_object_get(s->state, "pairs"), k, o);
     free(k);
@@ -839,6 +848,16 @@ static int run_eval_step(sweep *s, size_t mi, size_t ti)
     qe_buf_free(&name);
     qe_buf_free(&gk);
 
+    if (sum.notices) { /* config changed -> new run, prompt rendering fallback, ... */
+        for (char *line = sum.notices; *line;) {
+            char *nl = strchr(line, '\n');
+            size_t len = nl ? (size_t)(nl - line) : strlen(line);
+            note(s, "%s x %s: %.*s", m->name, task, (int)len, line);
+            line += len + (nl ? 1 : 0);
+        }
+    }
+    for (size_t k = 0; rc && k < sum.n_failures && k < 5; k++)
+        note(s, "%s x %s: %s", m->name, task, sum.failures[k]);
     qe_run_task_summary *ts = sum.n_tasks ? &sum.tasks[0] : NULL;
     if (ts) {
         q->sent += ts->sent;
@@ -859,9 +878,19 @@ static int run_eval_step(sweep *s, size_t mi, size_t ti)
         pair_free_strings(q);
         q->results_path = ts->results_path ? strdup(ts->results_path) : NULL;
         q->samples_path = ts->samples_path ? strdup(ts->samples_path) : NULL;
-        set_pair(s, mi, ti, QE_SWEEP_DONE, "%s", ts->limit_clamped_from ? "limit above the dataset size" : "");
-        if (ts->limit_clamped_from)
-            snprintf(q->reason, sizeof q->reason, "limit %zu > %zu docs", ts->limit_clamped_from, ts->requested);
+        /* notes worth a glance in the table: the limit was clamped, answers
+         * were cut (Qwen3 thinking inside max_gen_toks scores 0) */
+        qe_buf why = QE_BUF_INIT;
+        if (ts->limit_clamped_from) {
+            qe_sweep_count c;
+            if (qe_sweep_count_task(p, ti, &c, NULL) == 0)
+                qe_buf_printf(&why, "limit %zu > %zu problems", ts->limit_clamped_from, c.dataset_size);
+        }
+        if (ts->truncated)
+            qe_buf_printf(&why, "%s%zu of %zu answers cut at max_gen_toks or inside <think>", why.len ? "; " : "",
+                          ts->truncated, ts->ok);
+        set_pair(s, mi, ti, QE_SWEEP_DONE, "%s", qe_buf_str(&why));
+        qe_buf_free(&why);
         ret = record_pair(s, mi, ti);
     } else if (s->has_budget && clock_now(s) >= s->deadline) {
         set_pair(s, mi, ti, QE_SWEEP_SKIPPED, "the time budget ran out during the task (%zu of %zu answered; a rerun "

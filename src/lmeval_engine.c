@@ -115,6 +115,12 @@ int qe_lmeval_build_argv(const qe_plan *p, size_t mi, size_t ti, const char *out
         qe_buf_printf(&b, ",max_num_seqs=%d", a->max_num_seqs);
     if (a->download_dir)
         qe_buf_printf(&b, ",download_dir=%s", a->download_dir);
+    /* lm-eval's vllm backend takes enable_thinking (>= 0.4.9; its default
+     * moved False -> True -> template default across versions, so say it) */
+    if (g->think == QE_PLAN_THINK_OFF)
+        qe_buf_puts(&b, ",enable_thinking=False");
+    else if (g->think == QE_PLAN_THINK_ON)
+        qe_buf_puts(&b, ",enable_thinking=True");
     sv_push(&s, "--model_args");
     sv_push(&s, qe_buf_str(&b));
     sv_push(&s, "--tasks");

@@ -909,6 +909,21 @@ static int run_eval_step(sweep *s, size_t mi, size_t ti)
     return ret;
 }
 
+/* Plan settings the lm-eval command line cannot carry, or NULL. */
+static const char *lmeval_ignored(const qe_plan *p)
+{
+    bool extra = false;
+    for (size_t mi = 0; mi < p->n_models; mi++)
+        extra |= p->models[mi].args.n_extra_args > 0;
+    if (p->generation.repeats > 1)
+        return "generation.repeats (set repeats in the task YAML instead)";
+    if (extra)
+        return "engine extra_args (vllm serve flags)";
+    if (p->generation.num_concurrent > 0)
+        return "generation.num_concurrent (lm-eval's vllm backend batches itself)";
+    return NULL;
+}
+
 /* ---- the sweep --------------------------------------------------------- */
 
 static int sweep_init(sweep *s, const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, qe_err *err)
@@ -1050,6 +1065,8 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
         sweep_release(&s);
         return rc;
     }
+    if (p->engine.kind == QE_PLAN_ENGINE_LMEVAL && lmeval_ignored(p))
+        note(&s, "note: lm-eval has no flag for %s; not passed", lmeval_ignored(p));
     double t_start = clock_now(&s);
     s.has_budget = p->budget > 0;
     s.deadline = t_start + p->budget;
@@ -1121,6 +1138,10 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
         }
         if (rc)
             continue; /* model marked failed; next */
+        if (stopping(&s)) { /* Ctrl-C while the server was starting */
+            ret = QE_EINTR;
+            break;
+        }
         rc = run_eval_step(&s, mi, ti);
         if (rc == QE_EINTR) {
             ret = QE_EINTR;
@@ -1169,6 +1190,7 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
 
 /* ---- dry run ----------------------------------------------------------- */
 
+
 int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_err *err)
 {
     sweep s;
@@ -1186,8 +1208,14 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
     }
     const char *kind = qe_plan_engine_kind_name(p->engine.kind);
     char d[32];
-    qe_buf_printf(out, "plan %s (%s): engine %s, %zu models x %zu tasks, output %s/\n", p->name,
-                  p->path ? p->path : "-", kind, p->n_models, p->n_tasks, s.out_dir);
+    qe_buf_printf(out, "plan %s (%s): engine %s, %zu model%s x %zu task%s, output %s/\n", p->name,
+                  p->path ? p->path : "-", kind, p->n_models, p->n_models == 1 ? "" : "s", p->n_tasks,
+                  p->n_tasks == 1 ? "" : "s", s.out_dir);
+    if (p->engine.kind == QE_PLAN_ENGINE_LMEVAL) {
+        const char *ign = lmeval_ignored(p);
+        if (ign)
+            qe_buf_printf(out, "note: lm-eval has no flag for %s; not passed\n", ign);
+    }
     if (p->budget > 0) {
         qe_sweep_format_duration(p->budget, d, sizeof d);
         qe_buf_printf(out, "budget: %s (%.0f s), counted from the start of each invocation\n", d, p->budget);
@@ -1274,7 +1302,9 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
         qe_sweep_format_duration(st->est_s, d, sizeof d);
         qe_buf_printf(out, "  %zu. %s x %s: %zu requests -> %s/%s/%s.json (~%s%s)\n", k + 1, m->name,
                       p->tasks[st->task].task, s.requests[st->model * p->n_tasks + st->task], s.out_dir, m->name,
-                      qe_buf_str(&name), d, st->new_server ? " incl. server start" : "");
+                      qe_buf_str(&name), d,
+                      !st->new_server ? "" : p->engine.kind == QE_PLAN_ENGINE_LMEVAL ? " incl. model load"
+                                                                                      : " incl. server start");
         if (p->engine.kind == QE_PLAN_ENGINE_LMEVAL) {
             qe_buf j = QE_BUF_INIT, cmd = QE_BUF_INIT;
             qe_buf_printf(&j, "%s/%s/%s.json", s.out_dir, m->name, qe_buf_str(&name));

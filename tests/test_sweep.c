@@ -321,6 +321,30 @@ static void test_lmeval_argv_matches_document(void **state)
                         "--log_samples --output_path /r/lmeval_tp2_bf16_aime24_limit50.json\n");
     qe_buf_free(&out);
     qe_plan_free(p);
+
+    /* think: off reaches lm-eval's vllm backend as enable_thinking=False;
+     * a sampling temperature and a system instruction are passed too */
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y, "%.*sgeneration: {apply_chat_template: true, max_gen_toks: 1024, temperature: 0.6, think: off, "
+                      "system_instruction: \"Be brief.\"}\n",
+                  (int)(strstr(yaml, "generation:") - yaml), yaml);
+    p = plan_from(qe_buf_str(&y));
+    char **argv;
+    assert_int_equal(qe_lmeval_build_argv(p, 0, 0, "/r/x.json", &argv, NULL), 0);
+    assert_string_equal(argv[0], "/data/venv/bin/python");
+    assert_non_null(strstr(argv[6], ",download_dir=/data/bench/hf,enable_thinking=False"));
+    bool sys = false, gk = false;
+    for (size_t i = 0; argv[i]; i++) {
+        if (!strcmp(argv[i], "--system_instruction"))
+            sys = argv[i + 1] && !strcmp(argv[i + 1], "Be brief.");
+        if (!strcmp(argv[i], "--gen_kwargs"))
+            gk = argv[i + 1] && !strcmp(argv[i + 1], "max_gen_toks=1024,temperature=0.60");
+    }
+    assert_true(sys);
+    assert_true(gk);
+    qe_lmeval_strv_free(argv);
+    qe_buf_free(&y);
+    qe_plan_free(p);
 }
 
 static void test_lmeval_locate_and_read(void **state)

@@ -449,6 +449,7 @@ static void reap_orphan_server(sweep *s)
         return;
     json_int_t pg = json_integer_value(json_object_get(srv, "pgid"));
     const char *model = json_string_value(json_object_get(srv, "model"));
+    const char *served = json_string_value(json_object_get(srv, "served"));
     if (pg > 1 && model && kill(-(pid_t)pg, 0) == 0) {
         char path[64], cmd[4096];
         snprintf(path, sizeof path, "/proc/%lld/cmdline", (long long)pg);
@@ -462,7 +463,7 @@ static void reap_orphan_server(sweep *s)
         cmd[n] = '\0';
         /* the group leader is ours if it still runs our command line (a
          * reused pid would not); with /proc missing, trust the record */
-        if (!f || strstr(cmd, model)) {
+        if (!f || strstr(cmd, model) || (served && strstr(cmd, served))) {
             note(s, "stopping the server left running by an interrupted sweep (process group %lld, %s)",
                  (long long)pg, model);
             kill(-(pid_t)pg, SIGTERM);
@@ -683,8 +684,9 @@ static int ensure_server(sweep *s, size_t mi)
     s->eng_model = mi;
     s->startup_s = qe_engine_startup_seconds(eng);
     json_object_set_new(s->state, "server",
-                        json_pack("{s:I,s:s,s:s,s:i}", "pgid", (json_int_t)qe_engine_pgid(eng), "model", m->model,
-                                  "name", m->name, "port", qe_engine_port(eng)));
+                        json_pack("{s:I,s:s,s:s,s:s,s:i}", "pgid", (json_int_t)qe_engine_pgid(eng), "model",
+                                  m->model, "served", served_name(m), "name", m->name, "port",
+                                  qe_engine_port(eng)));
     state_save(s);
     char d[32];
     qe_sweep_format_duration(s->startup_s, d, sizeof d);

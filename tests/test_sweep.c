@@ -1143,6 +1143,95 @@ static void test_cli_endpoint_sharded(void **state)
     free(se);
 }
 
+static void test_cli_state_refused_and_locked(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    write_plan(f, NULL, NULL, "vllm", 2);
+    mkdir(f->out, 0755);
+    char sp[400];
+    snprintf(sp, sizeof sp, "%s/sweep_state.json", f->out);
+    write_file(sp, "{\"version\": 1, \"pairs\": {");
+    const char *args[] = {"sweep", f->plan, NULL};
+    assert_int_equal(qeval_run(f, args, NULL), 6);
+    char *se = slurp(f->se), *st = slurp(sp);
+    assert_non_null(strstr(se, "not a valid sweep state file"));
+    assert_string_equal(st, "{\"version\": 1, \"pairs\": {"); /* never overwritten */
+    free(se);
+    free(st);
+    unlink(sp);
+
+    /* a second sweep on the same output while one runs is refused */
+    write_script(f, 300);
+    pid_t pid = qeval_spawn(f, args, NULL);
+    wait_answered(f, 1, 60);
+    fx g = *f;
+    snprintf(g.so, sizeof g.so, "%s/stdout2.txt", f->dir);
+    snprintf(g.se, sizeof g.se, "%s/stderr2.txt", f->dir);
+    assert_int_equal(qeval_run(&g, args, NULL), 6);
+    se = slurp(g.se);
+    assert_non_null(strstr(se, "another qeval sweep is running"));
+    free(se);
+    kill(pid, SIGTERM);
+    assert_int_equal(qeval_wait(pid, 60), 130);
+}
+
+static void test_cli_bad_flag_one_model(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    /* a model's own extra_args: vllm rejects the flag, only that model fails */
+    write_plan(f, NULL, NULL, "vllm", 2);
+    char *text = slurp(f->plan);
+    const char *m = "  - {name: fp8, model: Qwen/Qwen3-32B-FP8}";
+    char *at = strstr(text, m);
+    assert_non_null(at);
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y, "%.*s  - {name: fp8, model: Qwen/Qwen3-32B-FP8, extra_args: [\"--no-such-flag\"]}%s",
+                  (int)(at - text), text, at + strlen(m));
+    write_file(f->plan, qe_buf_str(&y));
+    qe_buf_free(&y);
+    free(text);
+    write_script(f, 0);
+    const char *args[] = {"sweep", f->plan, NULL};
+    assert_int_equal(qeval_run(f, args, NULL), 1);
+    char *so = slurp(f->so), *se = slurp(f->se);
+    assert_int_equal(count_sub(so, "failed: server did not start (unknown or invalid flag)"), 2);
+    assert_int_equal(count_sub(so, "  done"), 4);
+    assert_non_null(strstr(se, "unrecognized arguments: --no-such-flag"));
+    free(so);
+    free(se);
+}
+
+static void test_cli_lmeval_sigint(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    write_plan(f, NULL, NULL, "lm-eval", 2);
+    char rec[400], env_rec[420];
+    snprintf(rec, sizeof rec, "%s/lmeval.txt", f->dir);
+    snprintf(env_rec, sizeof env_rec, "FAKE_LMEVAL_RECORD=%s", rec);
+    const char *env[] = {env_rec, "FAKE_LMEVAL_SLEEP=31.7", NULL};
+    const char *args[] = {"sweep", f->plan, NULL};
+    pid_t pid = qeval_spawn(f, args, env);
+    double t0 = mono();
+    struct stat sb;
+    while (stat(rec, &sb) != 0) { /* the harness has started */
+        assert_true(mono() - t0 < 30);
+        sleep_ms(20);
+    }
+    kill(pid, SIGINT);
+    assert_int_equal(qeval_wait(pid, 40), 130);
+    assert_true(mono() - t0 < 25); /* did not wait for the 31.7 s harness */
+    /* the harness's whole group is gone: no `sleep 31.7` left behind */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ps -eo args | grep -v grep | grep -q '^sleep 31.7$'");
+    assert_int_not_equal(system(cmd), 0);
+    /* rerun finishes everything */
+    const char *env2[] = {env_rec, NULL};
+    assert_int_equal(qeval_run(f, args, env2), 0);
+}
+
 /* ---- in-process: crashes with a fake evaluation ------------------------- */
 
 typedef struct {
@@ -1348,6 +1437,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_invalid_plan, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_lmeval_engine, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_single, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_state_refused_and_locked, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_bad_flag_one_model, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_lmeval_sigint, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_sharded, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

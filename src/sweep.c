@@ -203,7 +203,7 @@ int qe_sweep_schedule_make(const qe_plan *p, const qe_sweep_sched_in *in, qe_swe
             for (size_t ti = 0; ti < nt; ti++)
                 if (pending(p, in, mi, ti))
                     add_skip(&b, mi, ti, pair_est(p, in, NO_MODEL, mi, ti), "the time budget is used up");
-    } else if (!in->has_budget || out->est_plain_s <= in->budget_left) {
+    } else if (!in->has_budget || out->est_plain_s * QE_SWEEP_PLAIN_MARGIN <= in->budget_left) {
         for (size_t mi = 0; mi < nm; mi++)
             for (size_t ti = 0; ti < nt; ti++)
                 if (pending(p, in, mi, ti))

@@ -41,6 +41,10 @@
 #define QE_SWEEP_DEFAULT_RATE 0.2
 #define QE_SWEEP_DEFAULT_STARTUP 600.0
 #define QE_SWEEP_MAX_RESTARTS 1 /* per model and server session */
+/* Plan order is kept under a budget only when its estimate x this margin
+ * fits: estimates are rough, and being wrong the other way costs the
+ * high-priority results the budget rule exists to protect. */
+#define QE_SWEEP_PLAIN_MARGIN 1.1
 
 enum qe_sweep_status {
     QE_SWEEP_PENDING = 0,

@@ -161,12 +161,18 @@ static void test_schedule_plan_order(void **state)
     assert_true(fabs(s.est_plain_s - 3 * (10 + 100 + 30)) < 1e-9);
     qe_sweep_schedule_free(&s);
 
-    /* a budget that fits keeps the plan order */
+    /* a budget that fits with the 10% margin keeps the plan order; one that
+     * fits only exactly does not */
     in.has_budget = true;
-    in.budget_left = 420;
+    in.budget_left = 463;
     assert_int_equal(qe_sweep_schedule_make(p, &in, &s, NULL), 0);
     assert_false(s.priority_mode);
     assert_int_equal(s.n_steps, 6);
+    qe_sweep_schedule_free(&s);
+    in.budget_left = 420;
+    assert_int_equal(qe_sweep_schedule_make(p, &in, &s, NULL), 0);
+    assert_true(s.priority_mode);
+    assert_int_equal(s.steps[0].task, 1);
     qe_sweep_schedule_free(&s);
 
     /* the server already running for fp8 costs no start */

@@ -1,0 +1,424 @@
+/* extract: final-answer extraction from full model responses (see extract.h).
+ *
+ * Every method scans the text once and returns a span; nothing is copied, so
+ * the verifier can extract from megabyte responses without allocating. */
+#include "extract.h"
+#include "err.h"
+
+#include <string.h>
+#include <strings.h>
+
+void qe_extract_opts_init(qe_extract_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->order[0] = QE_EXTRACT_BOXED;
+    o->order[1] = QE_EXTRACT_FINAL_ANSWER;
+    o->order[2] = QE_EXTRACT_ANSWER_COLON;
+    o->order[3] = QE_EXTRACT_MATH_SPAN;
+    o->order[4] = QE_EXTRACT_LAST_NUMBER;
+}
+
+static const char *const method_names[] = {"none", "boxed", "final", "answer", "math", "number", "whole"};
+
+const char *qe_extract_method_name(int method)
+{
+    if (method < 0 || method > QE_EXTRACT_WHOLE)
+        return "?";
+    return method_names[method];
+}
+
+int qe_extract_opts_parse(qe_extract_opts *o, const char *list)
+{
+    memset(o, 0, sizeof *o);
+    int n = 0;
+    const char *p = list;
+    while (*p) {
+        const char *q = strchr(p, ',');
+        size_t l = q ? (size_t)(q - p) : strlen(p);
+        int found = 0;
+        for (int m = 1; m <= QE_EXTRACT_WHOLE; m++)
+            if (strlen(method_names[m]) == l && !strncmp(method_names[m], p, l)) {
+                if (n >= QE_EXTRACT_MAX_METHODS)
+                    return QE_EINVAL;
+                o->order[n++] = (unsigned char)m;
+                found = 1;
+            }
+        if (!found)
+            return QE_EINVAL;
+        p += l;
+        if (*p == ',')
+            p++;
+    }
+    return n ? 0 : QE_EINVAL;
+}
+
+/* Case-insensitive search for the last occurrence of needle in [s, s+n). */
+static const char *rfind_ci(const char *s, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    if (m > n)
+        return NULL;
+    for (size_t i = n - m + 1; i-- > 0;)
+        if (!strncasecmp(s + i, needle, m))
+            return s + i;
+    return NULL;
+}
+
+static const char *rfind(const char *s, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    if (m > n)
+        return NULL;
+    for (size_t i = n - m + 1; i-- > 0;)
+        if (s[i] == needle[0] && !memcmp(s + i, needle, m))
+            return s + i;
+    return NULL;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Trims space, wrapping $ signs, a trailing period and \boxed / \[ wrappers. */
+static int trim_span(const char *t, size_t *s, size_t *l)
+{
+    size_t a = *s, b = *s + *l;
+    for (int round = 0; round < 4; round++) {
+        while (a < b && (is_space(t[a]) || t[a] == '$'))
+            a++;
+        while (b > a && (is_space(t[b - 1]) || (t[b - 1] == '$' && (b - 1 == a || t[b - 2] != '\\'))))
+            b--;
+        if (b > a && t[b - 1] == '.' && !(b - 1 > a && t[b - 2] >= '0' && t[b - 2] <= '9' && b < *s + *l && t[b] >= '0' && t[b] <= '9'))
+            b--;
+        if (b - a >= 4 && !memcmp(t + a, "\\[", 2) && !memcmp(t + b - 2, "\\]", 2)) {
+            a += 2;
+            b -= 2;
+        } else if (b - a >= 4 && !memcmp(t + a, "\\(", 2) && !memcmp(t + b - 2, "\\)", 2)) {
+            a += 2;
+            b -= 2;
+        }
+    }
+    if (b <= a)
+        return 0;
+    *s = a;
+    *l = b - a;
+    return 1;
+}
+
+/* Index just past the '}' matching the '{' at t[i], or 0 if unbalanced. */
+static size_t match_brace(const char *t, size_t n, size_t i)
+{
+    int depth = 0;
+    for (size_t j = i; j < n; j++) {
+        if (t[j] == '\\' && j + 1 < n && (t[j + 1] == '{' || t[j + 1] == '}')) {
+            j++;
+            continue;
+        }
+        if (t[j] == '{')
+            depth++;
+        else if (t[j] == '}' && --depth == 0)
+            return j + 1;
+    }
+    return 0;
+}
+
+/* Start of a \boxed{...} or \fbox{...} whose closing brace is t[close-1],
+ * or (size_t)-1. */
+static size_t box_start(const char *t, size_t close)
+{
+    int depth = 0;
+    for (size_t j = close; j-- > 0;) {
+        if (t[j] == '}')
+            depth++;
+        else if (t[j] == '{' && --depth == 0) {
+            size_t k = j;
+            while (k > 0 && is_space(t[k - 1]))
+                k--;
+            if (k >= 6 && !memcmp(t + k - 6, "\\boxed", 6))
+                return k - 6;
+            if (k >= 5 && !memcmp(t + k - 5, "\\fbox", 5))
+                return k - 5;
+            return (size_t)-1;
+        }
+    }
+    return (size_t)-1;
+}
+
+/* "\boxed{1}, \boxed{2} and \boxed{3}": extends the span of the last box
+ * back over earlier boxes joined only by commas, "and", \quad, $. */
+static size_t merge_boxes(const char *t, size_t start)
+{
+    /* not "or": "\\boxed{15\\frac{39}{40}} or \\boxed{\\frac{639}{40}}" are alternatives */
+    static const char *const joins[] = {",", ";", "and", "\\quad", "\\qquad", "\\text{and}",
+                                        "\\text{ and }", "$", "\\,", "\\;", "\\)", "\\(", NULL};
+    for (int boxes = 0; boxes < 32; boxes++) {
+        size_t k = start;
+        int moved = 1, joined = 0;
+        while (moved && k > 0) {
+            moved = 0;
+            while (k > 0 && is_space(t[k - 1])) {
+                k--;
+                moved = 1;
+            }
+            for (int i = 0; joins[i]; i++) {
+                size_t jl = strlen(joins[i]);
+                if (k >= jl && !memcmp(t + k - jl, joins[i], jl)) {
+                    k -= jl;
+                    moved = joined = 1;
+                    break;
+                }
+            }
+        }
+        if (k == 0 || t[k - 1] != '}')
+            return start;
+        size_t b = box_start(t, k);
+        if (b == (size_t)-1)
+            return start;
+        (void)joined;
+        start = b;
+    }
+    return start;
+}
+
+static int find_boxed(const char *t, size_t n, size_t *s, size_t *l)
+{
+    size_t end = n;
+    for (int tries = 0; tries < 64; tries++) {
+        const char *b1 = rfind(t, end, "\\boxed");
+        const char *b2 = rfind(t, end, "\\fbox");
+        const char *b = b1 > b2 ? b1 : b2;
+        if (!b)
+            return 0;
+        size_t i = (size_t)(b - t) + (b == b1 ? 6 : 5);
+        size_t k = i;
+        while (k < n && is_space(t[k]))
+            k++;
+        if (k < n && t[k] == '{') {
+            size_t close = match_brace(t, n, k);
+            if (close) {
+                size_t first = merge_boxes(t, (size_t)(b - t));
+                if (first < (size_t)(b - t)) {
+                    *s = first; /* several boxes: the verifier reads \boxed as a wrapper */
+                    *l = close - first;
+                } else {
+                    *s = k + 1;
+                    *l = close - 1 - (k + 1);
+                }
+                if (trim_span(t, s, l))
+                    return 1;
+            }
+        } else if (k > i && k < n) {
+            /* "\boxed 5": up to the next $ or end of line */
+            size_t e = k;
+            while (e < n && t[e] != '$' && t[e] != '\n')
+                e++;
+            *s = k;
+            *l = e - k;
+            if (trim_span(t, s, l))
+                return 1;
+        }
+        end = (size_t)(b - t);
+    }
+    return 0;
+}
+
+/* The rest of the line after a marker, cut at a sentence end. */
+static int after_marker(const char *t, size_t n, size_t i, size_t *s, size_t *l)
+{
+    while (i < n && (is_space(t[i]) || t[i] == ':' || t[i] == '*'))
+        i++;
+    size_t e = i;
+    int dollars = 0;
+    while (e < n && t[e] != '\n') {
+        if (t[e] == '$' && (e == 0 || t[e - 1] != '\\'))
+            dollars++;
+        if (t[e] == '.' && !(dollars & 1) && (e + 1 == n || is_space(t[e + 1])))
+            break;
+        e++;
+    }
+    while (e > i && t[e - 1] == '*')
+        e--;
+    *s = i;
+    *l = e - i;
+    return trim_span(t, s, l);
+}
+
+static int find_final(const char *t, size_t n, size_t *s, size_t *l)
+{
+    const char *m = rfind_ci(t, n, "final answer is");
+    size_t skip = 15;
+    const char *m2 = rfind_ci(t, n, "final answer:");
+    if (m2 > m) {
+        m = m2;
+        skip = 12;
+    }
+    if (!m) {
+        /* "so the answer is 5" when no "final answer" marker exists */
+        m = rfind_ci(t, n, "answer is");
+        skip = 9;
+    }
+    if (!m)
+        return 0;
+    return after_marker(t, n, (size_t)(m - t) + skip, s, l);
+}
+
+static int find_answer_colon(const char *t, size_t n, size_t *s, size_t *l)
+{
+    const char *m = rfind_ci(t, n, "answer:");
+    if (!m)
+        return 0;
+    return after_marker(t, n, (size_t)(m - t) + 7, s, l);
+}
+
+static int find_math_span(const char *t, size_t n, size_t *s, size_t *l)
+{
+    int found = 0;
+    size_t i = 0;
+    while (i < n) {
+        const char *close = NULL;
+        size_t open_len = 0;
+        if (t[i] == '\\' && i + 1 < n && (t[i + 1] == '[' || t[i + 1] == '(')) {
+            close = t[i + 1] == '[' ? "\\]" : "\\)";
+            open_len = 2;
+        } else if (t[i] == '\\') {
+            i += 2;
+            continue;
+        } else if (t[i] == '$') {
+            close = (i + 1 < n && t[i + 1] == '$') ? "$$" : "$";
+            open_len = strlen(close);
+        }
+        if (!close) {
+            i++;
+            continue;
+        }
+        size_t cl = strlen(close), j = i + open_len;
+        while (j + cl <= n && !(memcmp(t + j, close, cl) == 0 && (close[0] != '$' || t[j - 1] != '\\')))
+            j++;
+        if (j + cl > n)
+            break; /* unclosed: stop */
+        size_t ss = i + open_len, ll = j - ss;
+        if (trim_span(t, &ss, &ll)) {
+            *s = ss;
+            *l = ll;
+            found = 1;
+        }
+        i = j + cl;
+    }
+    return found;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_alpha_c(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The last number that is not part of a word ("AZ2A" holds none). */
+static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
+{
+    size_t e = n;
+    while (e > 0) {
+        while (e > 0 && !is_digit(t[e - 1]))
+            e--;
+        if (!e)
+            return 0;
+        size_t b = e;
+        while (b > 0 && (is_digit(t[b - 1]) || ((t[b - 1] == '.' || t[b - 1] == ',') && b >= 2 && is_digit(t[b - 2]))))
+            b--;
+        int word = b > 0 && is_alpha_c(t[b - 1]); /* "5cm" is a number, "K2" is not */
+        if (!word) {
+            if (b > 0 && t[b - 1] == '-')
+                b--;
+            *s = b;
+            *l = e - b;
+            return 1;
+        }
+        e = b;
+    }
+    return 0;
+}
+
+/* After "final answer is" / "Answer:": whichever comes last of the last
+ * $...$ inside the span and, for a sentence, its last number ("The largest
+ * $n$ is 34" -> 34, "is $\\frac{1}{2}$" -> \\frac{1}{2}). */
+static int refine_marker_span(const char *t, size_t *s, size_t *l)
+{
+    size_t ms = 0, ml = 0, ns = 0, nl = 0;
+    int has_math = find_math_span(t + *s, *l, &ms, &ml);
+    int words = 0, run = 0;
+    for (size_t i = *s; i < *s + *l; i++) {
+        if (t[i] == '\\') {
+            while (i + 1 < *s + *l && is_alpha_c(t[i + 1]))
+                i++;
+            run = 0;
+            continue;
+        }
+        if (is_alpha_c(t[i])) {
+            if (++run == 3)
+                words++;
+        } else
+            run = 0;
+    }
+    int has_num = (words >= 2 || has_math) && find_last_number(t + *s, *l, &ns, &nl);
+    if (has_num && (!has_math || ns >= ms + ml)) {
+        *s += ns;
+        *l = nl;
+    } else if (has_math) {
+        *s += ms;
+        *l = ml;
+    }
+    return 1;
+}
+
+int qe_extract_answer(const char *text, size_t len, const qe_extract_opts *o, size_t *start,
+                      size_t *alen)
+{
+    qe_extract_opts def;
+    if (!o) {
+        qe_extract_opts_init(&def);
+        o = &def;
+    }
+    size_t base = 0, n = len;
+    const char *close = rfind(text, len, "</think>");
+    if (close) {
+        base = (size_t)(close - text) + 8;
+        n = len - base;
+    } else {
+        const char *open = strstr(text, "<think>");
+        if (open && (size_t)(open - text) < len)
+            n = (size_t)(open - text);
+    }
+    const char *t = text + base;
+    for (int k = 0; k < QE_EXTRACT_MAX_METHODS && o->order[k]; k++) {
+        size_t s = 0, l = 0;
+        int ok = 0;
+        switch (o->order[k]) {
+        case QE_EXTRACT_BOXED: ok = find_boxed(t, n, &s, &l); break;
+        case QE_EXTRACT_FINAL_ANSWER:
+            ok = find_final(t, n, &s, &l) && refine_marker_span(t, &s, &l);
+            break;
+        case QE_EXTRACT_ANSWER_COLON:
+            ok = find_answer_colon(t, n, &s, &l) && refine_marker_span(t, &s, &l);
+            break;
+        case QE_EXTRACT_MATH_SPAN: ok = find_math_span(t, n, &s, &l); break;
+        case QE_EXTRACT_LAST_NUMBER: ok = find_last_number(t, n, &s, &l); break;
+        case QE_EXTRACT_WHOLE:
+            s = 0;
+            l = n;
+            ok = trim_span(t, &s, &l);
+            break;
+        default: break;
+        }
+        if (ok) {
+            *start = base + s;
+            *alen = l;
+            return o->order[k];
+        }
+    }
+    return QE_EXTRACT_NONE;
+}

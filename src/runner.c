@@ -38,6 +38,7 @@
 struct rq {
     uint32_t task, doc, repeat;
     int attempts; /* attempts of earlier rounds (bad 2xx bodies re-asked) */
+    int server_waits; /* times re-asked after the server came back */
     char *body;   /* request JSON while in flight */
 };
 
@@ -77,6 +78,8 @@ struct ctx {
     struct rq *q;
     size_t nq, qpos, window;
     bool deadline_hit;
+    bool server_gone;   /* waited for a dead server in vain: send nothing more */
+    char gone_why[1200];
     int render_mode; /* 0 undecided, 1 server /tokenize, 2 JSON dump fallback */
     qe_buf notices;
     char **failures;
@@ -446,7 +449,7 @@ static bool stopping(const struct ctx *c)
 static int feed(struct ctx *c, qe_err *e)
 {
     while (c->qpos < c->nq && qe_client_pending(c->client) < c->window) {
-        if (stopping(c))
+        if (stopping(c) || c->server_gone)
             return 0;
         if (c->o->deadline > 0 && now_s() >= c->o->deadline) {
             c->deadline_hit = true;
@@ -509,6 +512,47 @@ static void progress(struct ctx *c, bool final)
     qe_buf_free(&line);
 }
 
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* After a connection-level failure: 1 if the server is (back) up and the
+ * request should be asked again, 0 if it is up anyway (a plain failure) or
+ * gone for good, -1 if the user stopped the run while waiting. Blocks the
+ * event loop while waiting: with the server down nothing else can finish. */
+static int server_back(struct ctx *c, const char *why)
+{
+    qe_client_opts h = c->copts;
+    h.timeout_ms = 5000;
+    h.connect_timeout_ms = 2000;
+    if (qe_client_health(&h, NULL) == 0)
+        return 0; /* alive: this request failed on its own */
+    if (c->server_gone || c->o->server_wait_s < 0)
+        return 0;
+    double limit = c->o->server_wait_s > 0 ? c->o->server_wait_s : 60.0;
+    double t0 = now_s(), pause = 0.25;
+    if (c->o->progress && c->printed)
+        fprintf(stderr, "\n");
+    if (c->o->progress)
+        fprintf(stderr, "qeval: the server stopped answering (%s); waiting up to %.0f s\n", why,
+                limit);
+    while (now_s() - t0 < limit) {
+        if (stopping(c))
+            return -1;
+        sleep_s(pause);
+        if (pause < 2.0)
+            pause *= 2;
+        if (qe_client_health(&h, NULL) == 0)
+            return 1;
+    }
+    c->server_gone = true;
+    snprintf(c->gone_why, sizeof c->gone_why, "the server stopped answering for %.0f s (%s)", limit,
+             why);
+    return 0;
+}
+
 static int on_done(void *ud, const qe_result *r)
 {
     struct ctx *c = ud;
@@ -523,6 +567,18 @@ static int on_done(void *ud, const qe_result *r)
                                                           : "/v1/completions",
                                q->body, &c->fatal);
         return rc;
+    }
+    if (!r->ok && r->status == QE_ENET && q->server_waits < 3) {
+        int back = server_back(c, r->error);
+        if (back < 0)
+            return 0; /* stopping: not stored, asked on the next run */
+        if (back > 0) {
+            q->server_waits++;
+            q->attempts += r->attempts;
+            return qe_client_add(c->client, r->id, c->chat ? "/v1/chat/completions"
+                                                           : "/v1/completions",
+                                 q->body, &c->fatal);
+        }
     }
     qe_store_response row;
     memset(&row, 0, sizeof row);
@@ -1158,7 +1214,7 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         for (size_t d = 0; d < ts->n_docs; d++)
             for (size_t r = 0; r < K; r++)
                 if (!qe_store_keys_contains(&k, (int64_t)d, (int)r)) {
-                    c.q[c.nq++] = (struct rq){(uint32_t)i, (uint32_t)d, (uint32_t)r, 0, NULL};
+                    c.q[c.nq++] = (struct rq){.task = (uint32_t)i, .doc = (uint32_t)d, .repeat = (uint32_t)r};
                     ts->todo++;
                 }
         qe_store_keys_free(&k);
@@ -1197,6 +1253,9 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
             }
         }
         progress(&c, true);
+        if (!rc && c.server_gone)
+            rc = qe_err_set(e, QE_ENET, "%s: %zu requests not sent; rerun the same command to "
+                                        "resume", c.gone_why, c.nq - c.qpos);
         if (!rc && c.deadline_hit)
             rc = qe_err_set(e, QE_ELIMIT, "deadline reached: %zu requests not sent",
                             c.nq - c.qpos);

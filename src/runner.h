@@ -46,6 +46,10 @@ typedef struct {
     volatile sig_atomic_t *stop;  /* set asynchronously: stop sending, keep all */
     bool progress;                /* progress line on stderr (caller checks isatty) */
     double deadline;              /* epoch seconds after which no new request starts; 0 = none */
+    /* added after the first contract (append-only; zero = default): */
+    double server_wait_s;         /* server stopped answering (connection refused/reset and
+                                   * /health down): wait this long for it, polling /health,
+                                   * then re-ask; 0 = 60 s; < 0 = do not wait */
 } qe_run_opts;
 
 typedef struct {

@@ -47,7 +47,7 @@ struct srv {
     char url[64];
 };
 
-static void srv_start(struct srv *s, const char *const *args)
+static void srv_start_port(struct srv *s, const char *port, const char *const *args)
 {
     char exe[4096];
     snprintf(exe, sizeof exe, "%s/tests/fake_server", build_dir());
@@ -55,7 +55,7 @@ static void srv_start(struct srv *s, const char *const *args)
     int n = 0;
     argv[n++] = exe;
     argv[n++] = "--port";
-    argv[n++] = "0";
+    argv[n++] = port;
     for (int i = 0; args && args[i] && n < 62; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
@@ -93,6 +93,11 @@ static void srv_start(struct srv *s, const char *const *args)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     fail_msg("fake_server did not start");
+}
+
+static void srv_start(struct srv *s, const char *const *args)
+{
+    srv_start_port(s, "0", args);
 }
 
 static void srv_stop(struct srv *s)
@@ -965,6 +970,210 @@ static void unwritable_output(void **state)
     free(dir);
 }
 
+
+static void sigint_keeps_answers(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char log[4200], out[4200], db[4300];
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(db, sizeof db, "%s/qeval.sqlite", out);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--request-log", log, "--latency-ms", "150",
+                           "--default-answer", "$\\boxed{7}$", NULL};
+    srv_start(&s, sargs);
+    const char *args[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24",
+                          "--apply-chat-template", "--num-concurrent", "2", "--output-path",
+                          out, "--log-samples", NULL};
+    pid_t pid = qeval_spawn(dir, args);
+    struct timespec ts = {0, 5000000};
+    /* the server logs a request before its latency: 6 logged + 200 ms
+     * means at least 4 answers delivered, and most of the 30 still to come */
+    for (int i = 0; i < 2000 && answered_lines(log) < 6; i++)
+        nanosleep(&ts, NULL);
+    struct timespec settle = {0, 200000000};
+    nanosleep(&settle, NULL);
+    double t0 = (double)time(NULL);
+    kill(pid, SIGINT);
+    assert_int_equal(qeval_wait(pid), 130);
+    assert_true((double)time(NULL) - t0 < 5); /* stops at once, not after the rest */
+    char *err = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err, "interrupted"));
+    free(err);
+    qe_store *st;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_store_open(db, 1, &st, &e), 0);
+    int64_t okc = 0;
+    assert_int_equal(qe_store_counts(st, 1, "aime24", &okc, NULL, &e), 0);
+    qe_store_close(st);
+    assert_true(okc >= 3 && okc < 30);
+    char md[4300];
+    snprintf(md, sizeof md, "%s/m", out);
+    assert_int_equal(count_prefix(md, "results_"), 0);
+    srv_stop(&s);
+    /* the rest on the next run, from a fast server */
+    const char *s2[] = {"--model", "m", "--request-log", log, "--default-answer",
+                        "$\\boxed{7}$", NULL};
+    srv_start(&s, s2);
+    const char *args2[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24",
+                           "--apply-chat-template", "--num-concurrent", "2", "--output-path",
+                           out, "--log-samples", NULL};
+    assert_int_equal(qeval(dir, args2), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    char want[64];
+    snprintf(want, sizeof want, "(%lld from the store, %lld sent", (long long)okc,
+             (long long)(30 - okc));
+    assert_non_null(strstr(so, want));
+    free(so);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
+static void truncation_and_reasoning(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char script[4200], out[4200];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    const qe_task *t = qe_task_find("aime24");
+    qe_err e = {0, ""};
+    FILE *f = fopen(script, "w");
+    /* doc 0: cut inside <think> by max_tokens; doc 1: reasoning parser, null
+     * content, cut; doc 2: a closed think block then a right answer */
+    const char *p0 = json_string_value(json_object_get(qe_task_doc(t, 0, &e), "Problem"));
+    const char *p1 = json_string_value(json_object_get(qe_task_doc(t, 1, &e), "Problem"));
+    const char *p2 = json_string_value(json_object_get(qe_task_doc(t, 2, &e), "Problem"));
+    long long a2 = json_integer_value(json_object_get(qe_task_doc(t, 2, &e), "Answer"));
+    char m[3][41];
+    snprintf(m[0], 41, "%s", p0);
+    snprintf(m[1], 41, "%s", p1);
+    snprintf(m[2], 41, "%s", p2);
+    char c2[128];
+    snprintf(c2, sizeof c2, "<think>easy</think>The answer is $\\boxed{%lld}$", a2);
+    json_t *r0 = json_pack("{s:s,s:s}", "match", m[0], "content",
+                           "<think>Let me think about \\boxed{");
+    json_t *r1 = json_pack("{s:s,s:n,s:s,s:s}", "match", m[1], "content", "reasoning_content",
+                           "I am still thinking", "finish_reason", "length");
+    json_t *r2 = json_pack("{s:s,s:s}", "match", m[2], "content", c2);
+    json_t *rs[3] = {r0, r1, r2};
+    for (int i = 0; i < 3; i++) {
+        char *l = json_dumps(rs[i], JSON_COMPACT);
+        fprintf(f, "%s\n", l);
+        free(l);
+        json_decref(rs[i]);
+    }
+    fclose(f);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--script", script, NULL};
+    srv_start(&s, sargs);
+    const char *args[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                          "3", "--apply-chat-template", "--output-path", out, "--log-samples",
+                          NULL};
+    assert_int_equal(qeval(dir, args), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "2 truncated"));
+    free(so);
+    char md[4300];
+    snprintf(md, sizeof md, "%s/m", out);
+    char *sp = find_one(md, "samples_aime24_");
+    json_t *lines = load_jsonl(sp);
+    json_t *l0 = json_array_get(lines, 0), *l1 = json_array_get(lines, 1),
+           *l2 = json_array_get(lines, 2);
+    assert_true(json_is_true(json_object_get(l0, "truncated")));
+    assert_true(json_is_true(json_object_get(l1, "truncated")));
+    assert_true(json_is_false(json_object_get(l2, "truncated")));
+    assert_string_equal(json_string_value(json_object_get(l1, "reasoning")), "I am still thinking");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(l1, "filtered_resps"), 0)),
+                        "");
+    /* no think stripping: lm-eval's chat API scores the content as is; the
+     * aime scorer takes the last \boxed{...} even after a think block */
+    assert_int_equal(json_integer_value(json_object_get(l2, "exact_match")), 1);
+    assert_int_equal(json_integer_value(json_object_get(l0, "exact_match")), 0);
+    json_decref(lines);
+    free(sp);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
+static int64_t stored_ok(const char *out)
+{
+    char db[4400];
+    snprintf(db, sizeof db, "%s/qeval.sqlite", out);
+    qe_store *st;
+    qe_err e = {0, ""};
+    int64_t okc = -1;
+    if (qe_store_open(db, 1, &st, &e) == 0) {
+        qe_store_counts(st, 1, "aime24", &okc, NULL, &e);
+        qe_store_close(st);
+    }
+    return okc;
+}
+
+static void server_dies_and_returns(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char out[4200], out2[4200];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(out2, sizeof out2, "%s/out2", dir);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--default-answer", "$\\boxed{3}$", "--fault",
+                           "die-after:5", NULL};
+    srv_start(&s, sargs);
+    const char *port = strrchr(s.url, ':') + 1;
+    char portbuf[16];
+    snprintf(portbuf, sizeof portbuf, "%s", port);
+    const char *args[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                          "12", "--apply-chat-template", "--num-concurrent", "2",
+                          "--max-attempts", "2", "--server-wait", "30", "--output-path", out,
+                          "--log-samples", NULL};
+    pid_t pid = qeval_spawn(dir, args);
+    int st;
+    assert_int_equal(waitpid(s.pid, &st, 0), s.pid); /* the crash */
+    s.pid = 0;
+    srv_stop(&s);
+    struct timespec ts = {0, 500000000};
+    nanosleep(&ts, NULL);
+    const char *s2[] = {"--model", "m", "--default-answer", "$\\boxed{3}$", NULL};
+    srv_start_port(&s, portbuf, s2); /* same address, back up */
+    assert_int_equal(qeval_wait(pid), 0);
+    assert_int_equal(stored_ok(out), 12);
+    srv_stop(&s);
+
+    /* a server that never comes back: bounded wait, cause named, resumable */
+    const char *s3[] = {"--model", "m", "--default-answer", "$\\boxed{3}$", "--fault",
+                        "die-after:3", NULL};
+    srv_start(&s, s3);
+    const char *args2[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                           "12", "--apply-chat-template", "--num-concurrent", "1",
+                           "--max-attempts", "2", "--server-wait", "1", "--output-path", out2,
+                           NULL};
+    int rc = qeval(dir, args2);
+    assert_int_equal(rc, 5);
+    char *err = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err, "stopped answering"));
+    assert_non_null(strstr(err, "resume"));
+    free(err);
+    assert_int_equal(stored_ok(out2), 3);
+    waitpid(s.pid, NULL, 0);
+    s.pid = 0;
+    srv_stop(&s);
+    srv_start(&s, s2);
+    const char *args3[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                           "12", "--apply-chat-template", "--output-path", out2, NULL};
+    assert_int_equal(qeval(dir, args3), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "(3 from the store, 9 sent"));
+    free(so);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -975,6 +1184,9 @@ int main(void)
         cmocka_unit_test(api_key_never_written),
         cmocka_unit_test(new_fingerprint_new_run),
         cmocka_unit_test(unwritable_output),
+        cmocka_unit_test(sigint_keeps_answers),
+        cmocka_unit_test(truncation_and_reasoning),
+        cmocka_unit_test(server_dies_and_returns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

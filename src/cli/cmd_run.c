@@ -55,6 +55,8 @@ static void usage(FILE *f)
             "  --api-key-env VAR         read the API key from $VAR (never printed or stored)\n"
             "  --timeout SECONDS         per attempt (default 600)\n"
             "  --max-attempts N          per request, retries included (default 5)\n"
+            "  --server-wait SECONDS     when the server stops answering, wait this long for\n"
+            "                            its /health before giving up (default 60; 0 = no wait)\n"
             "  --help                    this text\n"
             "\n"
             "exit status: 0 all answered; 1 some requests failed (stored, listed, retried on\n"
@@ -234,6 +236,16 @@ int cmd_run(int argc, char **argv)
                 fprintf(stderr, "qeval run: --timeout must be 0 < seconds <= 86400\n");
                 goto out;
             }
+        } else if (flag_is(a, "server-wait", &v)) {
+            VALUE();
+            char *end;
+            o.server_wait_s = strtod(v, &end);
+            if (end == v || *end || o.server_wait_s > 86400) {
+                fprintf(stderr, "qeval run: --server-wait takes seconds (0 = no wait)\n");
+                goto out;
+            }
+            if (o.server_wait_s == 0)
+                o.server_wait_s = -1;
         } else if (flag_is(a, "max-attempts", &v)) {
             VALUE();
             if (parse_int(v, 1, 100, &n)) {

@@ -837,6 +837,9 @@ static int run_eval_step(sweep *s, size_t mi, size_t ti)
     ro.stop = s->o->stop;
     ro.progress = s->o->progress;
     ro.deadline = s->has_budget ? s->deadline : 0;
+    /* our own server does not come back by itself: fail fast, the sweep
+     * restarts it; a shared endpoint may, so the runner waits for it */
+    ro.server_wait_s = p->engine.kind == QE_PLAN_ENGINE_VLLM ? -1 : 0;
 
     note(s, "%s x %s: evaluating (%zu requests)", m->name, task, s->requests[i]);
     qe_run_summary sum;

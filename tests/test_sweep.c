@@ -812,6 +812,40 @@ static void test_cli_oom_second_model(void **state)
     free(se);
 }
 
+static void test_cli_crash_mid_task_restarts(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    /* FP8's first server dies after answering 3 requests (fake_server
+     * die-after:3); the sweep restarts it once and the task resumes */
+    char wrapper[400], body[1500];
+    snprintf(wrapper, sizeof wrapper, "%s/vllm", f->bin);
+    unlink(wrapper);
+    snprintf(body, sizeof body,
+             "#!/bin/sh\ncase \"$2\" in *FP8*) if [ ! -e %s/crashed ]; then : > %s/crashed; "
+             "FAKE_SERVER_FAULT=die-after:3; export FAKE_SERVER_FAULT; fi;; esac\n"
+             "exec %s/tests/fake_vllm \"$@\"\n", f->dir, f->dir, getenv("QEVAL_BUILD"));
+    write_file(wrapper, body);
+    chmod(wrapper, 0755);
+    write_plan(f, NULL, ", num_concurrent: 1", "vllm", 6);
+    write_script(f, 0);
+    const char *args[] = {"sweep", f->plan, NULL};
+    int rc = qeval_run(f, args, NULL);
+    char *so = slurp(f->so), *se = slurp(f->se);
+    if (rc)
+        fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
+    assert_int_equal(rc, 0);
+    char models[1024];
+    started_models(f, models, sizeof models);
+    assert_string_equal(models, "RedHatAI/Qwen3-32B-NVFP4,Qwen/Qwen3-32B-FP8,Qwen/Qwen3-32B-FP8,Qwen/Qwen3-32B");
+    assert_non_null(strstr(se, "fp8: restarting the server once"));
+    assert_int_equal(count_sub(so, "  done"), 6);
+    /* the 3 answers before the crash were kept: 3 x 8 problems, each once */
+    assert_resumed_without_repeats(f, 0, 24);
+    free(so);
+    free(se);
+}
+
 static void test_cli_priority_tight_budget(void **state)
 {
     fx *f = *state;
@@ -1436,6 +1470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lib_budget_fake_clock, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_full_sweep, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_oom_second_model, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_crash_mid_task_restarts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_priority_tight_budget, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_resume_after_kill9, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_sigint_then_resume, fx_setup, fx_teardown),

@@ -2,10 +2,13 @@
  * (see sweep.h and docs/sweep.md). */
 #include "sweep.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -614,6 +617,108 @@ static bool is_quant_line(const char *l)
            strcasestr(l, "kv cache dtype") || strcasestr(l, "kv_cache_dtype");
 }
 
+/* ---- a server start that Ctrl-C can cut short ---------------------------
+ * qe_engine_start blocks until the server is ready (minutes for a 32B
+ * model) and takes no stop flag. It runs in a thread; on a stop request the
+ * main thread signals every child of ours that leads its own process group
+ * (during a start that is only the server being started: the runner is not
+ * running), SIGTERM first and SIGKILL after the grace period, so the start
+ * fails quickly and nothing is left behind. Linux: children found in /proc. */
+
+typedef struct {
+    const qe_engine_spec *spec;
+    qe_engine *eng;
+    qe_engine_failure fail;
+    qe_err err;
+    int rc;
+    atomic_int done;
+} start_job;
+
+static void *start_thread(void *ud)
+{
+    start_job *j = ud;
+    j->rc = qe_engine_start(j->spec, &j->eng, &j->fail, &j->err);
+    atomic_store(&j->done, 1);
+    return NULL;
+}
+
+static void signal_child_groups(int sig)
+{
+    pid_t me = getpid();
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 1)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *rp = strrchr(buf, ')'); /* comm may hold spaces and parens */
+        char state;
+        int ppid, pgrp;
+        if (rp && sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && ppid == me && pgrp == pid)
+            kill(-(pid_t)pid, sig);
+    }
+    closedir(d);
+}
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int start_interruptible(sweep *s, const qe_engine_spec *spec, qe_engine **out, qe_engine_failure *fail,
+                               qe_err *e)
+{
+    if (!s->o->stop)
+        return qe_engine_start(spec, out, fail, e);
+    start_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    j->spec = spec;
+    atomic_init(&j->done, 0);
+    pthread_t th;
+    if (pthread_create(&th, NULL, start_thread, j)) {
+        free(j);
+        return qe_engine_start(spec, out, fail, e);
+    }
+    double grace = spec->stop_grace > 0 ? spec->stop_grace : 30, t_stop = 0;
+    while (!atomic_load(&j->done)) {
+        if (stopping(s)) {
+            if (t_stop == 0)
+                t_stop = mono_s();
+            signal_child_groups(mono_s() - t_stop > grace ? SIGKILL : SIGTERM);
+        }
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+    }
+    pthread_join(th, NULL);
+    int rc = j->rc;
+    *out = j->eng;
+    *fail = j->fail;
+    *e = j->err;
+    free(j);
+    if (t_stop > 0) {
+        if (*out) {
+            qe_engine_free(*out);
+            *out = NULL;
+        }
+        return qe_err_set(e, QE_EINTR, "interrupted while the server was starting");
+    }
+    return rc;
+}
+
 /* Ensures a healthy server for model mi. Returns 0, or -1 when the model
  * cannot be served (marked failed), or QE_EINTR. */
 static int ensure_server(sweep *s, size_t mi)
@@ -667,9 +772,13 @@ static int ensure_server(sweep *s, size_t mi)
     qe_engine_failure fail;
     qe_err e = {0};
     qe_engine *eng = NULL;
-    int rc = qe_engine_start(&spec, &eng, &fail, &e);
+    int rc = start_interruptible(s, &spec, &eng, &fail, &e);
     free(dir);
     free(log);
+    if (rc == QE_EINTR) {
+        note(s, "%s: %s", m->name, e.msg);
+        return QE_EINTR;
+    }
     if (rc) {
         note(s, "%s: server failed to start: %s", m->name, e.msg);
         if (fail.log_tail[0])

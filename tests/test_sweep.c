@@ -952,6 +952,32 @@ static void test_cli_sigint_then_resume(void **state)
     assert_resumed_without_repeats(f, before, 30);
 }
 
+static void test_cli_sigint_during_server_start(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    write_plan(f, NULL, NULL, "vllm", 2);
+    write_script(f, 0);
+    const char *args[] = {"sweep", f->plan, NULL};
+    const char *env[] = {"FAKE_VLLM_STARTUP_MS=20000", NULL};
+    pid_t pid = qeval_spawn(f, args, env);
+    double t0 = mono();
+    struct stat sb;
+    while (stat(f->record, &sb) != 0 || sb.st_size == 0) { /* vllm serve has been spawned */
+        assert_true(mono() - t0 < 30);
+        sleep_ms(20);
+    }
+    sleep_ms(300);
+    double t1 = mono();
+    kill(pid, SIGINT);
+    assert_int_equal(qeval_wait(pid, 30), 130);
+    assert_true(mono() - t1 < 10); /* not the 20 s the start would take */
+    assert_no_orphans(f);
+    char *se = slurp(f->se);
+    assert_non_null(strstr(se, "interrupted while the server was starting"));
+    free(se);
+}
+
 static void test_cli_dry_run(void **state)
 {
     fx *f = *state;
@@ -1474,6 +1500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_priority_tight_budget, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_resume_after_kill9, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_sigint_then_resume, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_sigint_during_server_start, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_dry_run, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_invalid_plan, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_lmeval_engine, fx_setup, fx_teardown),

@@ -642,14 +642,16 @@ static void *start_thread(void *ud)
     return NULL;
 }
 
-static void signal_child_groups(int sig)
+/* Children of ours that lead their own process group; returns the count. */
+static size_t child_groups(pid_t *out, size_t cap)
 {
     pid_t me = getpid();
+    size_t n_out = 0;
     DIR *d = opendir("/proc");
     if (!d)
-        return;
+        return 0;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    while ((de = readdir(d)) && n_out < cap) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
         if (*end || pid <= 1)
@@ -666,9 +668,20 @@ static void signal_child_groups(int sig)
         char state;
         int ppid, pgrp;
         if (rp && sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && ppid == me && pgrp == pid)
-            kill(-(pid_t)pid, sig);
+            out[n_out++] = (pid_t)pid;
     }
     closedir(d);
+    return n_out;
+}
+
+static void record_server(sweep *s, size_t mi, pid_t pgid, int port)
+{
+    const qe_plan_model *m = &s->p->models[mi];
+    json_object_set_new(s->state, "server",
+                        json_pack("{s:I,s:s,s:s,s:s,s:i}", "pgid", (json_int_t)pgid, "model", m->model, "served",
+                                  m->served_model_name ? m->served_model_name : m->model, "name", m->name, "port",
+                                  port));
+    state_save(s);
 }
 
 static double mono_s(void)
@@ -678,11 +691,9 @@ static double mono_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static int start_interruptible(sweep *s, const qe_engine_spec *spec, qe_engine **out, qe_engine_failure *fail,
-                               qe_err *e)
+static int start_interruptible(sweep *s, size_t mi, const qe_engine_spec *spec, qe_engine **out,
+                               qe_engine_failure *fail, qe_err *e)
 {
-    if (!s->o->stop)
-        return qe_engine_start(spec, out, fail, e);
     start_job *j = calloc(1, sizeof *j);
     if (!j)
         return qe_err_set(e, QE_ENOMEM, "out of memory");
@@ -694,11 +705,21 @@ static int start_interruptible(sweep *s, const qe_engine_spec *spec, qe_engine *
         return qe_engine_start(spec, out, fail, e);
     }
     double grace = spec->stop_grace > 0 ? spec->stop_grace : 30, t_stop = 0;
+    bool recorded = false;
     while (!atomic_load(&j->done)) {
+        pid_t kids[8];
+        size_t nk = child_groups(kids, 8);
+        if (!recorded && nk == 1) {
+            /* remembered at once, so a kill -9 of qeval during the start
+             * leaves nothing the next run does not find */
+            record_server(s, mi, kids[0], spec->args && spec->args->port > 0 ? spec->args->port : 0);
+            recorded = true;
+        }
         if (stopping(s)) {
             if (t_stop == 0)
                 t_stop = mono_s();
-            signal_child_groups(mono_s() - t_stop > grace ? SIGKILL : SIGTERM);
+            for (size_t k = 0; k < nk; k++)
+                kill(-kids[k], mono_s() - t_stop > grace ? SIGKILL : SIGTERM);
         }
         struct timespec ts = {0, 50000000L};
         nanosleep(&ts, NULL);
@@ -772,9 +793,13 @@ static int ensure_server(sweep *s, size_t mi)
     qe_engine_failure fail;
     qe_err e = {0};
     qe_engine *eng = NULL;
-    int rc = start_interruptible(s, &spec, &eng, &fail, &e);
+    int rc = start_interruptible(s, mi, &spec, &eng, &fail, &e);
     free(dir);
     free(log);
+    if (rc) { /* nothing is left running */
+        json_object_set_new(s->state, "server", json_null());
+        state_save(s);
+    }
     if (rc == QE_EINTR) {
         note(s, "%s: %s", m->name, e.msg);
         return QE_EINTR;
@@ -792,11 +817,7 @@ static int ensure_server(sweep *s, size_t mi)
     s->eng = eng;
     s->eng_model = mi;
     s->startup_s = qe_engine_startup_seconds(eng);
-    json_object_set_new(s->state, "server",
-                        json_pack("{s:I,s:s,s:s,s:s,s:i}", "pgid", (json_int_t)qe_engine_pgid(eng), "model",
-                                  m->model, "served", served_name(m), "name", m->name, "port",
-                                  qe_engine_port(eng)));
-    state_save(s);
+    record_server(s, mi, qe_engine_pgid(eng), qe_engine_port(eng));
     char d[32];
     qe_sweep_format_duration(s->startup_s, d, sizeof d);
     note(s, "%s: server ready at %s in %s", m->name, qe_engine_base_url(eng), d);

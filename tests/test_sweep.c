@@ -716,6 +716,8 @@ static void started_models(const fx *f, char *out, size_t n)
     free(rec);
 }
 
+static pid_t last_pgid(const fx *f);
+
 /* ---- CLI end to end ----------------------------------------------------- */
 
 static void test_cli_full_sweep(void **state)
@@ -976,6 +978,41 @@ static void test_cli_sigint_during_server_start(void **state)
     char *se = slurp(f->se);
     assert_non_null(strstr(se, "interrupted while the server was starting"));
     free(se);
+}
+
+static void test_cli_kill9_during_server_start(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    write_plan(f, NULL, NULL, "vllm", 2);
+    write_script(f, 0);
+    const char *args[] = {"sweep", f->plan, NULL};
+    const char *env[] = {"FAKE_VLLM_STARTUP_MS=60000", NULL};
+    pid_t pid = qeval_spawn(f, args, env);
+    double t0 = mono();
+    struct stat sb;
+    char sp[400];
+    snprintf(sp, sizeof sp, "%s/sweep_state.json", f->out);
+    for (;;) { /* the server is spawned and its process group recorded */
+        char *st = slurp(sp);
+        bool rec = strstr(st, "\"pgid\"") != NULL;
+        free(st);
+        if (rec && stat(f->record, &sb) == 0 && sb.st_size > 0)
+            break;
+        assert_true(mono() - t0 < 30);
+        sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    pid_t orphan = last_pgid(f);
+    assert_true(orphan > 1 && kill(-orphan, 0) == 0); /* still starting, on its own */
+    assert_int_equal(qeval_run(f, args, NULL), 0);
+    char *se = slurp(f->se);
+    if (!strstr(se, "left running by an interrupted sweep"))
+        fprintf(stderr, "stderr:\n%s\n", se);
+    assert_non_null(strstr(se, "left running by an interrupted sweep"));
+    free(se);
+    assert_true(kill(-orphan, 0) != 0);
 }
 
 static void test_cli_dry_run(void **state)
@@ -1501,6 +1538,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_resume_after_kill9, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_sigint_then_resume, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_sigint_during_server_start, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_kill9_during_server_start, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_dry_run, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_invalid_plan, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_lmeval_engine, fx_setup, fx_teardown),

@@ -61,7 +61,7 @@ $(BUILD)/qeval: $(CLI_OBJ) $(BUILD)/libqeval.a
 $(BUILD)/libqeval.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/%.o: %.c $(wildcard src/*.h) | $(BUILD)/gen/embedded_data.h
+$(BUILD)/%.o: %.c $(wildcard src/*.h src/cli/*.h) | $(BUILD)/gen/embedded_data.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -5,7 +5,7 @@
  * Also prints the client's CPU time per request (user+sys of this process,
  * which does not include the server).
  *
- * Usage: bench_client [seconds-per-point (default 2)]
+ * Usage: bench_client [seconds-per-point (default 1)]
  * Finds the server at $QEVAL_BUILD/tests/fake_server, else next to this
  * binary (../tests/fake_server). */
 #include <errno.h>
@@ -224,7 +224,7 @@ static int client_rps(const char *base, int conc, double secs, double *rps, doub
 
 int main(int argc, char **argv)
 {
-    int secs = argc > 1 ? atoi(argv[1]) : 2;
+    int secs = argc > 1 ? atoi(argv[1]) : 1;
     if (secs < 1)
         secs = 1;
     if (!getenv("QEVAL_BUILD")) {

@@ -14,7 +14,7 @@ echo "== qeval summarize $EX"
 $Q summarize "$EX"
 echo
 echo "== qeval compare (baseline bf16)"
-$Q compare "$EX/bf16" "$EX/awq-w3g128" "$EX/awq-w4g128" "$EX/gptq-w3g128" "$EX/gptq-w4g128" "$EX/kvquant-kv4"
+$Q compare --flips 3 "$EX/bf16" "$EX/awq-w3g128" "$EX/awq-w4g128" "$EX/gptq-w3g128" "$EX/gptq-w4g128" "$EX/kvquant-kv4"
 mkdir -p qeval-demo
 out="qeval-demo/r1-distill-1.5b-quant-$(date +%Y%m%d-%H%M%S).html"
 echo

@@ -310,7 +310,7 @@ int qe_client_parse_reply(const char *body, size_t len, qe_reply *out, qe_err *e
     json_t *choices = json_object_get(j, "choices");
     if (!json_is_array(choices) || json_array_size(choices) == 0) {
         json_t *err = json_object_get(j, "error");
-        if (err) {
+        if (err || json_is_string(json_object_get(j, "message"))) {
             char m[512];
             qe_client_error_message(body, len, m, sizeof m);
             rc = qe_err_set(e, QE_ESERVER, "server error in reply: %s", m);

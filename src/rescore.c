@@ -1,5 +1,5 @@
-/* rescore: re-score lm-eval samples files with score_lmeval (see rescore.h
- * and docs/rescore.md). */
+/* rescore: re-score lm-eval samples files with score_lmeval or the math
+ * verifier (see rescore.h and docs/rescore.md). */
 #include "rescore.h"
 
 #include <dirent.h>
@@ -10,6 +10,7 @@
 
 #include "score_lmeval.h"
 #include "task.h"
+#include "verify.h"
 
 static const char *const supported[] = {"hendrycks_math500", "aime24", "aime25", "gsm8k"};
 
@@ -40,8 +41,12 @@ void qe_rescore_result_free(qe_rescore_result *r)
         return;
     for (size_t i = 0; i < r->n_groups; i++) {
         free(r->groups[i].filter);
+        free(r->groups[i].recorded_filter);
         free(r->groups[i].values);
         json_decref(r->groups[i].changed);
+        json_decref(r->groups[i].accepted_not_recorded);
+        json_decref(r->groups[i].rejected_but_recorded);
+        json_decref(r->groups[i].undecided);
     }
     free(r->groups);
     free(r->file);
@@ -57,7 +62,10 @@ typedef struct {
     size_t n_rec, cap_rec;
 } group_extra;
 
-static qe_rescore_group *group_for(qe_rescore_result *r, group_extra **extra, const char *filter)
+/* The group named filter, created on first use; recorded is the lm-eval
+ * filter its recorded verdicts come from. */
+static qe_rescore_group *group_for(qe_rescore_result *r, group_extra **extra, const char *filter,
+                                   const char *recorded)
 {
     for (size_t i = 0; i < r->n_groups; i++)
         if (!strcmp(r->groups[i].filter, filter))
@@ -76,11 +84,20 @@ static qe_rescore_group *group_for(qe_rescore_result *r, group_extra **extra, co
     memset(g, 0, sizeof *g);
     memset(&ne[r->n_groups], 0, sizeof *ne);
     g->filter = strdup(filter);
+    g->recorded_filter = strdup(recorded);
     g->changed = json_array();
+    g->accepted_not_recorded = json_array();
+    g->rejected_but_recorded = json_array();
+    g->undecided = json_array();
     g->metric = "exact_match";
-    if (!g->filter || !g->changed) {
+    if (!g->filter || !g->recorded_filter || !g->changed || !g->accepted_not_recorded ||
+        !g->rejected_but_recorded || !g->undecided) {
         free(g->filter);
+        free(g->recorded_filter);
         json_decref(g->changed);
+        json_decref(g->accepted_not_recorded);
+        json_decref(g->rejected_but_recorded);
+        json_decref(g->undecided);
         return NULL;
     }
     r->n_groups++;
@@ -140,22 +157,55 @@ static void report(const qe_rescore_opts *o, qe_rescore_result *r, const qe_err 
         o->on_bad_line(o->arg, le);
 }
 
-/* Scores one parsed line. Returns 0 (scored), 1 (bad line, le filled) or a
- * negative status that stops the file. */
-static int score_line(qe_rescore_result *r, group_extra **extra, const qe_rescore_opts *o,
-                      const qe_lmeval_sample *s, qe_err *le)
+/* The raw response of a line (NULL for a null response). Returns 0, or 1
+ * with le filled when the line is not usable. */
+static int line_response(const qe_rescore_result *r, const qe_lmeval_sample *s, const char **resp,
+                         qe_err *le)
 {
+    *resp = NULL;
     if (!json_is_object(s->doc))
         return qe_err_set(le, QE_EINVAL, "%s:%ld: no doc object", r->file, s->line), 1;
     const json_t *first = json_array_get(s->resps, 0);
     if (!json_is_array(first))
         return qe_err_set(le, QE_EINVAL, "%s:%ld: resps is not [[response]]", r->file, s->line), 1;
-    const json_t *resp = json_array_get(first, 0);
-    if (resp && !json_is_string(resp) && !json_is_null(resp))
+    const json_t *j = json_array_get(first, 0);
+    if (j && !json_is_string(j) && !json_is_null(j))
         return qe_err_set(le, QE_EINVAL, "%s:%ld: resps[0][0] is not a string", r->file, s->line), 1;
+    *resp = json_string_value(j);
+    return 0;
+}
+
+/* Adds one new verdict to g and compares it with the line's recorded one.
+ * Returns 0 or QE_ENOMEM (le filled). */
+static int record_verdict(qe_rescore_result *r, group_extra *x, qe_rescore_group *g,
+                          const qe_lmeval_sample *s, int value, qe_err *le)
+{
+    if (push_value(&g->values, &g->n, &g->cap_values, value))
+        return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+    if (!s->has_metric)
+        return 0;
+    if (push_value(&x->rec, &x->n_rec, &x->cap_rec, s->metric_value))
+        return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+    if (fabs(s->metric_value - (double)value) <= 1e-9)
+        return 0;
+    g->n_changed++;
+    json_t *side = (double)value > s->metric_value ? g->accepted_not_recorded : g->rejected_but_recorded;
+    if (json_array_append_new(g->changed, doc_id_json(s)) || json_array_append_new(side, doc_id_json(s)))
+        return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+    return 0;
+}
+
+/* Scores one parsed line with score_lmeval. Returns 0 (scored), 1 (bad
+ * line, le filled) or a negative status that stops the file. */
+static int score_line(qe_rescore_result *r, group_extra **extra, const qe_rescore_opts *o,
+                      const qe_lmeval_sample *s, qe_err *le)
+{
+    const char *resp;
+    if (line_response(r, s, &resp, le))
+        return 1;
     qe_lm_score sc;
     qe_err se = {0};
-    if (qe_lm_score_doc(r->task, s->doc, json_string_value(resp), &sc, &se)) {
+    if (qe_lm_score_doc(r->task, s->doc, resp, &sc, &se)) {
         if (se.code == QE_ENOMEM)
             return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
         return qe_err_set(le, QE_EINVAL, "%s:%ld: %s", r->file, s->line, se.msg), 1;
@@ -171,29 +221,142 @@ static int score_line(qe_rescore_result *r, group_extra **extra, const qe_rescor
                    s->filter, r->task);
         goto out;
     }
-    qe_rescore_group *g = group_for(r, extra, s->filter);
-    if (!g || push_value(&g->values, &g->n, &g->cap_values, f->value)) {
+    qe_rescore_group *g = group_for(r, extra, s->filter, s->filter);
+    if (!g) {
         rc = qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
         goto out;
     }
-    group_extra *x = &(*extra)[g - r->groups];
-    if (s->has_metric) {
-        if (push_value(&x->rec, &x->n_rec, &x->cap_rec, s->metric_value)) {
-            rc = qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
-            goto out;
-        }
-        if (fabs(s->metric_value - (double)f->value) > 1e-9) {
-            g->n_changed++;
-            if (json_array_append_new(g->changed, doc_id_json(s))) {
-                rc = qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
-                goto out;
-            }
-        }
-    }
+    if ((rc = record_verdict(r, &(*extra)[g - r->groups], g, s, f->value, le)))
+        goto out;
     if (o && o->keep_samples)
         rc = rescored_line(r, s, f, le);
 out:
     qe_lm_score_free(&sc);
+    return rc;
+}
+
+/* The lm-eval filters a task logs (score_lmeval's filter_list). */
+static int task_has_filter(const char *task, const char *filter)
+{
+    if (!strcmp(task, "gsm8k"))
+        return !strcmp(filter, "strict-match") || !strcmp(filter, "flexible-extract");
+    return !strcmp(filter, "none");
+}
+
+/* The gold answer the math verifier compares with: qe_lm_gold, and for
+ * gsm8k (whose gold is the whole worked answer) the text after the last
+ * "####", trimmed. 0 and *out malloc'd, or an error with se filled. */
+static int math_gold(const char *task, const json_t *doc, char **out, qe_err *se)
+{
+    int rc = qe_lm_gold(task, doc, out, se);
+    if (rc || strcmp(task, "gsm8k"))
+        return rc;
+    char *h = NULL;
+    for (char *p = *out; (p = strstr(p, "####")); p += 4)
+        h = p;
+    if (!h) {
+        free(*out);
+        *out = NULL;
+        return qe_err_set(se, QE_EINVAL, "gsm8k doc: the answer has no '####'");
+    }
+    h += 4;
+    while (*h == ' ' || *h == '\t' || *h == '\n' || *h == '\r')
+        h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\n' || h[n - 1] == '\r'))
+        n--;
+    memmove(*out, h, n);
+    (*out)[n] = '\0';
+    return 0;
+}
+
+/* A re-scored line of the math scorer: filter renamed, filtered_resps the
+ * extracted answer, the metric value the verifier's verdict, and a
+ * "math_verify" object saying why. */
+static int rescored_line_math(qe_rescore_result *r, const qe_lmeval_sample *s, const char *gold,
+                              const qe_verify_result *vr, int value, qe_err *e)
+{
+    json_t *o = s->obj;
+    const char *name = s->has_metric ? s->metric_name : "exact_match";
+    json_t *why = json_pack("{s:o, s:s, s:s, s:s, s:s}", "verdict",
+                            vr->verdict == QE_VERDICT_UNDECIDED ? json_null() : json_boolean(vr->verdict == 1),
+                            "reason", vr->reason, "gold", gold, "extracted", vr->extracted, "method",
+                            qe_extract_method_name(vr->extract_method));
+    int rc = why ? 0 : -1;
+    rc |= json_object_set_new(o, "filtered_resps", json_pack("[s]", vr->extracted));
+    rc |= json_object_set_new(o, "filter", json_string(QE_RESCORE_MATH_FILTER));
+    rc |= json_object_set_new(o, name, metric_json(json_object_get(o, name), r->task, value));
+    if (!json_object_get(o, "metrics"))
+        rc |= json_object_set_new(o, "metrics", json_pack("[s]", name));
+    rc |= json_object_set_new(o, "math_verify", why);
+    if (rc)
+        return qe_err_set(e, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+    return qe_lmeval_sample_format(&r->samples, o, e);
+}
+
+/* Scores one parsed line with the math verifier; same returns as
+ * score_line. Only the lines of the first lm-eval filter seen are scored. */
+static int score_line_math(qe_rescore_result *r, group_extra **extra, const qe_rescore_opts *o,
+                           qe_verify_scratch *vs, const qe_lmeval_sample *s, qe_err *le)
+{
+    const char *resp;
+    if (line_response(r, s, &resp, le))
+        return 1;
+    if (!task_has_filter(r->task, s->filter))
+        return qe_err_set(le, QE_EINVAL, "%s:%ld: filter '%s' is not a filter of %s", r->file, s->line,
+                          s->filter, r->task), 1;
+    if (r->n_groups && strcmp(r->groups[0].recorded_filter, s->filter)) {
+        r->n_other_filter++; /* the same response again, under gsm8k's other filter */
+        return 0;
+    }
+    char *gold = NULL;
+    qe_err se = {0};
+    if (math_gold(r->task, s->doc, &gold, &se)) {
+        if (se.code == QE_ENOMEM)
+            return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+        return qe_err_set(le, QE_EINVAL, "%s:%ld: %s", r->file, s->line, se.msg), 1;
+    }
+    /* gsm8k's format (its few-shot answers and strict-match) puts the final
+     * answer after "####": when the response has one, only the rest of
+     * that line (first "####", as strict-match) is given to the verifier. */
+    const char *text = resp ? resp : "";
+    char *cut = NULL;
+    const char *hash = strcmp(r->task, "gsm8k") ? NULL : strstr(text, "####");
+    if (hash) {
+        hash += 4;
+        if (!(cut = strndup(hash, strcspn(hash, "\n")))) {
+            free(gold);
+            return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+        }
+        text = cut;
+    }
+    qe_verify_opts vo;
+    qe_verify_opts_init(&vo);
+    vo.scratch = vs;
+    vo.no_canon = 1;
+    qe_verify_result vr;
+    int v = qe_verify_response(gold, text, &vo, &vr);
+    int value = v == QE_VERDICT_TRUE;
+    int rc;
+    qe_rescore_group *g = group_for(r, extra, QE_RESCORE_MATH_FILTER, s->filter);
+    if (!g) {
+        rc = qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+        goto out;
+    }
+    if ((rc = record_verdict(r, &(*extra)[g - r->groups], g, s, value, le)))
+        goto out;
+    if (v == QE_VERDICT_UNDECIDED) {
+        g->n_undecided++;
+        if (json_array_append_new(g->undecided, doc_id_json(s))) {
+            rc = qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+            goto out;
+        }
+    }
+    if (o && o->keep_samples)
+        rc = rescored_line_math(r, s, gold, &vr, value, le);
+out:
+    free(cut);
+    free(gold);
     return rc;
 }
 
@@ -202,6 +365,7 @@ int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_resul
     *out = NULL;
     qe_rescore_result *r = calloc(1, sizeof *r);
     group_extra *extra = NULL;
+    qe_verify_scratch *vs = NULL;
     if (!r || !(r->file = strdup(path))) {
         free(r);
         return qe_err_set(e, QE_ENOMEM, "%s: out of memory", path);
@@ -221,6 +385,11 @@ int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_resul
         rc = qe_err_set(e, QE_EINVAL,
                         "%s: task '%s' has no lm-eval scorer here (hendrycks_math500, aime24, aime25, gsm8k)",
                         path, r->task);
+        goto fail;
+    }
+    r->scorer = o && o->scorer == QE_RESCORE_MATH ? QE_RESCORE_MATH : QE_RESCORE_LMEVAL;
+    if (r->scorer == QE_RESCORE_MATH && !(vs = qe_verify_scratch_new())) {
+        rc = qe_err_set(e, QE_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
     qe_lmeval_samples *rd;
@@ -246,7 +415,8 @@ int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_resul
             rc = qe_err_set(e, QE_ELIMIT, "%s: more than %u lines", path, QE_RESCORE_MAX_LINES);
             break;
         }
-        int sr = score_line(r, &extra, o, &s, &le);
+        int sr = r->scorer == QE_RESCORE_MATH ? score_line_math(r, &extra, o, vs, &s, &le)
+                                              : score_line(r, &extra, o, &s, &le);
         if (sr == 1) {
             report(o, r, &le);
         } else if (sr < 0) {
@@ -273,9 +443,11 @@ int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_resul
     for (size_t i = 0; i < r->n_groups; i++)
         free(extra[i].rec);
     free(extra);
+    qe_verify_scratch_free(vs);
     *out = r;
     return 0;
 fail:
+    qe_verify_scratch_free(vs);
     if (extra)
         for (size_t i = 0; i < r->n_groups; i++)
             free(extra[i].rec);
@@ -370,7 +542,7 @@ int qe_rescore_write(const qe_rescore_result *r, const char *dir, const char *da
         .fewshot_as_multiturn = json_is_true(json_object_get(root, "fewshot_as_multiturn")),
         .start_time = now,
         .end_time = now,
-        .version = "rescore",
+        .version = r->scorer == QE_RESCORE_MATH ? "rescore --scorer math" : "rescore",
     };
     res = qe_lmeval_results_new(&info, e);
     if (!res) {

@@ -1,5 +1,6 @@
 /* rescore: re-score existing lm-eval samples files with lm-eval's own
- * scoring (score_lmeval) and say which recorded verdicts it disagrees with.
+ * scoring (score_lmeval) or with qeval's math verifier (verify, --scorer
+ * math), and say which recorded verdicts the new scorer disagrees with.
  *
  * A samples_<task>_<date>.jsonl file holds one line per document and
  * filter. For each line, the raw response (resps[0][0]) and the doc are
@@ -10,6 +11,16 @@
  * is streamed (memory bounded by the longest line plus 16 bytes per line),
  * unless re-scored lines are asked for (keep_samples), which are built in
  * memory.
+ *
+ * With the math scorer (QE_RESCORE_MATH) each document gets one verdict:
+ * qe_verify_response(gold, resps[0][0]) where gold is the task's gold
+ * answer (qe_lm_gold; gsm8k: the text after the last "####"). Undecided
+ * counts as wrong and is counted in n_undecided. The result has a single
+ * group whose filter is QE_RESCORE_MATH_FILTER; only the lines of the
+ * first lm-eval filter seen in the file are scored (gsm8k logs each
+ * response twice) and compared with that filter's recorded verdicts
+ * (recorded_filter); lines of the task's other filter are counted in
+ * n_other_filter and skipped.
  *
  * Bad lines (malformed JSON, no doc, a doc the scorer rejects, an unknown
  * filter) are reported through a callback as "file:line: reason" and
@@ -30,8 +41,21 @@
 /* Largest number of lines scored per file (memory bound of the verdicts). */
 #define QE_RESCORE_MAX_LINES (50u * 1000u * 1000u)
 
+/* Which scorer re-scores the responses. */
+enum qe_rescore_scorer {
+    QE_RESCORE_LMEVAL = 0, /* score_lmeval: lm-eval's exact verdicts */
+    QE_RESCORE_MATH = 1,   /* verify: qe_verify_response against the gold answer */
+};
+
+/* Filter name of the math scorer's group, in the output and in the
+ * samples/results files it writes (so they never pass for lm-eval's). */
+#define QE_RESCORE_MATH_FILTER "math-verify"
+
 typedef struct {
-    char *filter;          /* "none", "strict-match", "flexible-extract" */
+    char *filter;          /* "none", "strict-match", "flexible-extract", or
+                              QE_RESCORE_MATH_FILTER */
+    char *recorded_filter; /* lm-eval filter whose recorded verdicts are compared
+                              (== filter for the lmeval scorer) */
     const char *metric;    /* "exact_match" (static) */
     size_t n;              /* lines scored under this filter */
     double score;          /* mean of the new verdicts (lm-eval mean), 0 if n == 0 */
@@ -41,6 +65,10 @@ typedef struct {
     double recorded_score; /* mean of the recorded values (valid if n_recorded) */
     size_t n_changed;
     json_t *changed;       /* array of doc ids (integers or strings) whose verdict differs */
+    json_t *accepted_not_recorded; /* doc ids: new verdict 1, recorded 0 (subset of changed) */
+    json_t *rejected_but_recorded; /* doc ids: new verdict 0, recorded 1 (the rest of changed) */
+    size_t n_undecided;    /* math scorer: verdicts the verifier left undecided (scored 0) */
+    json_t *undecided;     /* their doc ids */
     double *values;        /* the n new verdicts, in file order */
     size_t cap_values;
 } qe_rescore_group;
@@ -51,6 +79,8 @@ typedef struct {
     char *date_id;          /* from the file name, or NULL */
     size_t n_lines;         /* non-empty lines read */
     size_t n_bad;           /* lines skipped (reported through on_bad_line) */
+    int scorer;             /* enum qe_rescore_scorer used */
+    size_t n_other_filter;  /* math scorer: lines of a second lm-eval filter, skipped */
     size_t n_groups;
     qe_rescore_group *groups;
     qe_buf samples;         /* re-scored lines, when keep_samples was set */
@@ -59,6 +89,7 @@ typedef struct {
 typedef struct {
     const char *task;       /* task to use when the file name does not say; NULL: none */
     int keep_samples;       /* build re-scored samples lines into result->samples */
+    int scorer;             /* enum qe_rescore_scorer; 0 = lmeval */
     enum qe_lmeval_sum sum_kind; /* Python sum() used for mean/stderr */
     /* Called once per skipped line with e->msg = "file:line: reason". */
     void (*on_bad_line)(void *arg, const qe_err *e);
@@ -81,6 +112,9 @@ int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_resul
 void qe_rescore_result_free(qe_rescore_result *r);
 
 /* Writes r (which needs keep_samples) in lm-eval's layout under dir:
+ * (math scorer: lines and results carry filter QE_RESCORE_MATH_FILTER,
+ * each line a "math_verify" object with verdict/reason/gold/extracted,
+ * and lm_eval_version "qeval rescore --scorer math")
  * <dir>/<model_sanitized>/samples_<task>_<date_id>.jsonl and
  * results_<date_id>.json, the results holding the new mean and stderr per
  * filter. Model, configs and n-samples come from the results file next to

@@ -111,6 +111,7 @@ struct req {
     char *prompt;               /* rendered prompt text (for log) */
     const char *fault;          /* name of the fault applied, or NULL */
     bool logged;
+    int client_port;            /* peer's TCP port: tells connections apart */
 };
 
 /* ---------- small helpers ---------- */
@@ -875,6 +876,7 @@ static void log_request(struct server *s, struct req *rq, bool answered)
     json_object_set_new(o, "status", json_integer(rq->status));
     json_object_set_new(o, "answered", json_boolean(answered));
     json_object_set_new(o, "fault", rq->fault ? json_string(rq->fault) : json_null());
+    json_object_set_new(o, "client_port", json_integer(rq->client_port));
     char *line = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!line)
@@ -921,6 +923,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!rq)
             return MHD_NO;
         rq->path = strdup(url);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+            rq->client_port = ntohs(((const struct sockaddr_in *)ci->client_addr)->sin_port);
         *con_cls = rq;
         return MHD_YES;
     }
@@ -1086,7 +1092,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--lenient"))
             lenient = true;
-    bool cli_faults = false;
+    bool cli_faults = false, model_flag = false;
+    const char *positional_model = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1099,7 +1106,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--host")) {
             NEEDV(); host = v;
         } else if (!strcmp(a, "--model") || !strcmp(a, "--served-model-name")) {
-            NEEDV(); s->model = v;
+            NEEDV(); s->model = v; model_flag = true;
         } else if (!strcmp(a, "--script")) {
             NEEDV(); script = v;
         } else if (!strcmp(a, "--request-log")) {
@@ -1123,15 +1130,25 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--flat-errors")) {
             s->flat_errors = true;
         } else if (lenient) {
-            /* unknown flag (or positional) from a launcher: skip it and its value */
-            if (!strncmp(a, "--", 2) && !strchr(a, '=') && v && strncmp(v, "--", 2) != 0)
-                i++;
+            /* unknown flag from a launcher: skip it and its value. A
+             * positional (vllm serve MODEL) names the model, as in vLLM,
+             * unless --model/--served-model-name says otherwise. */
+            if (!strncmp(a, "--", 2)) {
+                if (!strchr(a, '=') && v && strncmp(v, "--", 2) != 0)
+                    i++;
+            } else if (strcmp(a, "serve") != 0 && !positional_model) {
+                positional_model = a;
+            }
         } else {
             fprintf(stderr, "fake_server: unknown argument '%s'\n", a);
             usage();
         }
 #undef NEEDV
     }
+    if (!model_flag && positional_model)
+        s->model = positional_model;
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
     if (!cli_faults && envfault && *envfault)
         add_faults_csv(s, envfault);
     if (script)

@@ -4,7 +4,8 @@
  * tests/ is on the include path). fs_start forks/execs
  * $QEVAL_BUILD/tests/fake_server --port 0 <args...>, waits (<= 10 s) for its
  * "PORT <n>" line and fills base_url; fs_stop sends SIGTERM and reaps it
- * (call it in every test, also after the server crashed on purpose). */
+ * (call it in every test, also after the server crashed on purpose). The
+ * server gets SIGKILL if the test process dies first (PR_SET_PDEATHSIG). */
 #ifndef QE_FAKE_SERVER_UTIL_H
 #define QE_FAKE_SERVER_UTIL_H
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,6 +49,10 @@ static inline int fs_start(struct fs *s, const char *const *args)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* never outlive the test, even when an assertion aborts it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(127);
         dup2(p[1], 1);
         close(p[0]);
         close(p[1]);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "client.h"
 #include "fake_server_util.h"
 
@@ -674,42 +676,203 @@ static void test_error_message_forms(void **state)
     assert_string_equal(m, "empty body");
 }
 
-static void test_parse_reply_shapes(void **state)
+/* Golden cases in tests/cases/client_replies.jsonl: one reply body per line
+ * ("body", or "body_hex" for bytes JSON cannot hold) and what parsing must
+ * give. Add a line to add a case. */
+static void test_parse_reply_cases(void **state)
 {
     (void)state;
-    qe_reply r;
-    qe_err e = {0, ""};
-    const char *chat = "{\"model\":\"m\",\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
-                       "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}";
-    assert_int_equal(qe_client_parse_reply(chat, strlen(chat), &r, &e), 0);
-    assert_string_equal(r.content, "hi");
-    assert_string_equal(r.finish_reason, "stop");
-    assert_int_equal(r.prompt_tokens, 3);
-    qe_reply_free(&r);
-    const char *text = "{\"choices\":[{\"text\":\" 42\",\"finish_reason\":null}]}";
-    assert_int_equal(qe_client_parse_reply(text, strlen(text), &r, &e), 0);
-    assert_string_equal(r.content, " 42");
-    assert_string_equal(r.finish_reason, "");
-    assert_int_equal(r.prompt_tokens, -1);
-    assert_string_equal(r.model, "");
-    qe_reply_free(&r);
-    struct { const char *body, *err; } bad[] = {
-        {"[1,2]", "expected a JSON object"},
-        {"{\"choices\":[]}", "no choices[0]"},
-        {"{\"object\":\"list\"}", "no choices[0]"},
-        {"{\"choices\":[{\"index\":0}]}", "neither message nor text"},
-        {"{\"choices\":[{\"message\":{\"content\":5}}]}", "content is a number"},
-        {"{\"choices\":[\"x\"]}", "choices[0] is a string"},
-        {"{\"error\":{\"message\":\"boom\"}}", "server error in reply: boom"},
-        {"{\"choices\":[{\"message\":{\"content\":\"cut", "not valid JSON"},
-        {"", "not valid JSON"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        assert_int_equal(qe_client_parse_reply(bad[i].body, strlen(bad[i].body), &r, &e), QE_ESERVER);
-        if (!strstr(e.msg, bad[i].err))
-            fail_msg("case %zu: '%s' lacks '%s'", i, e.msg, bad[i].err);
-        assert_null(r.content);
+    FILE *f = fopen("tests/cases/client_replies.jsonl", "r");
+    assert_non_null(f);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t jerr;
+        json_t *c = json_loads(line, 0, &jerr);
+        if (!c)
+            fail_msg("client_replies.jsonl:%d: %s", n + 1, jerr.text);
+        n++;
+        const char *name = json_string_value(json_object_get(c, "name"));
+        char body[4096];
+        size_t blen;
+        json_t *hex = json_object_get(c, "body_hex");
+        if (json_is_string(hex)) {
+            const char *h = json_string_value(hex);
+            blen = strlen(h) / 2;
+            for (size_t i = 0; i < blen; i++) {
+                unsigned v;
+                sscanf(h + 2 * i, "%2x", &v);
+                body[i] = (char)v;
+            }
+        } else {
+            blen = json_string_length(json_object_get(c, "body"));
+            memcpy(body, json_string_value(json_object_get(c, "body")), blen);
+        }
+        body[blen] = 0;
+        qe_reply r;
+        qe_err e = {0, ""};
+        int rc = qe_client_parse_reply(body, blen, &r, &e);
+        bool want_ok = json_is_true(json_object_get(c, "ok"));
+        if (want_ok != (rc == 0))
+            fail_msg("case '%s': rc %d (%s)", name, rc, e.msg);
+        if (!want_ok) {
+            const char *sub = json_string_value(json_object_get(c, "error_contains"));
+            if (rc != QE_ESERVER || !strstr(e.msg, sub))
+                fail_msg("case '%s': error '%s' lacks '%s'", name, e.msg, sub);
+            assert_null(r.content);
+            json_decref(c);
+            continue;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(c, k, v) {
+            const char *got = NULL;
+            if (!strcmp(k, "content"))
+                got = r.content;
+            else if (!strcmp(k, "reasoning"))
+                got = r.reasoning;
+            else if (!strcmp(k, "finish_reason"))
+                got = r.finish_reason;
+            else if (!strcmp(k, "model"))
+                got = r.model;
+            if (got && strcmp(got, json_string_value(v)) != 0)
+                fail_msg("case '%s': %s is '%s', want '%s'", name, k, got, json_string_value(v));
+            if (!strcmp(k, "prompt_tokens"))
+                assert_int_equal(r.prompt_tokens, json_integer_value(v));
+            if (!strcmp(k, "completion_tokens"))
+                assert_int_equal(r.completion_tokens, json_integer_value(v));
+            if (!strcmp(k, "content_was_null"))
+                assert_int_equal(r.content_was_null, json_is_true(v));
+            if (!strcmp(k, "utf8_repaired"))
+                assert_int_equal(r.utf8_repaired, json_is_true(v));
+        }
+        if (!json_object_get(c, "utf8_repaired"))
+            assert_false(r.utf8_repaired);
+        assert_int_equal(r.content_len, strlen(r.content));
+        qe_reply_free(&r);
+        json_decref(c);
     }
+    fclose(f);
+    assert_true(n >= 20);
+}
+
+static int stop_flag_cb(void *ud, const qe_result *r)
+{
+    struct capture *cap = ud;
+    on_done(cap, r);
+    return 0;
+}
+
+static volatile sig_atomic_t g_stop_unused;
+
+struct stopper {
+    struct capture cap;
+    volatile sig_atomic_t stop;
+    qe_client *c;
+    int added;
+};
+
+static int stop_on_third(void *ud, const qe_result *r)
+{
+    struct stopper *st = ud;
+    stop_flag_cb(&st->cap, r);
+    if (st->added == 0) {
+        /* work queued from inside the callback runs in the same run */
+        qe_err e = {0, ""};
+        assert_int_equal(qe_client_add(st->c, 999, "/chat/completions", chat_body("late", 50), &e), 0);
+        st->added = 1;
+    }
+    if (st->cap.n == 3)
+        st->stop = 1;
+    return 0;
+}
+
+static void test_stop_flag_and_add_from_callback(void **state)
+{
+    (void)state;
+    (void)g_stop_unused;
+    struct fs s;
+    assert_int_equal(fs_start(&s, NULL), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    struct stopper st;
+    memset(&st, 0, sizeof st);
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &st.c, &e), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(qe_client_add(st.c, (uint64_t)i, "/chat/completions", chat_body("q", 5), &e), 0);
+    for (int i = 2; i < 50; i++)
+        assert_int_equal(qe_client_add(st.c, (uint64_t)i, "/chat/completions", chat_body("q", 5), &e), 0);
+    assert_int_equal(qe_client_run(st.c, stop_on_third, &st, &st.stop, &e), QE_EINTR);
+    assert_int_equal(st.cap.n, 3);
+    assert_int_equal(qe_client_pending(st.c), 0);
+    assert_non_null(strstr(e.msg, "interrupted"));
+    qe_client_free(st.c);
+    capture_free(&st.cap);
+
+    /* the late request is served when the queue drains (FIFO) */
+    qe_client *c;
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    struct stopper st2;
+    memset(&st2, 0, sizeof st2);
+    st2.c = c;
+    assert_int_equal(qe_client_add(c, 1, "/chat/completions", chat_body("q", 5), &e), 0);
+    assert_int_equal(qe_client_run(c, stop_on_third, &st2, NULL, &e), 0);
+    assert_int_equal(st2.cap.n, 2);
+    assert_int_equal(st2.cap.g[1].id, 999);
+    assert_string_equal(st2.cap.g[1].content, "ECHO: late");
+    qe_client_free(c);
+    capture_free(&st2.cap);
+    fs_stop(&s);
+}
+
+static void test_connections_reused(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/client_reuse_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *args[] = {"--request-log", path, NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    o.num_concurrent = 3;
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    for (int i = 0; i < 60; i++)
+        assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 5), &e), 0);
+    struct capture cap = {0};
+    assert_int_equal(qe_client_run(c, on_done, &cap, NULL, &e), 0);
+    qe_client_free(c);
+    fs_stop(&s);
+    assert_int_equal(cap.n, 60);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    long ports[64];
+    int nports = 0, lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        long p = (long)json_integer_value(json_object_get(j, "client_port"));
+        assert_true(p > 0);
+        bool seen = false;
+        for (int i = 0; i < nports; i++)
+            seen |= ports[i] == p;
+        if (!seen && nports < 64)
+            ports[nports++] = p;
+        lines++;
+        json_decref(j);
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(lines, 60);
+    /* 60 requests over at most 3 keep-alive connections */
+    assert_true(nports >= 1 && nports <= 3);
+    capture_free(&cap);
 }
 
 int main(void)
@@ -717,7 +880,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_normalization),
         cmocka_unit_test(test_error_message_forms),
-        cmocka_unit_test(test_parse_reply_shapes),
+        cmocka_unit_test(test_parse_reply_cases),
+        cmocka_unit_test(test_stop_flag_and_add_from_callback),
+        cmocka_unit_test(test_connections_reused),
         cmocka_unit_test(test_concurrency_32_in_flight),
         cmocka_unit_test(test_no_head_of_line_blocking),
         cmocka_unit_test(test_500_then_success),

@@ -97,8 +97,9 @@ static void test_env_fault_and_lenient(void **state)
 {
     (void)state;
     setenv("FAKE_SERVER_FAULT", "429:1:7,500:1", 1);
-    const char *args[] = {"--lenient", "--tensor-parallel-size", "2", "--enforce-eager",
-                          "--gpu-memory-utilization", "0.90", NULL};
+    const char *args[] = {"serve", "Qwen/Qwen3-32B", "--lenient", "--tensor-parallel-size", "2",
+                          "--enforce-eager", "--gpu-memory-utilization", "0.90",
+                          "--host", "localhost", NULL};
     struct fs s;
     int rc = fs_start(&s, args);
     unsetenv("FAKE_SERVER_FAULT");
@@ -109,7 +110,13 @@ static void test_env_fault_and_lenient(void **state)
     char *resp;
     size_t n;
     qe_err e = {0, ""};
-    const char *body = "{\"model\":\"fake-model\",\"prompt\":\"x\"}";
+    char **ids;
+    size_t nids;
+    assert_int_equal(qe_client_models(&o, &ids, &nids, &e), 0);
+    assert_int_equal(nids, 1);
+    assert_string_equal(ids[0], "Qwen/Qwen3-32B"); /* from the positional */
+    qe_client_free_strings(ids, nids);
+    const char *body = "{\"model\":\"Qwen/Qwen3-32B\",\"prompt\":\"x\"}";
     assert_int_equal(qe_client_request(&o, "/completions", body, &http, &resp, &n, &e), 0);
     assert_int_equal(http, 429);
     free(resp);

@@ -422,11 +422,12 @@ static void test_usage(void **state)
     run("rescore --scorer nope " GSM8K_REAL, &r);
     assert_int_equal(r.status, 2);
     done(&r);
-    /* the math verifier is not in this build: a clear error, nothing done */
-    run("rescore --scorer math " GSM8K_REAL, &r);
+    run("rescore --scorer", &r);
     assert_int_equal(r.status, 2);
-    assert_non_null(strstr(qe_buf_str(&r.err), "not available in this build yet"));
-    assert_int_equal(r.out.len, 0);
+    done(&r);
+    /* the math scorer is in this build and says so in --help */
+    run("rescore --help", &r);
+    assert_non_null(strstr(qe_buf_str(&r.out), "math-verify"));
     done(&r);
 }
 
@@ -510,6 +511,276 @@ static void test_write_dir(void **state)
     free(d);
 }
 
+/* ---------- --scorer math ---------- */
+
+#define MATH_FIX "tests/fixtures/rescore-math/samples_hendrycks_math500_2026-01-01T00-00-00.000000.jsonl"
+
+static int ids_equal(const json_t *a, const long long *want, size_t n)
+{
+    if (!json_is_array(a) || json_array_size(a) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (json_integer_value(json_array_get(a, i)) != want[i])
+            return 0;
+    return 1;
+}
+
+/* The fixture's recorded values are lm-eval's (hand-derived, see
+ * gen_fixture.py): the lmeval scorer must reproduce them all. */
+static void test_math_fixture_recorded_is_lmeval(void **state)
+{
+    (void)state;
+    qe_rescore_opts o = {0};
+    qe_rescore_result *r = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_rescore_file(MATH_FIX, &o, &r, &e), 0);
+    assert_int_equal(r->n_bad, 0);
+    assert_int_equal(r->n_groups, 1);
+    assert_string_equal(r->groups[0].filter, "none");
+    assert_int_equal(r->groups[0].n, 5);
+    assert_int_equal(r->groups[0].n_changed, 0);
+    assert_int_equal(r->groups[0].n_undecided, 0);
+    qe_rescore_result_free(r);
+}
+
+/* Hand-checked verdicts of the fixture (doc: lm-eval recorded -> verifier):
+ * 7 "$$\n\boxed{90^\circ}\n$$" vs 90^\circ: 0 -> 1; 0 right: 1 -> 1;
+ * 1 "p + q" vs p - q: 0 -> 0; 2 no answer: 0 -> undecided (0);
+ * 3 "$9$ ... \boxed{10}" vs 9: 1 -> 0. */
+static void test_math_scorer_library(void **state)
+{
+    (void)state;
+    qe_rescore_opts o = {.scorer = QE_RESCORE_MATH};
+    qe_rescore_result *r = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_rescore_file(MATH_FIX, &o, &r, &e), 0);
+    assert_int_equal(r->scorer, QE_RESCORE_MATH);
+    assert_int_equal(r->n_bad, 0);
+    assert_int_equal(r->n_groups, 1);
+    const qe_rescore_group *g = &r->groups[0];
+    assert_string_equal(g->filter, QE_RESCORE_MATH_FILTER);
+    assert_string_equal(g->filter, "math-verify");
+    assert_string_equal(g->recorded_filter, "none");
+    assert_int_equal(g->n, 5);
+    const double want[5] = {1, 1, 0, 0, 0}; /* file order: docs 7 0 1 2 3 */
+    for (size_t i = 0; i < 5; i++)
+        assert_true(g->values[i] == want[i]);
+    assert_true(fabs(g->score - 0.4) < 1e-12);
+    assert_true(fabs(g->recorded_score - 0.4) < 1e-12);
+    const long long ch[] = {7, 3}, acc[] = {7}, rej[] = {3}, und[] = {2};
+    assert_int_equal(g->n_changed, 2);
+    assert_true(ids_equal(g->changed, ch, 2));
+    assert_true(ids_equal(g->accepted_not_recorded, acc, 1));
+    assert_true(ids_equal(g->rejected_but_recorded, rej, 1));
+    assert_int_equal(g->n_undecided, 1);
+    assert_true(ids_equal(g->undecided, und, 1));
+    qe_rescore_result_free(r);
+}
+
+static void test_math_scorer_cli(void **state)
+{
+    (void)state;
+    result r;
+    run("rescore --scorer math --format json " MATH_FIX, &r);
+    assert_int_equal(r.status, 0);
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_non_null(a);
+    assert_int_equal(json_array_size(a), 1);
+    json_t *o = json_array_get(a, 0);
+    /* the json contract of issue 3, plus the math fields */
+    assert_string_equal(json_string_value(json_object_get(o, "file")), MATH_FIX);
+    assert_string_equal(json_string_value(json_object_get(o, "task")), "hendrycks_math500");
+    assert_string_equal(json_string_value(json_object_get(o, "filter")), "math-verify");
+    assert_string_equal(json_string_value(json_object_get(o, "scorer")), "math");
+    assert_string_equal(json_string_value(json_object_get(o, "recorded_filter")), "none");
+    assert_int_equal(json_integer_value(json_object_get(o, "n")), 5);
+    assert_true(fabs(json_number_value(json_object_get(o, "score")) - 0.4) < 1e-12);
+    assert_true(fabs(json_number_value(json_object_get(o, "recorded_score")) - 0.4) < 1e-12);
+    const long long ch[] = {7, 3}, acc[] = {7}, rej[] = {3}, und[] = {2};
+    assert_true(ids_equal(json_object_get(o, "changed"), ch, 2));
+    assert_true(ids_equal(json_object_get(o, "accepted_not_recorded"), acc, 1));
+    assert_true(ids_equal(json_object_get(o, "rejected_but_recorded"), rej, 1));
+    assert_int_equal(json_integer_value(json_object_get(o, "undecided")), 1);
+    assert_true(ids_equal(json_object_get(o, "undecided_ids"), und, 1));
+    json_decref(a);
+    done(&r);
+
+    /* the lmeval scorer's json has the same fields (nothing changed here) */
+    run("rescore --format json " MATH_FIX, &r);
+    assert_int_equal(r.status, 0);
+    a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    o = json_array_get(a, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "scorer")), "lmeval");
+    assert_string_equal(json_string_value(json_object_get(o, "filter")), "none");
+    assert_int_equal(json_array_size(json_object_get(o, "accepted_not_recorded")), 0);
+    assert_int_equal(json_array_size(json_object_get(o, "rejected_but_recorded")), 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "undecided")), 0);
+    json_decref(a);
+    done(&r);
+
+    /* table: undecided column and the two directions of change */
+    run("rescore --scorer math " MATH_FIX, &r);
+    assert_int_equal(r.status, 0);
+    const char *out = qe_buf_str(&r.out);
+    assert_non_null(strstr(out, "undecided"));
+    assert_non_null(strstr(out, "math-verify: 7 3\n"));
+    assert_non_null(strstr(out, "math-verify (verifier accepts, lm-eval rejected): 7\n"));
+    assert_non_null(strstr(out, "math-verify (verifier rejects, lm-eval accepted): 3\n"));
+    done(&r);
+}
+
+/* The lmeval scorer fills the two directions too: a recorded 0 flipped to
+ * 1 is "rejected but recorded". */
+static void test_lmeval_directions(void **state)
+{
+    (void)state;
+    char *d = tmpdir_new();
+    qe_buf dst = QE_BUF_INIT;
+    qe_buf_printf(&dst, "%s/samples_gsm8k_2025-04-30T18-24-41.082644.jsonl", d);
+    write_flipped(GSM8K_REAL, qe_buf_str(&dst), 1, "strict-match"); /* recorded 0 -> 1 */
+    qe_rescore_opts o = {0};
+    qe_rescore_result *r = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_rescore_file(qe_buf_str(&dst), &o, &r, &e), 0);
+    const long long one[] = {1};
+    assert_true(ids_equal(r->groups[0].rejected_but_recorded, one, 1));
+    assert_int_equal(json_array_size(r->groups[0].accepted_not_recorded), 0);
+    qe_rescore_result_free(r);
+    qe_buf_free(&dst);
+    rm_rf(d);
+    free(d);
+}
+
+/* gsm8k logs each response under two filters: the math scorer gives one
+ * verdict per doc, compared with the first filter's recorded verdicts. */
+static void test_math_gsm8k_one_verdict_per_doc(void **state)
+{
+    (void)state;
+    char *d = tmpdir_new();
+    qe_buf p = QE_BUF_INIT, text = QE_BUF_INIT;
+    FILE *in = fopen(GSM8K_REAL, "r");
+    assert_non_null(in);
+    char *line = NULL;
+    size_t cap = 0, nl = 0;
+    qe_buf second = QE_BUF_INIT;
+    while (getline(&line, &cap, in) > 0) {
+        qe_buf_puts(&text, line);
+        json_t *o = json_loads(line, 0, NULL);
+        assert_non_null(o);
+        json_object_set_new(o, "filter", json_string("flexible-extract"));
+        assert_int_equal(qe_lmeval_sample_format(&second, o, NULL), 0);
+        json_decref(o);
+        nl++;
+    }
+    free(line);
+    fclose(in);
+    qe_buf_append(&text, second.data, second.len);
+    qe_buf_printf(&p, "%s/samples_gsm8k_2025-01-01T00-00-00.000000.jsonl", d);
+    write_text(qe_buf_str(&p), qe_buf_str(&text));
+
+    qe_rescore_opts o = {.scorer = QE_RESCORE_MATH};
+    qe_rescore_result *r = NULL;
+    qe_err e = {0};
+    assert_int_equal(qe_rescore_file(qe_buf_str(&p), &o, &r, &e), 0);
+    assert_int_equal(r->n_bad, 0);
+    assert_int_equal(r->n_groups, 1);
+    assert_int_equal(r->groups[0].n, nl);
+    assert_int_equal(r->n_other_filter, nl);
+    assert_string_equal(r->groups[0].recorded_filter, "strict-match");
+    qe_rescore_result_free(r);
+
+    /* a genuine gsm8k file (hand-checked: "#### 230" vs 230 right, "####
+     * 59800" vs 57500 wrong, "#### 3.5" vs 7 wrong): the "####" answer is
+     * what the verifier sees, so nothing is undecided (doc 17 writes
+     * "$23400 + $36400" before it, which the $-span extraction would take) */
+    const char *pf = REAL "/pyfade-gsm8k/samples_gsm8k_2025-09-09T13-31-53.431753.jsonl";
+    assert_int_equal(qe_rescore_file(pf, &o, &r, &e), 0);
+    assert_int_equal(r->groups[0].n, 3);
+    assert_true(r->groups[0].values[0] == 1 && r->groups[0].values[1] == 0 && r->groups[0].values[2] == 0);
+    assert_int_equal(r->groups[0].n_undecided, 0);
+    qe_rescore_result_free(r);
+
+    qe_buf_free(&second);
+    qe_buf_free(&p);
+    qe_buf_free(&text);
+    rm_rf(d);
+    free(d);
+}
+
+/* --write-dir with the math scorer: lines carry filter math-verify, the
+ * verifier's verdict as exact_match and a math_verify object; the results
+ * file is marked and summarize shows it under filter math-verify. */
+static void test_math_write_dir(void **state)
+{
+    (void)state;
+    char *d = tmpdir_new();
+    qe_buf args = QE_BUF_INIT;
+    result r;
+    qe_buf_printf(&args, "rescore --scorer math --write-dir %s/out " MATH_FIX, d);
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 0);
+    done(&r);
+    qe_paths ps = {0};
+    qe_buf out = QE_BUF_INIT;
+    qe_buf_printf(&out, "%s/out", d);
+    assert_int_equal(qe_paths_add(&ps, qe_buf_str(&out), NULL, NULL), 0);
+    assert_int_equal(ps.n_files, 2);
+    for (size_t i = 0; i < ps.n_files; i++) {
+        if (want_samples(ps.files[i])) {
+            FILE *f = fopen(ps.files[i], "r");
+            assert_non_null(f);
+            char *line = NULL;
+            size_t cap = 0, n = 0;
+            while (getline(&line, &cap, f) > 0) {
+                json_t *o = json_loads(line, 0, NULL);
+                assert_non_null(o);
+                assert_string_equal(json_string_value(json_object_get(o, "filter")), "math-verify");
+                long long id = json_integer_value(json_object_get(o, "doc_id"));
+                json_t *em = json_object_get(o, "exact_match");
+                assert_true(json_is_integer(em)); /* type kept: int for math tasks */
+                assert_int_equal(json_integer_value(em), id == 7 || id == 0);
+                json_t *mv = json_object_get(o, "math_verify");
+                assert_true(json_is_object(mv));
+                if (id == 2)
+                    assert_true(json_is_null(json_object_get(mv, "verdict")));
+                if (id == 7) {
+                    assert_true(json_is_true(json_object_get(mv, "verdict")));
+                    assert_string_equal(json_string_value(json_array_get(json_object_get(o, "filtered_resps"), 0)),
+                                        "90^\\circ");
+                }
+                json_decref(o);
+                n++;
+            }
+            free(line);
+            fclose(f);
+            assert_int_equal(n, 5);
+        } else {
+            json_t *root = json_load_file(ps.files[i], 0, NULL);
+            assert_non_null(root);
+            json_t *t = json_object_get(json_object_get(root, "results"), "hendrycks_math500");
+            assert_true(fabs(json_number_value(json_object_get(t, "exact_match,math-verify")) - 0.4) < 1e-12);
+            assert_null(json_object_get(t, "exact_match,none"));
+            assert_string_equal(json_string_value(json_object_get(root, "lm_eval_version")),
+                                "qeval rescore --scorer math");
+            json_decref(root);
+        }
+    }
+    qe_buf_reset(&args);
+    qe_buf_printf(&args, "summarize --format json %s/out", d);
+    run(qe_buf_str(&args), &r);
+    assert_int_equal(r.status, 0);
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "filter")), "math-verify");
+    json_decref(a);
+    done(&r);
+    qe_paths_free(&ps);
+    qe_buf_free(&out);
+    qe_buf_free(&args);
+    rm_rf(d);
+    free(d);
+}
+
 /* summarize on every genuine results file prints the recorded value and
  * stderr of each task x filter (read here straight from the JSON). */
 static void test_summarize_genuine_results(void **state)
@@ -569,6 +840,12 @@ int main(void)
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_write_dir),
         cmocka_unit_test(test_summarize_genuine_results),
+        cmocka_unit_test(test_math_fixture_recorded_is_lmeval),
+        cmocka_unit_test(test_math_scorer_library),
+        cmocka_unit_test(test_math_scorer_cli),
+        cmocka_unit_test(test_lmeval_directions),
+        cmocka_unit_test(test_math_gsm8k_one_verdict_per_doc),
+        cmocka_unit_test(test_math_write_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,11 +1,217 @@
-/* qeval report: placeholder until its issue lands; says so and fails. */
+/* qeval report: the comparison of `qeval compare` as one self-contained HTML
+ * file (src/report.h: inline CSS/SVG, no external requests, every model
+ * string escaped). Same inputs and checks as compare (compare_cli.h). The
+ * file is written atomically (temp file in the target directory, fsync,
+ * then link/rename) and an existing file is never replaced without --force. */
 #include "cli.h"
+#include "compare_cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "report.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qeval report [options] OUT.html INPUT...\n"
+            "\n"
+            "Writes the paired comparison of the inputs (as `qeval compare` reads them) as\n"
+            "one self-contained HTML file: summary table with CIs, accuracy and flip\n"
+            "charts, length/truncation histograms, and a per-problem table with filters.\n"
+            "\n"
+            "options:\n"
+            "  --baseline NAME        model compared against (default: the first)\n"
+            "  --title T              page title (default \"qeval comparison\")\n"
+            "  --task T               only this task\n"
+            "  --allow-mismatch       include runs whose configs differ\n"
+            "  --scorer lmeval|math   verdicts as recorded, or re-scored by the math verifier\n"
+            "  --force                replace OUT.html if it exists\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "Exit: 0 written, 2 usage, 3 unusable input or mismatched configs, 4 write failed\n"
+            "(or OUT.html exists without --force).\n");
+}
+
+static char *dir_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    if (!s)
+        return strdup(".");
+    return s == path ? strdup("/") : strndup(path, (size_t)(s - path));
+}
+
+/* Writes the report to a temp file beside out, then moves it into place. */
+static int write_atomic(const char *out, const qe_compare_result *res, const qe_report_opts *ro,
+                        int force, size_t *bytes)
+{
+    char *dir = dir_of(out);
+    qe_buf tmp = QE_BUF_INIT;
+    const char *b = strrchr(out, '/');
+    qe_buf_printf(&tmp, "%s/.%s.tmpXXXXXX", dir ? dir : ".", b ? b + 1 : out);
+    char *tpath = qe_buf_detach(&tmp);
+    if (!dir || !tpath) {
+        free(dir);
+        free(tpath);
+        fprintf(stderr, "qeval report: out of memory\n");
+        return QE_EXIT_IO;
+    }
+    int rc = QE_EXIT_OK;
+    int fd = mkstemp(tpath);
+    if (fd < 0) {
+        fprintf(stderr, "qeval report: %s: cannot create a file there: %s\n", dir,
+                strerror(errno));
+        free(dir);
+        free(tpath);
+        return QE_EXIT_IO;
+    }
+    fchmod(fd, 0644);
+    FILE *f = fdopen(fd, "w");
+    qe_err e = {0};
+    if (!f) {
+        close(fd);
+        rc = QE_EXIT_IO;
+        fprintf(stderr, "qeval report: %s: %s\n", tpath, strerror(errno));
+    } else {
+        if (qe_report_write_html(f, res, ro, bytes, &e)) {
+            fprintf(stderr, "qeval report: %s: %s\n", out, e.msg);
+            rc = QE_EXIT_IO;
+        }
+        if (fflush(f) || fsync(fileno(f))) {
+            if (!rc)
+                fprintf(stderr, "qeval report: %s: write failed: %s\n", out, strerror(errno));
+            rc = QE_EXIT_IO;
+        }
+        if (fclose(f) && !rc) {
+            fprintf(stderr, "qeval report: %s: write failed: %s\n", out, strerror(errno));
+            rc = QE_EXIT_IO;
+        }
+    }
+    if (!rc) {
+        /* link() fails if out exists: no window where a file is clobbered */
+        int moved = force ? rename(tpath, out) : link(tpath, out);
+        if (moved) {
+            if (errno == EEXIST)
+                fprintf(stderr, "qeval report: %s exists; --force replaces it\n", out);
+            else
+                fprintf(stderr, "qeval report: %s: %s\n", out, strerror(errno));
+            rc = QE_EXIT_IO;
+        } else {
+            int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+        }
+    }
+    if (rc || !force)
+        unlink(tpath);
+    free(dir);
+    free(tpath);
+    return rc;
+}
 
 int cmd_report(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "qeval: '%s' is not implemented yet\n", argv[0]);
-    return QE_EXIT_USAGE;
+    qe_cmpcli_opts o = {"report", NULL, NULL, 0, QE_SCORER_LMEVAL};
+    qe_report_opts ro = {0};
+    int force = 0;
+    const char **args = calloc((size_t)argc + 1, sizeof *args);
+    size_t nargs = 0;
+    if (!args)
+        return QE_EXIT_IO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+#define OPT(name)                                                                             \
+    ((!strcmp(a, name) && (v = i + 1 < argc ? argv[++i] : NULL, 1)) ||                        \
+     (!strncmp(a, name "=", sizeof name) && (v = a + sizeof name, 1)))
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free(args);
+            return QE_EXIT_OK;
+        } else if (OPT("--baseline")) {
+            if (!v || !*v)
+                goto missing;
+            o.baseline = v;
+        } else if (OPT("--title")) {
+            if (!v)
+                goto missing;
+            ro.title = v;
+        } else if (OPT("--task") || OPT("--tasks")) {
+            if (!v || !*v)
+                goto missing;
+            o.task = v;
+        } else if (OPT("--scorer")) {
+            if (v && !strcmp(v, "lmeval"))
+                o.scorer = QE_SCORER_LMEVAL;
+            else if (v && !strcmp(v, "math"))
+                o.scorer = QE_SCORER_MATH;
+            else {
+                fprintf(stderr, "qeval report: --scorer wants lmeval or math\n");
+                free(args);
+                return QE_EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--allow-mismatch") || !strcmp(a, "--allow_mismatch")) {
+            o.allow_mismatch = 1;
+        } else if (!strcmp(a, "--force") || !strcmp(a, "-f")) {
+            force = 1;
+        } else if (!strcmp(a, "--")) {
+            while (++i < argc)
+                args[nargs++] = argv[i];
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "qeval report: unknown option '%s'\n", a);
+            usage(stderr);
+            free(args);
+            return QE_EXIT_USAGE;
+        } else {
+            args[nargs++] = a;
+        }
+        continue;
+    missing:
+        fprintf(stderr, "qeval report: %s wants a value\n", a);
+        free(args);
+        return QE_EXIT_USAGE;
+#undef OPT
+    }
+    if (nargs < 2) {
+        usage(stderr);
+        free(args);
+        return QE_EXIT_USAGE;
+    }
+    const char *out = args[0];
+    size_t ol = strlen(out);
+    struct stat st;
+    if (ol < 5 || (strcmp(out + ol - 5, ".html") && strcmp(out + ol - 4, ".htm"))) {
+        fprintf(stderr, "qeval report: the first argument is the output file and must end in "
+                        ".html (got '%s')\n",
+                out);
+        free(args);
+        return QE_EXIT_USAGE;
+    }
+    if (!force && stat(out, &st) == 0) { /* fail before the work; link() re-checks */
+        fprintf(stderr, "qeval report: %s exists; --force replaces it\n", out);
+        free(args);
+        return QE_EXIT_IO;
+    }
+    qe_cmpcli_run run;
+    int rc = qe_cmpcli_prepare(args + 1, nargs - 1, &o, &run);
+    if (rc) {
+        free(args);
+        return rc;
+    }
+    size_t bytes = 0;
+    rc = write_atomic(out, run.res, &ro, force, &bytes);
+    if (!rc)
+        printf("wrote %s (%zu bytes, %.1f KB)\n", out, bytes, (double)bytes / 1024.0);
+    qe_cmpcli_free(&run);
+    free(args);
+    fflush(stdout);
+    return rc;
 }

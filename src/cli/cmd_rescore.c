@@ -1,6 +1,6 @@
 /* qeval rescore: re-score lm-eval samples files with lm-eval's own scoring
- * (src/rescore.h over src/score_lmeval.h) and show, per file x task x
- * filter, the new mean, the recorded one and which doc ids changed verdict;
+ * (src/rescore.h over src/score_lmeval.h) or qeval's math verifier
+ * (--scorer math, src/verify.h) and show, per file x task x filter, the new mean, the recorded one and which doc ids changed verdict;
  * optionally write re-scored samples + results files in lm-eval's layout.
  * Decisions: docs/rescore.md. */
 #include "cli.h"
@@ -37,13 +37,18 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  --scorer lmeval|math   lmeval: lm-eval's exact scoring (default);\n"
-            "                         math: qeval's math verifier (not in this build yet)\n"
+            "                         math: qeval's math verifier on the response against\n"
+            "                         the gold answer, one verdict per doc, reported\n"
+            "                         under filter 'math-verify' and compared with the\n"
+            "                         recorded verdicts of the file's first filter;\n"
+            "                         undecided counts as wrong and is counted apart\n"
             "  --task NAME            task of files whose name does not say\n"
             "                         (hendrycks_math500, aime24, aime25, gsm8k)\n"
             "  --format table|json    output format (default table); json prints one\n"
             "                         array, one element per file x filter\n"
             "  --write-dir DIR        also write re-scored samples and a results file\n"
-            "                         under DIR/<model>/ (never overwrites)\n"
+            "                         under DIR/<model>/ (never overwrites; math scorer:\n"
+            "                         filter 'math-verify' in both)\n"
             "  --neumaier             means/stderr with Python >= 3.12 sum()\n"
             "  -h, --help             this help\n"
             "\n"
@@ -71,16 +76,35 @@ static void put_doc_id(qe_buf *b, const json_t *id)
         qe_buf_puts(b, json_string_value(id));
 }
 
+static void print_ids(const char *label, const qe_rescore_result *r, const qe_rescore_group *g,
+                      const json_t *ids)
+{
+    if (!json_array_size(ids))
+        return;
+    qe_buf b = QE_BUF_INIT;
+    size_t j;
+    json_t *id;
+    json_array_foreach(ids, j, id) {
+        qe_buf_puts(&b, j ? " " : "");
+        put_doc_id(&b, id);
+    }
+    printf("  %s %s %s%s: %s\n", r->file, r->task, g->filter, label, qe_buf_str(&b));
+    qe_buf_free(&b);
+}
+
 static void print_table(qe_rescore_result *const *res, size_t n)
 {
     size_t wf = 4, wt = 4, wl = 6;
+    int math = 0;
+    for (size_t i = 0; i < n; i++)
+        math |= res[i]->scorer == QE_RESCORE_MATH;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < res[i]->n_groups; k++) {
             size_t a = strlen(res[i]->file), b = strlen(res[i]->task), c = strlen(res[i]->groups[k].filter);
             wf = a > wf ? a : wf, wt = b > wt ? b : wt, wl = c > wl ? c : wl;
         }
-    printf("%-*s  %-*s  %-*s  %6s  %8s  %8s  %7s\n", (int)wf, "file", (int)wt, "task", (int)wl,
-           "filter", "n", "score", "recorded", "changed");
+    printf("%-*s  %-*s  %-*s  %6s  %8s  %8s  %7s%s\n", (int)wf, "file", (int)wt, "task", (int)wl,
+           "filter", "n", "score", "recorded", "changed", math ? "  undecided" : "");
     int any_changed = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < res[i]->n_groups; k++) {
@@ -90,8 +114,11 @@ static void print_table(qe_rescore_result *const *res, size_t n)
                 snprintf(rec, sizeof rec, "%.4f", g->recorded_score);
             else
                 snprintf(rec, sizeof rec, "-");
-            printf("%-*s  %-*s  %-*s  %6zu  %8.4f  %8s  %7zu\n", (int)wf, res[i]->file, (int)wt,
+            printf("%-*s  %-*s  %-*s  %6zu  %8.4f  %8s  %7zu", (int)wf, res[i]->file, (int)wt,
                    res[i]->task, (int)wl, g->filter, g->n, g->score, rec, g->n_changed);
+            if (math)
+                printf("  %9zu", g->n_undecided);
+            printf("\n");
             any_changed |= g->n_changed > 0;
         }
     if (!any_changed)
@@ -102,16 +129,22 @@ static void print_table(qe_rescore_result *const *res, size_t n)
             const qe_rescore_group *g = &res[i]->groups[k];
             if (!g->n_changed)
                 continue;
-            qe_buf b = QE_BUF_INIT;
-            size_t j;
-            json_t *id;
-            json_array_foreach(g->changed, j, id) {
-                qe_buf_puts(&b, j ? " " : "");
-                put_doc_id(&b, id);
+            print_ids("", res[i], g, g->changed);
+            if (res[i]->scorer == QE_RESCORE_MATH) {
+                print_ids(" (verifier accepts, lm-eval rejected)", res[i], g, g->accepted_not_recorded);
+                print_ids(" (verifier rejects, lm-eval accepted)", res[i], g, g->rejected_but_recorded);
             }
-            printf("  %s %s %s: %s\n", res[i]->file, res[i]->task, g->filter, qe_buf_str(&b));
-            qe_buf_free(&b);
         }
+    int any_undecided = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < res[i]->n_groups; k++)
+            any_undecided |= res[i]->groups[k].n_undecided > 0;
+    if (!any_undecided)
+        return;
+    printf("\nundecided by the math verifier, scored 0 (doc ids):\n");
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < res[i]->n_groups; k++)
+            print_ids("", res[i], &res[i]->groups[k], res[i]->groups[k].undecided);
 }
 
 static int print_json(qe_rescore_result *const *res, size_t n)
@@ -129,7 +162,20 @@ static int print_json(qe_rescore_result *const *res, size_t n)
                 "n_changed", (json_int_t)g->n_changed, "stderr",
                 g->stderr_kind == 1 ? json_real(g->stderr_val) : json_null(), "n_recorded",
                 (json_int_t)g->n_recorded, "bad_lines", (json_int_t)res[i]->n_bad);
-            rc = o ? json_array_append_new(a, o) : -1;
+            if (o)
+                rc = json_object_set_new(o, "scorer", json_string(res[i]->scorer == QE_RESCORE_MATH
+                                                                      ? "math" : "lmeval")) |
+                     json_object_set_new(o, "recorded_filter", json_string(g->recorded_filter)) |
+                     json_object_set(o, "accepted_not_recorded", g->accepted_not_recorded) |
+                     json_object_set(o, "rejected_but_recorded", g->rejected_but_recorded) |
+                     json_object_set_new(o, "undecided", json_integer((json_int_t)g->n_undecided)) |
+                     json_object_set(o, "undecided_ids", g->undecided) |
+                     json_object_set_new(o, "other_filter_lines",
+                                         json_integer((json_int_t)res[i]->n_other_filter));
+            if (!rc)
+                rc = o ? json_array_append_new(a, o) : -1;
+            else
+                json_decref(o);
         }
     qe_buf b = QE_BUF_INIT;
     if (!rc)
@@ -225,13 +271,6 @@ int cmd_rescore(int argc, char **argv)
         free(args);
         return QE_EXIT_USAGE;
     }
-    if (!strcmp(scorer, "math")) {
-        /* TODO(verify): wire in src/verify.h once the verifier lands. */
-        fprintf(stderr, "qeval rescore: --scorer math is not available in this build yet "
-                        "(the math verifier has not landed); use --scorer lmeval\n");
-        free(args);
-        return QE_EXIT_USAGE;
-    }
 
     qe_paths in = {0};
     int errors = 0, write_failed = 0;
@@ -258,6 +297,7 @@ int cmd_rescore(int argc, char **argv)
     qe_rescore_opts o = {
         .task = task,
         .keep_samples = write_dir != NULL,
+        .scorer = !strcmp(scorer, "math") ? QE_RESCORE_MATH : QE_RESCORE_LMEVAL,
         .sum_kind = neumaier ? QE_LMEVAL_SUM_NEUMAIER : QE_LMEVAL_SUM_FOLD,
         .on_bad_line = print_bad_line,
         .arg = NULL,

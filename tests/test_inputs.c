@@ -1,0 +1,311 @@
+/* Tests of src/inputs: loading compare inputs from lm-eval-layout directories
+ * and verdicts JSONL (tests/fixtures/compare/, scripted by
+ * gen/gen_compare_fixtures.py; the shipped real example): model naming,
+ * doc_hash pairing with ids shown, doc_id fallback warning, configs and
+ * mismatches, superseded re-runs, file:line errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "inputs.h"
+
+#define FX "tests/fixtures/compare/"
+#define EX "examples/r1-distill-1.5b-quant"
+
+static int has_warning(const qe_inputs *in, const char *needle)
+{
+    for (size_t i = 0; i < in->n_warnings; i++)
+        if (strstr(in->warnings[i], needle))
+            return 1;
+    return 0;
+}
+
+static const qe_compare_record *rec_with_key(const qe_inputs_side *s, const char *key,
+                                             long *line)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->recs[i].key, key)) {
+            if (line)
+                *line = s->line[i];
+            return &s->recs[i];
+        }
+    return NULL;
+}
+
+static void test_hash_pairing_shows_baseline_ids(void **state)
+{
+    (void)state;
+    const char *paths[] = {FX "lmeval/org__model-a", FX "lmeval/org__model-d"};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 2, NULL, &in, &e), 0);
+    assert_int_equal(in->n_models, 2);
+    assert_string_equal(in->models[0].name, "org/model-a");
+    assert_string_equal(in->models[1].name, "org/model-d");
+    assert_int_equal(in->baseline, 0);
+    assert_int_equal(in->n_groups, 1);
+    assert_int_equal(in->n_cmp, 1);
+    const qe_inputs_group *g = &in->groups[0];
+    assert_string_equal(g->task, "hendrycks_math500");
+    assert_string_equal(g->filter, "none");
+    assert_int_equal(g->by_hash, 1);
+    assert_int_equal(in->n_warnings, 0);
+    /* D stores doc 0 as doc_id 39 (file line 40, sorted by id); its key is the
+     * baseline's id "0", and it is the truncated, wrong answer. */
+    long line = 0;
+    const qe_compare_record *r = rec_with_key(&g->sides[1], "0", &line);
+    assert_non_null(r);
+    assert_int_equal(line, 40);
+    assert_true(r->correct == 0.0);
+    assert_string_equal(r->finish_reason, "length");
+    assert_non_null(strstr(r->response, "<think>"));
+    /* extracted with lm-eval's hendrycks_math500 $-slice */
+    r = rec_with_key(&g->sides[1], "3", NULL);
+    assert_string_equal(r->extracted, "6");
+    assert_string_equal(r->gold, "6");
+    assert_true(r->correct == 1.0);
+    assert_non_null(g->sides[0].config);
+    assert_non_null(g->sides[1].config);
+    assert_int_equal(in->cmp[0].n_models, 1);
+    assert_int_equal(in->cmp[0].baseline.n, 40);
+    assert_int_equal(qe_inputs_cmp_model(in, 0, 0), 0);
+    assert_int_equal(qe_inputs_cmp_model(in, 0, 1), 1);
+    qe_buf mm = QE_BUF_INIT, notes = QE_BUF_INIT;
+    assert_int_equal(qe_inputs_mismatches(in, &mm, &notes, &e), 0);
+    assert_int_equal(mm.len, 0);
+    assert_int_equal(notes.len, 0);
+    qe_buf_free(&mm);
+    qe_buf_free(&notes);
+    qe_inputs_free(in);
+}
+
+static void test_doc_id_fallback_and_unknown_config(void **state)
+{
+    (void)state;
+    const char *paths[] = {FX "lmeval/org__model-a", FX "verdicts/model-b/"};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 2, NULL, &in, &e), 0);
+    assert_int_equal(in->groups[0].by_hash, 0);
+    assert_true(has_warning(in, "hendrycks_math500/none: pairing problems by doc_id: model-b has no doc_hash"));
+    assert_string_equal(in->models[1].name, "model-b");
+    assert_null(in->groups[0].sides[1].config);
+    qe_buf mm = QE_BUF_INIT, notes = QE_BUF_INIT;
+    assert_int_equal(qe_inputs_mismatches(in, &mm, &notes, &e), 0);
+    assert_non_null(strstr(qe_buf_str(&notes), "run config unknown for model-b"));
+    assert_null(strstr(qe_buf_str(&notes), "org/model-a"));
+    qe_buf_free(&mm);
+    qe_buf_free(&notes);
+    qe_inputs_free(in);
+}
+
+static void test_mismatches_listed(void **state)
+{
+    (void)state;
+    const char *paths[] = {FX "lmeval/org__model-a", FX "lmeval/org__model-c"};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 2, NULL, &in, &e), 0);
+    qe_buf mm = QE_BUF_INIT;
+    int n = qe_inputs_mismatches(in, &mm, NULL, &e);
+    const char *s = qe_buf_str(&mm);
+    /* CLI temperature, task temperature, system instruction, prompt hashes */
+    assert_int_equal(n, 4);
+    assert_non_null(strstr(s, "hendrycks_math500/none org/model-c vs org/model-a: gen_kwargs.temperature: 0.6 vs 0.0\n"));
+    assert_non_null(strstr(s, "task.generation_kwargs.temperature: 0.6 vs 0.0"));
+    assert_non_null(strstr(s, "system_instruction: \"Think step by step.\" vs null"));
+    assert_non_null(strstr(s, "prompts differ on 40 of 40 paired problems"));
+    qe_buf_free(&mm);
+    qe_inputs_free(in);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    assert_non_null(a);
+    assert_non_null(b);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, b), n);
+    fclose(a);
+    fclose(b);
+}
+
+/* model-a's run again, but with thinking switched off in model_args and a
+ * different --limit: both are listed; prompts are identical here (the
+ * samples are copied), so only the settings speak. */
+static void test_thinking_and_limit_mismatch(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qeval-inputs-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sub[64], res[160], smp[200];
+    snprintf(sub, sizeof sub, "%s/org__model-t", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    const char *date = "2025-01-02T03-04-05.000001";
+    snprintf(smp, sizeof smp, "%s/samples_hendrycks_math500_%s.jsonl", sub, date);
+    copy_file(FX "lmeval/org__model-a/samples_hendrycks_math500_2025-01-02T03-04-05.000001.jsonl",
+              smp);
+    json_t *r = json_load_file(FX "lmeval/org__model-a/results_2025-01-02T03-04-05.000001.json", 0,
+                               NULL);
+    assert_non_null(r);
+    json_t *cfg = json_object_get(r, "config");
+    json_object_set_new(cfg, "model_args",
+                        json_string("model=org/model-t,enable_thinking=False,base_url=x"));
+    json_object_set_new(cfg, "limit", json_real(100));
+    json_object_set_new(r, "model_name", json_string("org/model-t"));
+    snprintf(res, sizeof res, "%s/results_%s.json", sub, date);
+    assert_int_equal(json_dump_file(r, res, JSON_INDENT(2)), 0);
+    json_decref(r);
+
+    const char *paths[] = {FX "lmeval/org__model-a", sub};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 2, NULL, &in, &e), 0);
+    assert_string_equal(in->models[1].name, "org/model-t");
+    qe_buf mm = QE_BUF_INIT;
+    assert_int_equal(qe_inputs_mismatches(in, &mm, NULL, &e), 2);
+    assert_non_null(strstr(qe_buf_str(&mm), "org/model-t vs org/model-a: limit: 100.0 vs 40.0\n"));
+    assert_non_null(strstr(qe_buf_str(&mm), "org/model-t vs org/model-a: thinking: \"False\" vs null\n"));
+    qe_buf_free(&mm);
+    qe_inputs_free(in);
+    unlink(smp);
+    unlink(res);
+    rmdir(sub);
+    rmdir(dir);
+}
+
+/* Genuine lm-eval gsm8k output: gold is the final answer after "####",
+ * extracted the strict-match filter's answer. */
+static void test_genuine_gsm8k_fields(void **state)
+{
+    (void)state;
+    const char *paths[] = {"tests/fixtures/lmeval-real/pyfade-gsm8k"};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 1, NULL, &in, &e), 0);
+    assert_int_equal(in->n_models, 2);
+    assert_string_equal(in->groups[0].filter, "strict-match");
+    assert_int_equal(in->groups[0].by_hash, 1);
+    const qe_compare_record *r = rec_with_key(&in->groups[0].sides[0], "17", NULL);
+    assert_non_null(r);
+    assert_string_equal(r->gold, "57500");
+    assert_string_equal(r->extracted, "59800");
+    assert_true(r->correct == 0.0);
+    r = rec_with_key(&in->groups[0].sides[0], "16", NULL);
+    assert_string_equal(r->gold, "230");
+    assert_true(r->correct == 1.0);
+    qe_inputs_free(in);
+}
+
+static void test_one_directory_many_models(void **state)
+{
+    (void)state;
+    const char *paths[] = {FX "lmeval"};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 1, NULL, &in, &e), 0);
+    /* a, b (re-run in rerun/ supersedes the older b), c, d, e */
+    assert_int_equal(in->n_models, 5);
+    assert_true(has_warning(in, "superseded by newer " FX "lmeval/rerun/org__model-b"));
+    int seen_b = 0;
+    for (size_t m = 0; m < in->n_models; m++)
+        if (!strcmp(in->models[m].name, "org/model-b")) {
+            seen_b = 1;
+            assert_non_null(strstr(in->groups[0].sides[m].file, "rerun/"));
+            assert_int_equal(in->groups[0].sides[m].n, 40);
+        }
+    assert_true(seen_b);
+    qe_inputs_free(in);
+
+    const char *ex[] = {EX};
+    qe_inputs_opts o = {"bf16", NULL};
+    assert_int_equal(qe_inputs_load(ex, 1, &o, &in, &e), 0);
+    assert_int_equal(in->n_models, 6);
+    assert_string_equal(in->models[in->baseline].name, "bf16");
+    assert_int_equal(in->n_cmp, 2);
+    assert_int_equal(in->cmp[0].n_models, 5);
+    assert_int_equal(in->cmp[0].baseline.n, in->cmp[0].baseline.n == 90 ? 90 : 500);
+    assert_true(has_warning(in, "README.md") == 0); /* directories only take data files */
+    qe_inputs_free(in);
+}
+
+static void test_baseline_and_task_selection(void **state)
+{
+    (void)state;
+    const char *paths[] = {FX "lmeval/org__model-a", FX "lmeval/org__model-b/"};
+    qe_inputs *in;
+    qe_err e = {0};
+    qe_inputs_opts by_path = {FX "lmeval/org__model-b", NULL};
+    assert_int_equal(qe_inputs_load(paths, 2, &by_path, &in, &e), 0);
+    assert_int_equal(in->baseline, 1);
+    assert_string_equal(in->cmp[0].baseline.name, "org/model-b");
+    assert_string_equal(in->cmp[0].models[0].name, "org/model-a");
+    qe_inputs_free(in);
+
+    qe_inputs_opts nope = {"org/model-z", NULL};
+    assert_int_equal(qe_inputs_load(paths, 2, &nope, &in, &e), QE_EINVAL);
+    assert_null(in);
+    assert_non_null(strstr(e.msg, "--baseline org/model-z: no such model; models: org/model-a, org/model-b"));
+
+    qe_inputs_opts task = {NULL, "aime24"};
+    assert_int_equal(qe_inputs_load(paths, 2, &task, &in, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "--task aime24"));
+
+    const char *ex[] = {EX "/bf16", EX "/awq-w3g128"};
+    qe_inputs_opts t2 = {NULL, "aime90"};
+    assert_int_equal(qe_inputs_load(ex, 2, &t2, &in, &e), 0);
+    assert_int_equal(in->n_groups, 1);
+    assert_string_equal(in->groups[0].task, "aime90");
+    qe_inputs_free(in);
+}
+
+static void test_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    qe_inputs *in;
+    qe_err e = {0};
+    const char *bad[] = {FX "lmeval/org__model-a", FX "bad/model-x"};
+    assert_int_equal(qe_inputs_load(bad, 2, NULL, &in, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, FX "bad/model-x/hendrycks_math500.verdicts.jsonl:3: "));
+    const char *dup[] = {FX "lmeval/org__model-a", FX "bad/model-dup"};
+    assert_int_equal(qe_inputs_load(dup, 2, NULL, &in, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "model-dup/hendrycks_math500.verdicts.jsonl:2: duplicate doc_id 0 (first at line 1)"));
+    const char *missing[] = {FX "lmeval/org__model-a", FX "nope"};
+    assert_int_equal(qe_inputs_load(missing, 2, NULL, &in, &e), QE_EIO);
+    const char *one[] = {FX "lmeval/org__model-a"};
+    assert_int_equal(qe_inputs_load(one, 1, NULL, &in, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "need at least two models"));
+    const char *empty[] = {FX "lmeval/org__model-a", FX "gen"};
+    assert_int_equal(qe_inputs_load(empty, 2, NULL, &in, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "no per-problem records"));
+    /* an explicit non-data file is skipped with a warning */
+    const char *readme[] = {EX "/bf16", EX "/README.md", EX "/awq-w3g128"};
+    assert_int_equal(qe_inputs_load(readme, 3, NULL, &in, &e), 0);
+    assert_true(has_warning(in, "README.md: not a results, samples or verdicts file; skipped"));
+    qe_inputs_free(in);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hash_pairing_shows_baseline_ids),
+        cmocka_unit_test(test_doc_id_fallback_and_unknown_config),
+        cmocka_unit_test(test_mismatches_listed),
+        cmocka_unit_test(test_thinking_and_limit_mismatch),
+        cmocka_unit_test(test_genuine_gsm8k_fields),
+        cmocka_unit_test(test_one_directory_many_models),
+        cmocka_unit_test(test_baseline_and_task_selection),
+        cmocka_unit_test(test_errors_name_file_and_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +67,31 @@ struct tstate {
     double t_start;
 };
 
-struct ctx {
-    const qe_run_opts *o;
+struct ctx;
+
+/* One endpoint: its own client, driven by its own thread when there are
+ * several; all endpoints take work from the same queue. */
+struct ep {
+    struct ctx *c;
     qe_client_opts copts;
     qe_client *client;
+    bool gone;           /* waited for it in vain: it takes no more work */
+    char gone_why[1200];
+    int rc;
+    qe_err err;
+    pthread_t th;
+};
+
+struct ctx {
+    const qe_run_opts *o;
+    qe_client_opts copts; /* endpoint 0: server checks, prompt rendering */
+    struct ep *eps;
+    size_t neps;
+    pthread_mutex_t mu;   /* guards everything below and the store, with >1 endpoint */
+    bool abort;           /* a fatal error in one endpoint's loop: all stop */
+    uint32_t *requeue;    /* ids given back by an endpoint that went away */
+    size_t nrequeue;
+    size_t inflight;
     qe_store *store;
     bool chat;
     char *server_id, *server_root;
@@ -78,8 +100,7 @@ struct ctx {
     struct rq *q;
     size_t nq, qpos, window;
     bool deadline_hit;
-    bool server_gone;   /* waited for a dead server in vain: send nothing more */
-    char gone_why[1200];
+    bool noted_back;
     int render_mode; /* 0 undecided, 1 server /tokenize, 2 JSON dump fallback */
     qe_buf notices;
     char **failures;
@@ -235,7 +256,6 @@ static json_t *fingerprint_config(struct ctx *c, struct tstate *ts)
     json_object_set_new(o, "endpoint", json_string(c->chat ? "chat" : "completions"));
     json_object_set_new(o, "gen_kwargs", json_deep_copy(ts->merged));
     json_object_set_new(o, "chat_template_kwargs", ctk ? ctk : json_null());
-    json_object_set_new(o, "repeats", json_integer(c->o->repeats));
     json_object_set_new(o, "seed", json_integer((json_int_t)ts->seed));
     return o;
 }
@@ -446,26 +466,42 @@ static bool stopping(const struct ctx *c)
     return c->o->stop && *c->o->stop;
 }
 
-static int feed(struct ctx *c, qe_err *e)
+static const char *endpoint_path(const struct ctx *c)
 {
-    while (c->qpos < c->nq && qe_client_pending(c->client) < c->window) {
-        if (stopping(c) || c->server_gone)
+    return c->chat ? "/v1/chat/completions" : "/v1/completions";
+}
+
+/* Tops up ep's client from the shared queue (requests given back by a lost
+ * endpoint first). Caller holds c->mu. */
+static int feed(struct ep *ep, qe_err *e)
+{
+    struct ctx *c = ep->c;
+    while ((c->nrequeue || c->qpos < c->nq) && qe_client_pending(ep->client) < c->window) {
+        if (stopping(c) || ep->gone || c->abort)
             return 0;
         if (c->o->deadline > 0 && now_s() >= c->o->deadline) {
             c->deadline_hit = true;
             return 0;
         }
-        struct rq *q = &c->q[c->qpos];
-        q->body = build_body(c, q, e);
+        uint32_t id;
+        bool fresh = c->nrequeue == 0;
+        if (fresh)
+            id = (uint32_t)c->qpos;
+        else
+            id = c->requeue[--c->nrequeue];
+        struct rq *q = &c->q[id];
+        if (!q->body)
+            q->body = build_body(c, q, e);
         if (!q->body)
             return e && e->code ? e->code : QE_ENOMEM;
-        int rc = qe_client_add(c->client, c->qpos, c->chat ? "/v1/chat/completions"
-                                                          : "/v1/completions",
-                               q->body, e);
+        int rc = qe_client_add(ep->client, id, endpoint_path(c), q->body, e);
         if (rc)
             return rc;
-        c->ts[q->task].sent++;
-        c->qpos++;
+        if (fresh) {
+            c->ts[q->task].sent++;
+            c->qpos++;
+        }
+        c->inflight++;
     }
     return 0;
 }
@@ -497,15 +533,12 @@ static void progress(struct ctx *c, bool final)
         size_t have = req - ts->todo + ts->done_now;
         qe_buf_printf(&line, "%s %zu/%zu | ", ts->name, have, req);
     }
-    qe_client_stats st = {0};
-    if (c->client)
-        qe_client_get_stats(c->client, &st);
     double el = t - c->t0;
     double tps = el > 0 ? c->ctokens / el : 0;
     char eta[32] = "?";
     if (c->done > 0 && el > 0)
         fmt_dur(eta, sizeof eta, (double)(c->total - c->done) * el / (double)c->done);
-    qe_buf_printf(&line, "in flight %zu | %.0f tok/s | ETA %s", st.in_flight, tps, eta);
+    qe_buf_printf(&line, "in flight %zu | %.0f tok/s | ETA %s", c->inflight, tps, eta);
     fprintf(stderr, "\r\033[K%s%s", qe_buf_str(&line), final ? "\n" : "");
     fflush(stderr);
     c->printed = true;
@@ -522,22 +555,26 @@ static void sleep_s(double s)
  * request should be asked again, 0 if it is up anyway (a plain failure) or
  * gone for good, -1 if the user stopped the run while waiting. Blocks the
  * event loop while waiting: with the server down nothing else can finish. */
-static int server_back(struct ctx *c, const char *why)
+static int server_back(struct ep *ep, const char *why)
 {
-    qe_client_opts h = c->copts;
+    struct ctx *c = ep->c;
+    qe_client_opts h = ep->copts;
     h.timeout_ms = 5000;
     h.connect_timeout_ms = 2000;
     if (qe_client_health(&h, NULL) == 0)
         return 0; /* alive: this request failed on its own */
-    if (c->server_gone || c->o->server_wait_s < 0)
+    if (ep->gone || c->o->server_wait_s < 0) {
+        ep->gone = true;
+        snprintf(ep->gone_why, sizeof ep->gone_why, "the server stopped answering (%s)", why);
         return 0;
+    }
     double limit = c->o->server_wait_s > 0 ? c->o->server_wait_s : 60.0;
     double t0 = now_s(), pause = 0.25;
     if (c->o->progress && c->printed)
         fprintf(stderr, "\n");
     if (c->o->progress)
-        fprintf(stderr, "qeval: the server stopped answering (%s); waiting up to %.0f s\n", why,
-                limit);
+        fprintf(stderr, "qeval: %s stopped answering (%s); waiting up to %.0f s\n",
+                ep->copts.base_url, why, limit);
     while (now_s() - t0 < limit) {
         if (stopping(c))
             return -1;
@@ -547,15 +584,71 @@ static int server_back(struct ctx *c, const char *why)
         if (qe_client_health(&h, NULL) == 0)
             return 1;
     }
-    c->server_gone = true;
-    snprintf(c->gone_why, sizeof c->gone_why, "the server stopped answering for %.0f s (%s)", limit,
-             why);
+    ep->gone = true;
+    snprintf(ep->gone_why, sizeof ep->gone_why, "the server stopped answering for %.0f s (%s)",
+             limit, why);
     return 0;
 }
 
+static void lock(struct ctx *c)
+{
+    if (c->neps > 1)
+        pthread_mutex_lock(&c->mu);
+}
+
+static void unlock(struct ctx *c)
+{
+    if (c->neps > 1)
+        pthread_mutex_unlock(&c->mu);
+}
+
+static int on_done_locked(struct ep *ep, const qe_result *r);
+
 static int on_done(void *ud, const qe_result *r)
 {
-    struct ctx *c = ud;
+    struct ep *ep = ud;
+    struct ctx *c = ep->c;
+    struct rq *q = &c->q[r->id];
+    /* a connection-level failure: is the server gone? (waits unlocked) */
+    int back = 0;
+    if (!r->ok && r->status == QE_ENET && q->server_waits < 3)
+        back = server_back(ep, r->error) + 2; /* 1 stopping, 2 alive/gone, 3 back */
+    lock(c);
+    int rc;
+    if (c->abort) {
+        rc = c->fatal.code ? c->fatal.code : QE_EINTR;
+    } else if (back == 1) {
+        c->inflight--;
+        rc = 0; /* stopping: not stored, asked on the next run */
+    } else if (back == 3) {
+        if (q->server_waits == 0 && !c->noted_back) {
+            c->noted_back = true;
+            note(c, "the server stopped answering during the run and came back; the "
+                    "requests it dropped were asked again");
+        }
+        q->server_waits++;
+        q->attempts += r->attempts;
+        rc = qe_client_add(ep->client, r->id, endpoint_path(c), q->body, &c->fatal);
+    } else if (back == 2 && ep->gone) {
+        /* this endpoint is gone: the request goes back to the queue for
+         * another endpoint (or the next run); it is not a failed answer */
+        c->requeue[c->nrequeue++] = (uint32_t)r->id;
+        c->inflight--;
+        rc = 0; /* the other endpoints pick it up when they next feed */
+    } else {
+        rc = on_done_locked(ep, r);
+    }
+    if (rc && !c->fatal.code)
+        qe_err_set(&c->fatal, rc, "%s", qe_status_name(rc));
+    if (rc)
+        c->abort = true;
+    unlock(c);
+    return rc;
+}
+
+static int on_done_locked(struct ep *ep, const qe_result *r)
+{
+    struct ctx *c = ep->c;
     struct rq *q = &c->q[r->id];
     struct tstate *ts = &c->ts[q->task];
     /* The client does not retry a 2xx whose body is garbage or cut short
@@ -563,22 +656,7 @@ static int on_done(void *ud, const qe_result *r)
     if (!r->ok && r->http_status >= 200 && r->http_status < 300 &&
         q->attempts + r->attempts < c->o->max_attempts && !stopping(c)) {
         q->attempts += r->attempts;
-        int rc = qe_client_add(c->client, r->id, c->chat ? "/v1/chat/completions"
-                                                          : "/v1/completions",
-                               q->body, &c->fatal);
-        return rc;
-    }
-    if (!r->ok && r->status == QE_ENET && q->server_waits < 3) {
-        int back = server_back(c, r->error);
-        if (back < 0)
-            return 0; /* stopping: not stored, asked on the next run */
-        if (back > 0) {
-            q->server_waits++;
-            q->attempts += r->attempts;
-            return qe_client_add(c->client, r->id, c->chat ? "/v1/chat/completions"
-                                                           : "/v1/completions",
-                                 q->body, &c->fatal);
-        }
+        return qe_client_add(ep->client, r->id, endpoint_path(c), q->body, &c->fatal);
     }
     qe_store_response row;
     memset(&row, 0, sizeof row);
@@ -609,6 +687,7 @@ static int on_done(void *ud, const qe_result *r)
         return rc;
     ts->done_now++;
     c->done++;
+    c->inflight--;
     if (r->ok) {
         ts->ok_now++;
         if (r->reply.completion_tokens > 0) {
@@ -624,7 +703,7 @@ static int on_done(void *ud, const qe_result *r)
             c->first_failure = strdup(buf);
         }
     }
-    rc = feed(c, &c->fatal);
+    rc = feed(ep, &c->fatal);
     if (rc)
         return rc;
     progress(c, false);
@@ -1048,15 +1127,108 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
     return rc;
 }
 
+/* ---------- driving the endpoints ---------- */
+
+static void *endpoint_main(void *arg)
+{
+    struct ep *ep = arg;
+    struct ctx *c = ep->c;
+    lock(c);
+    ep->rc = feed(ep, &ep->err);
+    unlock(c);
+    if (!ep->rc)
+        ep->rc = qe_client_run(ep->client, on_done, ep, c->o->stop, &ep->err);
+    if (ep->rc && ep->rc != QE_EINTR) {
+        lock(c);
+        c->abort = true; /* the others stop at their next answer */
+        unlock(c);
+    }
+    return NULL;
+}
+
+/* Asks everything in c->q over all endpoints; 0 or the first fatal error. */
+static int run_endpoints(struct ctx *c, qe_err *e)
+{
+    int rc = 0;
+    c->window = (size_t)c->o->num_concurrent * 2;
+    c->requeue = calloc(c->nq + 1, sizeof *c->requeue);
+    if (!c->requeue)
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->neps; i++)
+        if ((rc = qe_client_new(&c->eps[i].copts, &c->eps[i].client, e)))
+            return rc;
+    c->t0 = now_s();
+    for (int round = 0; round < 8; round++) {
+    if (c->neps == 1) {
+        endpoint_main(&c->eps[0]);
+    } else {
+        size_t started = 0;
+        for (; started < c->neps; started++)
+            if (pthread_create(&c->eps[started].th, NULL, endpoint_main, &c->eps[started]))
+                break;
+        if (started < c->neps) {
+            lock(c);
+            c->abort = true;
+            unlock(c);
+        }
+        for (size_t i = 0; i < started; i++)
+            pthread_join(c->eps[i].th, NULL);
+        if (started < c->neps && !c->fatal.code)
+            qe_err_set(&c->fatal, QE_ENOMEM, "cannot start a thread per endpoint");
+    }
+    /* an endpoint that went away gave work back after the others had
+     * finished: go round again with those still alive */
+    bool alive = false;
+    for (size_t i = 0; i < c->neps; i++)
+        alive = alive || !c->eps[i].gone;
+    bool errors = false;
+    for (size_t i = 0; i < c->neps; i++)
+        errors = errors || (c->eps[i].rc && c->eps[i].rc != QE_EINTR);
+    if (!c->nrequeue || !alive || errors || c->abort || stopping(c) || c->deadline_hit)
+        break;
+    }
+    progress(c, true);
+    /* the first real error wins: a callback's (store, disk) over the loop's */
+    for (size_t i = 0; i < c->neps && !rc; i++) {
+        struct ep *ep = &c->eps[i];
+        if (ep->rc && ep->rc != QE_EINTR) {
+            rc = ep->rc;
+            if (e)
+                *e = c->fatal.code ? c->fatal : ep->err;
+        }
+    }
+    if (!rc && stopping(c))
+        rc = qe_err_set(e, QE_EINTR, "interrupted: %zu answers stored, the rest is asked on the "
+                                     "next run", c->done);
+    size_t unsent = c->nq - c->qpos + c->nrequeue;
+    if (!rc && unsent) {
+        bool all_gone = true;
+        const char *why = "";
+        for (size_t i = 0; i < c->neps; i++) {
+            all_gone = all_gone && c->eps[i].gone;
+            if (c->eps[i].gone)
+                why = c->eps[i].gone_why;
+        }
+        if (all_gone)
+            rc = qe_err_set(e, QE_ENET, "%s: %zu requests not sent; rerun the same command to "
+                                        "resume", why, unsent);
+        else if (c->deadline_hit)
+            rc = qe_err_set(e, QE_ELIMIT, "deadline reached: %zu requests not sent", unsent);
+    }
+    return rc;
+}
+
 /* ---------- the whole run ---------- */
 
 static int check_opts(const qe_run_opts *o, qe_err *e)
 {
     if (!o->n_base_urls || !o->base_urls || !o->base_urls[0])
         return qe_err_set(e, QE_EINVAL, "no --base-url given");
-    if (o->n_base_urls > 1)
-        return qe_err_set(e, QE_EINVAL,
-                          "several endpoints are not supported yet: give one --base-url");
+    if (o->n_base_urls > 64)
+        return qe_err_set(e, QE_EINVAL, "at most 64 endpoints");
+    for (size_t i = 0; i < o->n_base_urls; i++)
+        if (!o->base_urls[i] || !*o->base_urls[i])
+            return qe_err_set(e, QE_EINVAL, "empty base URL #%zu", i + 1);
     if (!o->model || !*o->model)
         return qe_err_set(e, QE_EINVAL, "no --model given");
     if (!o->n_tasks)
@@ -1172,6 +1344,20 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     if (o->timeout_s > 0)
         c.copts.timeout_ms = (long)(o->timeout_s * 1000.0);
     c.copts.seed = o->seed;
+    c.neps = o->n_base_urls;
+    c.eps = calloc(c.neps, sizeof *c.eps);
+    if (!c.eps) {
+        rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < c.neps; i++) {
+        c.eps[i].c = &c;
+        c.eps[i].copts = c.copts;
+        c.eps[i].copts.base_url = o->base_urls[i];
+        c.eps[i].copts.seed = o->seed + i;
+    }
+    if (c.neps > 1)
+        pthread_mutex_init(&c.mu, NULL);
 
     /* output directory and store first: an unwritable path fails before any request */
     sdir = store_dir(o->output_path);
@@ -1185,8 +1371,35 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         if (rc)
             goto out;
     }
-    if ((rc = server_check(&c, e)))
-        goto out;
+    for (size_t i = 0; i < c.neps; i++) {
+        char *id0 = c.server_id, *root0 = c.server_root;
+        c.server_id = c.server_root = NULL;
+        c.copts.base_url = o->base_urls[i];
+        rc = server_check(&c, e);
+        if (rc) {
+            if (c.neps > 1)
+                qe_err_prefix(e, "%s", o->base_urls[i]);
+            free(id0);
+            free(root0);
+            goto out;
+        }
+        if (i > 0 && (!root0 != !c.server_root ||
+                      (root0 && strcmp(root0, c.server_root)))) {
+            rc = qe_err_set(e, QE_EINVAL, "endpoints serve different models: %s has %s, %s has %s",
+                            o->base_urls[0], root0 ? root0 : "?", o->base_urls[i],
+                            c.server_root ? c.server_root : "?");
+            free(id0);
+            free(root0);
+            goto out;
+        }
+        if (i > 0) {
+            free(c.server_id);
+            free(c.server_root);
+            c.server_id = id0;
+            c.server_root = root0;
+        }
+    }
+    c.copts.base_url = o->base_urls[0];
     for (size_t i = 0; i < c.nts; i++)
         if ((rc = setup_task(&c, &c.ts[i], cli_kw, e)))
             goto out;
@@ -1228,6 +1441,11 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         struct tstate *ts = &c.ts[q->task];
         if (ts->prompts[q->doc])
             continue;
+        if (o->progress && c.chat && now_s() - c.last_print > 0.25) {
+            c.last_print = now_s();
+            fprintf(stderr, "\r\033[Krendering prompts on the server: %zu/%zu requests", j, c.nq);
+            c.printed = true;
+        }
         if (stopping(&c)) {
             rc = qe_err_set(e, QE_EINTR, "interrupted before any request was sent");
             goto out;
@@ -1237,29 +1455,7 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     }
 
     if (c.nq) {
-        if ((rc = qe_client_new(&c.copts, &c.client, e)))
-            goto out;
-        c.window = (size_t)o->num_concurrent * 2;
-        c.t0 = now_s();
-        rc = feed(&c, e);
-        if (!rc) {
-            rc = qe_client_run(c.client, on_done, &c, o->stop, e);
-            if (rc && rc != QE_EINTR && c.fatal.code) {
-                if (e)
-                    *e = c.fatal;
-            } else if (rc == QE_EINTR && e) {
-                qe_err_set(e, QE_EINTR, "interrupted: %zu answers stored, the rest is asked on "
-                                        "the next run", c.done);
-            }
-        }
-        progress(&c, true);
-        if (!rc && c.server_gone)
-            rc = qe_err_set(e, QE_ENET, "%s: %zu requests not sent; rerun the same command to "
-                                        "resume", c.gone_why, c.nq - c.qpos);
-        if (!rc && c.deadline_hit)
-            rc = qe_err_set(e, QE_ELIMIT, "deadline reached: %zu requests not sent",
-                            c.nq - c.qpos);
-        if (rc)
+        if ((rc = run_endpoints(&c, e)))
             goto out;
     }
 
@@ -1309,8 +1505,12 @@ out:
         s->first_failure = strdup(c.failures[0]);
     s->notices = c.notices.len ? qe_buf_detach(&c.notices) : NULL;
     qe_buf_free(&c.notices);
-    if (c.client)
-        qe_client_free(c.client);
+    for (size_t i = 0; c.eps && i < c.neps; i++)
+        qe_client_free(c.eps[i].client);
+    free(c.eps);
+    free(c.requeue);
+    if (c.neps > 1)
+        pthread_mutex_destroy(&c.mu);
     qe_store_close(c.store);
     for (size_t j = 0; j < c.nq; j++)
         free(c.q[j].body);

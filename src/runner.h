@@ -33,7 +33,7 @@ typedef struct {
     const char *system_instruction; /* NULL = none */
     int think;                    /* -1 = server default, 0 = off, 1 = on (enable_thinking) */
     const char *gen_kwargs;       /* lm-eval syntax "k=v,k=v" or JSON; over task defaults */
-    int num_concurrent;           /* requests in flight (>= 1) */
+    int num_concurrent;           /* requests in flight per endpoint (>= 1) */
     int repeats;                  /* samples per doc (>= 1) */
     uint64_t seed;                /* sent as "seed"; lm-eval default 1234 */
     const char *output_path;      /* directory, or X.json like lm-eval */

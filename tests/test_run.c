@@ -1174,6 +1174,140 @@ static void server_dies_and_returns(void **state)
     free(dir);
 }
 
+static int seed_rows(const qe_store_response *r, void *ctx)
+{
+    int *bad = ctx;
+    char want[32];
+    snprintf(want, sizeof want, "\"seed\":%d", 1234 + r->repeat);
+    if (!r->request_json || !strstr(r->request_json, want))
+        (*bad)++;
+    return 0;
+}
+
+static void repeats_extend_without_reasking(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char out[4200], log[4200];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--request-log", log, "--default-answer",
+                           "$\\boxed{3}$", NULL};
+    srv_start(&s, sargs);
+    const char *a1[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                        "4", "--apply-chat-template", "--output-path", out, "--log-samples", NULL};
+    assert_int_equal(qeval(dir, a1), 0);
+    const char *a3[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                        "4", "--apply-chat-template", "--repeats", "3", "--output-path", out,
+                        "--log-samples", NULL};
+    assert_int_equal(qeval(dir, a3), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "12/12 answered (4 from the store, 8 sent"));
+    free(so);
+    char db[4300];
+    snprintf(db, sizeof db, "%s/qeval.sqlite", out);
+    qe_store *st;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_store_open(db, 1, &st, &e), 0);
+    int bad = 0;
+    assert_int_equal(qe_store_foreach(st, 1, "aime24", QE_STORE_OK, seed_rows, &bad, &e), 0);
+    qe_store_close(st);
+    assert_int_equal(bad, 0);
+    char md[4300];
+    snprintf(md, sizeof md, "%s/m", out);
+    assert_int_equal(count_prefix(md, "samples_aime24_"), 2);
+    /* the newest samples file has all three answers per doc */
+    DIR *d = opendir(md);
+    struct dirent *de;
+    int found = 0;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "samples_aime24_", 15))
+            continue;
+        char p[4600];
+        snprintf(p, sizeof p, "%s/%s", md, de->d_name);
+        json_t *lines = load_jsonl(p);
+        json_t *l0 = json_array_get(lines, 0);
+        if (json_object_get(l0, "qeval_repeats")) {
+            found = 1;
+            assert_int_equal(json_array_size(json_array_get(json_object_get(l0, "resps"), 0)), 3);
+            assert_int_equal(json_array_size(json_object_get(l0, "filtered_resps")), 1);
+            assert_int_equal(json_array_size(json_object_get(l0, "qeval_repeats")), 3);
+        }
+        json_decref(lines);
+    }
+    closedir(d);
+    assert_true(found);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
+static int count_completions(const char *log)
+{
+    char *all = slurp(log, NULL);
+    int n = 0;
+    for (char *p = all; p && (p = strstr(p, "\"path\":\"/v1/chat/completions\"")); p++)
+        n++;
+    free(all);
+    return n;
+}
+
+static void two_endpoints_share_and_fail_over(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char script[4200], out[4200], la[4200], lb[4200], ref[4200];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    snprintf(la, sizeof la, "%s/a.jsonl", dir);
+    snprintf(lb, sizeof lb, "%s/b.jsonl", dir);
+    write_aime_script(script, NULL);
+    struct srv a, b;
+    const char *aa[] = {"--model", "m", "--script", script, "--request-log", la, "--latency-ms",
+                        "20", "--fault", "die-after:6", NULL};
+    const char *ba[] = {"--model", "m", "--script", script, "--request-log", lb, "--latency-ms",
+                        "20", NULL};
+    srv_start(&a, aa);
+    srv_start(&b, ba);
+    const char *args[] = {"--base-url", a.url, "--base-url", b.url, "--model", "m", "--tasks",
+                          "aime24", "--apply-chat-template", "--num-concurrent", "2",
+                          "--max-attempts", "2", "--server-wait", "1", "--output-path", out,
+                          "--log-samples", NULL};
+    assert_int_equal(qeval(dir, args), 0);
+    assert_int_equal(stored_ok(out), 30);
+    int na = count_completions(la), nb = count_completions(lb);
+    assert_true(na >= 6);      /* a took work until it died */
+    assert_true(nb >= 30 - na); /* b took the rest */
+    assert_true(nb > 0);
+    /* the same samples as a single-server run */
+    const char *rargs[] = {"--base-url", b.url, "--model", "m", "--tasks", "aime24",
+                           "--apply-chat-template", "--output-path", ref, "--log-samples", NULL};
+    assert_int_equal(qeval(dir, rargs), 0);
+    char d1[4300], d2[4300];
+    snprintf(d1, sizeof d1, "%s/m", out);
+    snprintf(d2, sizeof d2, "%s/m", ref);
+    char *s1 = find_one(d1, "samples_aime24_"), *s2 = find_one(d2, "samples_aime24_");
+    json_t *x = stable_samples(s1), *y = stable_samples(s2);
+    for (size_t i = 0; i < 30; i++) {
+        json_t *l = json_array_get(x, i), *m = json_array_get(y, i);
+        json_object_del(l, "attempts");
+        json_object_del(m, "attempts");
+        assert_true(json_equal(l, m));
+    }
+    json_decref(x);
+    json_decref(y);
+    free(s1);
+    free(s2);
+    waitpid(a.pid, NULL, 0);
+    a.pid = 0;
+    srv_stop(&a);
+    srv_stop(&b);
+    rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1187,6 +1321,8 @@ int main(void)
         cmocka_unit_test(sigint_keeps_answers),
         cmocka_unit_test(truncation_and_reasoning),
         cmocka_unit_test(server_dies_and_returns),
+        cmocka_unit_test(repeats_extend_without_reasking),
+        cmocka_unit_test(two_endpoints_share_and_fail_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

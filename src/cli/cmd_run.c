@@ -36,7 +36,9 @@ static void usage(FILE *f)
             "\n"
             "options (lm-eval's underscore spellings work too, e.g. --gen_kwargs):\n"
             "  --base-url URL            server root, e.g. http://127.0.0.1:8000 (a trailing\n"
-            "                            /v1, /v1/chat/completions or /v1/completions is fine)\n"
+            "                            /v1, /v1/chat/completions or /v1/completions is fine);\n"
+            "                            repeat it for several servers of the same model: they\n"
+            "                            share the work (--num-concurrent is per server)\n"
             "  --model NAME              the served model name (sent as \"model\")\n"
             "  --tasks LIST              comma-separated built-in tasks (qeval tasks)\n"
             "  --limit N                 first N docs per task (N < 1.0: that fraction)\n"
@@ -133,6 +135,9 @@ int cmd_run(int argc, char **argv)
     int ret = QE_EXIT_USAGE;
     char *tasks_copy = NULL, *root = NULL;
     const char **tasks = NULL;
+    const char *urls_in[64];
+    char *roots[64] = {0};
+    size_t n_urls = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -153,10 +158,11 @@ int cmd_run(int argc, char **argv)
             goto out;
         } else if (flag_is(a, "base-url", &v)) {
             VALUE();
-            if (base_url) {
-                fprintf(stderr, "qeval run: only one --base-url is supported for now\n");
+            if (n_urls >= 64) {
+                fprintf(stderr, "qeval run: at most 64 --base-url\n");
                 goto out;
             }
+            urls_in[n_urls++] = v;
             base_url = v;
         } else if (flag_is(a, "model", &v)) {
             VALUE();
@@ -295,10 +301,13 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     o.tasks = tasks;
-    root = base_root(base_url);
-    const char *urls[1] = {root};
+    const char *urls[64];
+    for (size_t i = 0; i < n_urls; i++) {
+        roots[i] = base_root(urls_in[i]);
+        urls[i] = roots[i] ? roots[i] : urls_in[i];
+    }
     o.base_urls = urls;
-    o.n_base_urls = 1;
+    o.n_base_urls = n_urls;
     o.stop = &g_stop;
     o.progress = isatty(STDERR_FILENO);
 
@@ -362,5 +371,7 @@ out:
     free(tasks_copy);
     free(tasks);
     free(root);
+    for (size_t i = 0; i < n_urls; i++)
+        free(roots[i]);
     return ret;
 }

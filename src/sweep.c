@@ -311,7 +311,7 @@ static void note(const sweep *s, const char *fmt, ...)
 {
     if (!s->o->note)
         return;
-    char line[4096];
+    char line[12288]; /* room for a 30-line log tail */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);

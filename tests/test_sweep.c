@@ -1339,6 +1339,7 @@ typedef struct {
     int kills_left;
     char calls[2048];       /* "model:task," per call */
     double *clock;          /* fake clock advanced by the eval, or NULL */
+    bool deadline_hit;      /* answer like the runner at its deadline */
 } fake_eval;
 
 static pid_t last_pgid(const fx *f)
@@ -1365,6 +1366,18 @@ static int fake_eval_fn(void *ud, const qe_run_opts *o, qe_run_summary *s, qe_er
         kill(-pg, SIGKILL);
         sleep_ms(100);
         return qe_err_set(e, QE_ENET, "connection refused");
+    }
+    if (fe->deadline_hit) { /* 10 of 30 answered, then the deadline passed */
+        s->tasks = calloc(1, sizeof *s->tasks);
+        s->n_tasks = 1;
+        s->tasks[0].task = strdup(o->tasks[0]);
+        s->tasks[0].requested = 30;
+        s->tasks[0].sent = s->tasks[0].ok = 10;
+        s->tasks[0].accuracy = NAN;
+        s->tasks[0].seconds = 60;
+        assert_true(o->deadline > 0 && *fe->clock + 60 > o->deadline);
+        *fe->clock += 60;
+        return qe_err_set(e, QE_ELIMIT, "deadline reached: 20 requests not sent");
     }
     /* the server is really there and serves this name */
     assert_int_equal(o->n_base_urls, 1);
@@ -1514,6 +1527,26 @@ static void test_lib_budget_fake_clock(void **state)
     qe_plan_free(p);
 }
 
+static void test_lib_deadline_during_task(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    /* 50 s budget; the first (high-priority) task hits the deadline midway */
+    qe_plan *p = lib_plan(f, "50s");
+    double clock = 1000;
+    fake_eval fe = {.f = f, .clock = &clock, .deadline_hit = true};
+    qe_sweep_report r;
+    run_lib(f, p, &fe, &r, QE_ESERVER, &clock);
+    assert_string_equal(fe.calls, "RedHatAI/Qwen3-32B-NVFP4:aime24,");
+    assert_int_equal(r.n_done, 0);
+    assert_int_equal(r.n_skipped, 6);
+    assert_non_null(strstr(r.pairs[1].reason, "ran out during the task (10 of 30 answered"));
+    assert_non_null(strstr(r.pairs[0].reason, "used up"));
+    assert_non_null(strstr(r.pairs[3].reason, "used up"));
+    qe_sweep_report_free(&r);
+    qe_plan_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1527,6 +1560,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lib_crash_restart_once, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lib_crash_twice_fails_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lib_budget_fake_clock, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lib_deadline_during_task, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_full_sweep, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_oom_second_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_crash_mid_task_restarts, fx_setup, fx_teardown),

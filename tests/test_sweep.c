@@ -848,6 +848,34 @@ static void test_cli_crash_mid_task_restarts(void **state)
     free(se);
 }
 
+static void test_cli_gpu_memory_not_released(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    /* a fake nvidia-smi: 1000 MiB used before the start, 90000 afterwards */
+    char smi[400], body[800];
+    snprintf(smi, sizeof smi, "%s/nvidia-smi", f->bin);
+    snprintf(body, sizeof body,
+             "#!/bin/sh\nif [ -e %s/smi1 ]; then echo 45000; echo 45000; else : > %s/smi1; echo 500; echo 500; fi\n",
+             f->dir, f->dir);
+    write_file(smi, body);
+    chmod(smi, 0755);
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y,
+                  "name: gpu\noutput: %s\nengine: {kind: vllm, tensor_parallel_size: 2, stop_grace: 5s}\n"
+                  "models: [{name: bf16, model: Qwen/Qwen3-32B}]\ntasks: [{task: aime24, limit: 1}]\n"
+                  "generation: {apply_chat_template: true, max_gen_toks: 64, temperature: 0}\n",
+                  f->out);
+    write_file(f->plan, qe_buf_str(&y));
+    qe_buf_free(&y);
+    write_script(f, 0);
+    const char *args[] = {"sweep", f->plan, NULL};
+    assert_int_equal(qeval_run(f, args, NULL), 0); /* a warning, not a failure */
+    char *se = slurp(f->se);
+    assert_non_null(strstr(se, "bf16: warning: GPU memory not released: 90000 MiB used after stop, 1000 MiB before start"));
+    free(se);
+}
+
 static void test_cli_priority_tight_budget(void **state)
 {
     fx *f = *state;
@@ -1563,6 +1591,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lib_deadline_during_task, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_full_sweep, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_oom_second_model, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_gpu_memory_not_released, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_crash_mid_task_restarts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_priority_tight_budget, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_resume_after_kill9, fx_setup, fx_teardown),

@@ -1256,9 +1256,7 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
         size_t mi = sch.steps[0].model, ti = sch.steps[0].task;
         qe_sweep_schedule_free(&sch);
 
-        if (p->engine.kind == QE_PLAN_ENGINE_LMEVAL) {
-            if (s.eng_model != NO_MODEL && s.eng_model != mi)
-                s.eng_model = NO_MODEL;
+        if (p->engine.kind == QE_PLAN_ENGINE_LMEVAL) { /* the harness loads the model itself */
             rc = run_lmeval_step(&s, mi, ti);
             if (rc == QE_EINTR) {
                 ret = QE_EINTR;

@@ -16,13 +16,14 @@ void qe_extract_opts_init(qe_extract_opts *o)
     o->order[2] = QE_EXTRACT_ANSWER_COLON;
     o->order[3] = QE_EXTRACT_MATH_SPAN;
     o->order[4] = QE_EXTRACT_LAST_NUMBER;
+    o->order[5] = QE_EXTRACT_SHORT;
 }
 
-static const char *const method_names[] = {"none", "boxed", "final", "answer", "math", "number", "whole"};
+static const char *const method_names[] = {"none", "boxed", "final", "answer", "math", "number", "whole", "short"};
 
 const char *qe_extract_method_name(int method)
 {
-    if (method < 0 || method > QE_EXTRACT_WHOLE)
+    if (method < 0 || method > QE_EXTRACT_LAST_METHOD)
         return "?";
     return method_names[method];
 }
@@ -36,7 +37,7 @@ int qe_extract_opts_parse(qe_extract_opts *o, const char *list)
         const char *q = strchr(p, ',');
         size_t l = q ? (size_t)(q - p) : strlen(p);
         int found = 0;
-        for (int m = 1; m <= QE_EXTRACT_WHOLE; m++)
+        for (int m = 1; m <= QE_EXTRACT_LAST_METHOD; m++)
             if (strlen(method_names[m]) == l && !strncmp(method_names[m], p, l)) {
                 if (n >= QE_EXTRACT_MAX_METHODS)
                     return QE_EINVAL;
@@ -318,7 +319,57 @@ static int is_alpha_c(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* The last number that is not part of a word ("AZ2A" holds none). */
+static int is_alnum_c(char c)
+{
+    return is_digit(c) || is_alpha_c(c);
+}
+
+/* Start of the number (digits with '.' / ',' between digits) whose last
+ * digit is t[e-1]. */
+static size_t number_start(const char *t, size_t e)
+{
+    size_t b = e;
+    while (b > 0 && (is_digit(t[b - 1]) || ((t[b - 1] == '.' || t[b - 1] == ',') && b >= 2 && is_digit(t[b - 2]))))
+        b--;
+    return b;
+}
+
+static int all_digits(const char *t, size_t b, size_t e)
+{
+    for (size_t i = b; i < e; i++)
+        if (!is_digit(t[i]))
+            return 0;
+    return b < e;
+}
+
+/* An operator glued to a number makes it an operand of a larger expression
+ * ("x/2", "2^{10}", "1:2", "3-5", "\frac{3}{2}", "1011_2"), not an answer.
+ * b is the start of the number (its sign included), e its end (its percent
+ * sign included); the text around it is t[0..n). */
+static int operand_of_expression(const char *t, size_t n, size_t b, size_t e)
+{
+    char p = b > 0 ? t[b - 1] : ' ', pp = b > 1 ? t[b - 2] : ' ';
+    char q = e < n ? t[e] : ' ', qq = e + 1 < n ? t[e + 1] : ' ';
+    int pp_operand = is_alnum_c(pp) || pp == ')' || pp == ']' || pp == '}';
+    if (p == '/' || p == '^' || p == '_')
+        return 1;
+    if (p == ':' && is_digit(pp)) /* ratio or time 1:2, 10:30 */
+        return 1;
+    if ((p == '-' || p == '+' || p == '*') && pp_operand) /* 10-7, 2x+3, 2*3; not **5** */
+        return 1;
+    if (p == '{' && (pp == '}' || pp == '^' || pp == '_' || is_alpha_c(pp))) /* \frac{3}{2}, \sqrt{2} */
+        return 1;
+    if (q == '/' || q == '^' || q == '_' || (q == ':' && is_digit(qq)))
+        return 1;
+    return 0;
+}
+
+/* The last simple number not glued to a preceding letter ("AZ2A" holds none,
+ * "5cm" is 5): an optionally signed integer or decimal with thousands
+ * separators, an integer fraction a/b, a mixed number "3 1/2", each with an
+ * optional trailing % or \%. When that number is an operand of a larger
+ * expression (see operand_of_expression; also a date 3/4/2021) the rule
+ * finds nothing rather than a piece of the expression. */
 static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
 {
     size_t e = n;
@@ -327,18 +378,40 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
             e--;
         if (!e)
             return 0;
-        size_t b = e;
-        while (b > 0 && (is_digit(t[b - 1]) || ((t[b - 1] == '.' || t[b - 1] == ',') && b >= 2 && is_digit(t[b - 2]))))
-            b--;
-        int word = b > 0 && is_alpha_c(t[b - 1]); /* "5cm" is a number, "K2" is not */
-        if (!word) {
-            if (b > 0 && t[b - 1] == '-')
-                b--;
-            *s = b;
-            *l = e - b;
-            return 1;
+        size_t b = number_start(t, e);
+        if (b > 0 && is_alpha_c(t[b - 1])) { /* "K2", "x2": part of a word */
+            e = b;
+            continue;
         }
-        e = b;
+        if (b >= 2 && t[b - 1] == '/' && is_digit(t[b - 2])) {
+            /* a/b: both plain integers; anything else (1.5/2, a chain 3/4/2021)
+             * is left to operand_of_expression */
+            size_t nb = number_start(t, b - 1);
+            if (all_digits(t, b, e) && all_digits(t, nb, b - 1) && !(nb > 0 && is_alpha_c(t[nb - 1])) &&
+                !(nb > 0 && t[nb - 1] == '/')) {
+                b = nb;
+                /* mixed number "3 1/2" (read as 7/2 by the verifier) */
+                if (b >= 2 && t[b - 1] == ' ' && is_digit(t[b - 2])) {
+                    size_t wb = number_start(t, b - 1);
+                    if (all_digits(t, wb, b - 1) && !(wb > 0 && (is_alnum_c(t[wb - 1]) || t[wb - 1] == '/' ||
+                                                                 t[wb - 1] == '.' || t[wb - 1] == ',')))
+                        b = wb;
+                }
+            }
+        }
+        /* a '-' is a sign unless it follows an operand (then 10-7 is an expression) */
+        if (b > 0 && t[b - 1] == '-' &&
+            !(b >= 2 && (is_alnum_c(t[b - 2]) || t[b - 2] == ')' || t[b - 2] == ']' || t[b - 2] == '}')))
+            b--;
+        if (e < n && t[e] == '%')
+            e++;
+        else if (e + 1 < n && t[e] == '\\' && t[e + 1] == '%')
+            e += 2;
+        if (operand_of_expression(t, n, b, e))
+            return 0;
+        *s = b;
+        *l = e - b;
+        return 1;
     }
     return 0;
 }
@@ -411,6 +484,15 @@ int qe_extract_answer(const char *text, size_t len, const qe_extract_opts *o, si
             s = 0;
             l = n;
             ok = trim_span(t, &s, &l);
+            break;
+        case QE_EXTRACT_SHORT:
+            /* a bare short answer ("Carla", "\\text{Monday}") is its own
+             * answer; a paragraph never is (it may mention the gold while
+             * answering something else) */
+            s = 0;
+            l = n;
+            ok = trim_span(t, &s, &l) && l <= QE_EXTRACT_SHORT_MAX && !memchr(t + s, '\n', l) &&
+                 !memchr(t + s, '\r', l);
             break;
         default: break;
         }

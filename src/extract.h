@@ -5,8 +5,10 @@
  * before it. Then the answer is looked for with a configurable list of
  * methods tried in order (default: last \boxed{}/\fbox{} with balanced
  * braces, "final answer is ..." (or, without it, "answer is ..."), "Answer: ...", the last $...$ / $$...$$ /
- * \[...\] / \(...\) span, the last number). Extraction never allocates: the
- * result is a span of the input. Work is linear in the response length. */
+ * \[...\] / \(...\) span, the last simple number, and as a last resort the
+ * whole text when it is short: at most QE_EXTRACT_SHORT_MAX bytes on one
+ * line). Extraction never allocates: the result is a span of the input. Work
+ * is linear in the response length. */
 #ifndef QE_EXTRACT_H
 #define QE_EXTRACT_H
 
@@ -18,9 +20,15 @@ enum qe_extract_method {
     QE_EXTRACT_FINAL_ANSWER, /* "final answer is ...", else "answer is ..." */
     QE_EXTRACT_ANSWER_COLON, /* "Answer: ..." */
     QE_EXTRACT_MATH_SPAN,    /* last $...$, $$...$$, \[...\] or \(...\) */
-    QE_EXTRACT_LAST_NUMBER,  /* last number in the text */
+    QE_EXTRACT_LAST_NUMBER,  /* last simple number: -1,234.5, 3/2, -3/2, 3 1/2, 10% */
     QE_EXTRACT_WHOLE,        /* the whole (think-stripped) text, trimmed */
+    QE_EXTRACT_SHORT,        /* the same, only if short: <= QE_EXTRACT_SHORT_MAX bytes, one line */
+    QE_EXTRACT_LAST_METHOD = QE_EXTRACT_SHORT
 };
+
+/* Longest text (after removing <think> blocks and trimming) that the short
+ * method takes as an answer. */
+#define QE_EXTRACT_SHORT_MAX 64
 
 #define QE_EXTRACT_MAX_METHODS 8
 
@@ -29,10 +37,11 @@ typedef struct {
     unsigned char order[QE_EXTRACT_MAX_METHODS];
 } qe_extract_opts;
 
-/* Default order: boxed, final answer, Answer:, math span, last number. */
+/* Default order: boxed, final answer, Answer:, math span, last number, short. */
 void qe_extract_opts_init(qe_extract_opts *o);
 
-/* Parses a comma list such as "boxed,final,answer,math,number,whole" into o.
+/* Parses a comma list such as "boxed,final,answer,math,number,short" (names:
+ * qe_extract_method_name; also "whole") into o.
  * Returns 0, or QE_EINVAL for an unknown name. */
 int qe_extract_opts_parse(qe_extract_opts *o, const char *list);
 

@@ -1,11 +1,16 @@
 /* report: one self-contained HTML file for a comparison.
  *
  * Inline CSS, inline SVG charts and a small constant inline script; no
- * external requests. Sections: summary table (accuracy, paired delta with
- * 95% CI, McNemar p, flips, truncation, verdict), a dot-and-whisker chart of
- * accuracy with 95% Wilson intervals per model x task, a paired flip chart,
- * response-length and truncation histograms (when the data has them), and a
- * paginated per-problem table with filter buttons (all / flipped /
+ * external requests. Sections: a findings box (one line per model vs
+ * baseline per task, sorted by task then delta, colored real loss / real
+ * gain / noise), summary table (accuracy, paired delta with 95% CI, McNemar
+ * p, flips, truncation; the verdict sentence in a full-width row under each
+ * model), a dot-and-whisker chart of accuracy with 95% Wilson intervals per
+ * model x task, a paired flip chart, response-length histograms (unit chosen
+ * per model: completion tokens, characters or words) and truncation bars
+ * (when the data has them), a thinking-budget table (finish_reason length,
+ * unclosed <think>, truncated without an answer; when responses exist), and
+ * a paginated per-problem table with filter buttons (all / flipped /
  * truncated) and each full response in <details>.
  *
  * Every string that came from a model or a file (responses, answers, gold,

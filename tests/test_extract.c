@@ -82,14 +82,124 @@ static void test_marker_and_spans(void **state)
     assert_int_equal(m, QE_EXTRACT_LAST_NUMBER);
 }
 
+/* Extracted text with one method only, or "<none>". */
+static const char *X1(const char *method, const char *text)
+{
+    static char buf[512];
+    qe_extract_opts o;
+    assert_int_equal(qe_extract_opts_parse(&o, method), 0);
+    size_t s = 0, l = 0;
+    if (!qe_extract_answer(text, strlen(text), &o, &s, &l))
+        return "<none>";
+    snprintf(buf, sizeof buf, "%.*s", (int)l, text + s);
+    return buf;
+}
+
 static void test_last_number(void **state)
 {
     (void)state;
     assert_string_equal(X("there are 3 red and 1,000.5 blue", NULL), "1,000.5");
     assert_string_equal(X("the value is -7.", NULL), "-7");
-    assert_string_equal(X("AZYUK2A", NULL), "<none>");
+    assert_string_equal(X1("number", "AZYUK2A"), "<none>");
     assert_string_equal(X("it is 5cm long", NULL), "5");
-    assert_string_equal(X("no digits here", NULL), "<none>");
+    assert_string_equal(X1("number", "no digits here"), "<none>");
+    assert_string_equal(X("x=-5", NULL), "-5");
+    assert_string_equal(X("The result, in bold: **5**", NULL), "5");
+}
+
+static void test_last_number_whole_simple_number(void **state)
+{
+    (void)state;
+    int m;
+    /* issue 7: a bare 3/2 was read as 2 */
+    assert_string_equal(X("3/2", &m), "3/2");
+    assert_int_equal(m, QE_EXTRACT_LAST_NUMBER);
+    assert_string_equal(X("so x = -3/2.", NULL), "-3/2");
+    assert_string_equal(X("P(A) = 2/3 therefore", NULL), "2/3");
+    assert_string_equal(X("1/2 of 6 is 3", NULL), "3");
+    /* a mixed number is one number (the verifier reads 3 1/2 as 7/2), so
+     * 1/2 alone is never compared */
+    assert_string_equal(X("He walked 3 1/2 miles", NULL), "3 1/2");
+    assert_string_equal(X("a loss of -3 1/2 points", NULL), "-3 1/2");
+    assert_string_equal(X("items 3, 1/2", NULL), "1/2");
+    assert_string_equal(X("The price rose by 25%", NULL), "25%");
+    assert_string_equal(X("a rise of 12.5\\% in all", NULL), "12.5\\%");
+    assert_string_equal(X("The total is 1,234,567 dollars", NULL), "1,234,567");
+    assert_string_equal(X("x equals -0.75", NULL), "-0.75");
+}
+
+static void test_last_number_not_inside_expressions(void **state)
+{
+    (void)state;
+    /* the last number is part of something larger: the rule finds nothing
+     * rather than a piece (each of these used to give a false positive) */
+    static const char *const texts[] = {
+        "It happened on 3/4/2021",    /* date */
+        "on 2023-12-25",              /* date */
+        "The ratio of boys to girls is 1:2",
+        "The train leaves at 10:30",  /* time */
+        "The difference is 10-7",     /* binary minus */
+        "it is 2x+3",
+        "it is 2*3",
+        "The angle is \\pi/2",
+        "it is x/2",
+        "it is 2/x",
+        "it is 1.5/2",
+        "The area is x^2",
+        "It equals 2^{10}",
+        "Then \\frac{3}{2}",
+        "is \\sqrt{2}",
+        "In binary it is 1011_2",
+        "truncated \\boxed{70",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const char *got = X1("number", texts[i]);
+        if (strcmp(got, "<none>"))
+            fail_msg("%s -> %s", texts[i], got);
+    }
+    /* a hyphenated word after the number is not an operator */
+    assert_string_equal(X1("number", "there are 9 5-digit numbers"), "5");
+}
+
+static void test_short_response_whole(void **state)
+{
+    (void)state;
+    int m;
+    assert_string_equal(X("Carla", &m), "Carla");
+    assert_int_equal(m, QE_EXTRACT_SHORT);
+    assert_string_equal(X("  North.\n", NULL), "North");
+    assert_string_equal(X("\\text{Monday}", &m), "\\text{Monday}");
+    assert_int_equal(m, QE_EXTRACT_SHORT);
+    assert_string_equal(X("<think>maybe south, long long thinking</think>\nnorth", NULL), "north");
+    /* LaTeX without $ is taken whole rather than by its last digit */
+    assert_string_equal(X("\\frac{3}{2}", NULL), "\\frac{3}{2}");
+    assert_string_equal(X("AZYUK2A", &m), "AZYUK2A");
+    assert_int_equal(m, QE_EXTRACT_SHORT);
+    /* earlier methods still win */
+    assert_string_equal(X("The answer is north", &m), "north");
+    assert_int_equal(m, QE_EXTRACT_FINAL_ANSWER);
+    /* at most QE_EXTRACT_SHORT_MAX bytes after trimming, one line */
+    char t[QE_EXTRACT_SHORT_MAX + 8];
+    memset(t, 'a', sizeof t);
+    t[0] = ' ';
+    t[QE_EXTRACT_SHORT_MAX + 1] = ' ';
+    t[QE_EXTRACT_SHORT_MAX + 2] = 0;
+    assert_int_equal(strlen(X(t, &m)), QE_EXTRACT_SHORT_MAX);
+    assert_int_equal(m, QE_EXTRACT_SHORT);
+    t[QE_EXTRACT_SHORT_MAX + 1] = 'a';
+    assert_string_equal(X(t, NULL), "<none>");
+    assert_string_equal(X("north\nsouth", NULL), "<none>");
+    assert_string_equal(X("north\r\nsouth", NULL), "<none>");
+    /* long prose mentioning the gold is never taken whole */
+    assert_string_equal(X("She starts facing north. After turning around twice and then once more, she "
+                          "ends up facing south.",
+                          NULL),
+                        "<none>");
+    /* cut off inside <think>: nothing before it */
+    assert_string_equal(X("<think>It must be Carla", NULL), "<none>");
+    /* "whole" stays unconditional when asked for */
+    assert_string_equal(X1("whole", "north\nsouth"), "north\nsouth");
+    assert_string_equal(X1("short", "north\nsouth"), "<none>");
 }
 
 static void test_configurable_order(void **state)
@@ -108,6 +218,17 @@ static void test_configurable_order(void **state)
     assert_int_equal(qe_extract_opts_parse(&o, "boxed,bogus"), QE_EINVAL);
     assert_int_equal(qe_extract_opts_parse(&o, ""), QE_EINVAL);
     assert_string_equal(qe_extract_method_name(QE_EXTRACT_MATH_SPAN), "math");
+    assert_string_equal(qe_extract_method_name(QE_EXTRACT_SHORT), "short");
+    assert_string_equal(qe_extract_method_name(QE_EXTRACT_LAST_METHOD + 1), "?");
+    assert_int_equal(qe_extract_opts_parse(&o, "boxed,short"), 0);
+    assert_int_equal(o.order[1], QE_EXTRACT_SHORT);
+    /* the default order ends with the short-response rule */
+    qe_extract_opts d;
+    qe_extract_opts_init(&d);
+    static const unsigned char want[] = {QE_EXTRACT_BOXED,      QE_EXTRACT_FINAL_ANSWER, QE_EXTRACT_ANSWER_COLON,
+                                         QE_EXTRACT_MATH_SPAN,  QE_EXTRACT_LAST_NUMBER,  QE_EXTRACT_SHORT,
+                                         QE_EXTRACT_NONE};
+    assert_memory_equal(d.order, want, sizeof want);
 }
 
 static void test_hostile_input(void **state)
@@ -132,7 +253,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_boxed_last_and_balanced), cmocka_unit_test(test_several_boxes_joined),
         cmocka_unit_test(test_think_blocks_ignored),    cmocka_unit_test(test_marker_and_spans),
-        cmocka_unit_test(test_last_number),             cmocka_unit_test(test_configurable_order),
+        cmocka_unit_test(test_last_number),             cmocka_unit_test(test_last_number_whole_simple_number),
+        cmocka_unit_test(test_last_number_not_inside_expressions),
+        cmocka_unit_test(test_short_response_whole),    cmocka_unit_test(test_configurable_order),
         cmocka_unit_test(test_hostile_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,6 +62,7 @@ struct tstate {
     char fingerprint[65];
     int64_t run_id;
     char **prompts;      /* per doc, rendered prompt for docs still to ask */
+    bool queued;         /* the done-set was read and the queue built */
     size_t todo, sent, ok_now, failed_now, done_now;
     double ctokens;
     double t_start;
@@ -95,6 +96,8 @@ struct ctx {
     qe_store *store;
     bool chat;
     char *server_id, *server_root;
+    bool offline;        /* server unreachable: only stored answers can be used */
+    char offline_why[1100];
     struct tstate *ts;
     size_t nts;
     struct rq *q;
@@ -245,7 +248,7 @@ static json_t *fingerprint_config(struct ctx *c, struct tstate *ts)
     json_t *ctk = chat_template_kwargs(c);
     json_object_set_new(o, "fingerprint_version", json_integer(1));
     json_object_set_new(o, "model", json_string(c->o->model));
-    json_object_set_new(o, "server_model", json_string(c->server_id));
+    json_object_set_new(o, "server_model", c->server_id ? json_string(c->server_id) : json_null());
     json_object_set_new(o, "server_root", c->server_root ? json_string(c->server_root) : json_null());
     json_object_set_new(o, "task", json_string(ts->name));
     json_object_set_new(o, "task_version", json_string(qe_task_version(ts->t)));
@@ -276,6 +279,41 @@ static void config_diff(const json_t *old, const json_t *cur, qe_buf *out)
         free(a);
         free(b);
     }
+}
+
+/* Server unreachable: the newest stored run whose config equals cfg in
+ * everything but what only the server can tell (its model id and root). */
+static int find_offline_run(struct ctx *c, struct tstate *ts, const json_t *cfg, qe_err *e)
+{
+    qe_store_run *runs = NULL;
+    size_t nr = 0;
+    int rc = qe_store_runs_list(c->store, &runs, &nr, e);
+    if (rc)
+        return rc;
+    json_t *want = json_deep_copy(cfg);
+    json_object_del(want, "server_model");
+    json_object_del(want, "server_root");
+    bool found = false;
+    for (size_t i = nr; i-- > 0 && !found;) {
+        json_t *old = runs[i].config_json ? json_loads(runs[i].config_json, 0, NULL) : NULL;
+        if (json_is_object(old)) {
+            json_object_del(old, "server_model");
+            json_object_del(old, "server_root");
+            if (json_equal(old, want)) {
+                found = true;
+                ts->run_id = runs[i].id;
+                snprintf(ts->fingerprint, sizeof ts->fingerprint, "%s", runs[i].fingerprint);
+            }
+        }
+        json_decref(old);
+    }
+    json_decref(want);
+    qe_store_runs_free(runs, nr);
+    if (!found)
+        return qe_err_set(e, QE_ENET, "%s; and the store has no run of %s with this "
+                                      "configuration to use instead",
+                          c->offline_why, ts->name);
+    return 0;
 }
 
 static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe_err *e)
@@ -311,6 +349,12 @@ static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe
         return qe_err_set(e, QE_ENOMEM, "out of memory");
     }
     qe_sha256_hex(canon, strlen(canon), ts->fingerprint);
+    if (c->offline) {
+        rc = find_offline_run(c, ts, cfg, e);
+        free(canon);
+        json_decref(cfg);
+        return rc;
+    }
     int created = 0;
     rc = qe_store_run_get_or_create(c->store, ts->fingerprint, canon, c->o->model, &ts->run_id,
                                     &created, e);
@@ -404,7 +448,8 @@ static int render_prompt(struct ctx *c, struct tstate *ts, size_t doc, char **ou
                   : QE_ENOMEM;
         free(body);
         if (rc == 0) {
-            c->render_mode = 1;
+            if (c->render_mode == 0)
+                c->render_mode = 1; /* decided on the first doc, before any thread */
         } else if (c->render_mode == 0 && rc == QE_ESERVER) {
             c->render_mode = 2;
             note(c,
@@ -1127,6 +1172,110 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
     return rc;
 }
 
+/* ---------- rendering every prompt still needed ---------- */
+
+struct render_pool {
+    struct ctx *c;
+    struct rq *todo;   /* one entry per distinct (task, doc) */
+    size_t n, next, done;
+    pthread_mutex_t mu;
+    int rc;
+    qe_err err;
+};
+
+static void *render_worker(void *arg)
+{
+    struct render_pool *p = arg;
+    struct ctx *c = p->c;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        if (p->rc || p->next >= p->n) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        size_t j = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        struct tstate *ts = &c->ts[p->todo[j].task];
+        qe_err e = {0, ""};
+        char *out = NULL;
+        int rc = stopping(c) ? qe_err_set(&e, QE_EINTR, "interrupted before any request was sent")
+                             : render_prompt(c, ts, p->todo[j].doc, &out, &e);
+        pthread_mutex_lock(&p->mu);
+        if (rc && !p->rc) {
+            p->rc = rc;
+            p->err = e;
+        }
+        ts->prompts[p->todo[j].doc] = out; /* distinct docs: no two threads share a slot */
+        p->done++;
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Renders the prompt of every doc still to ask: the first one alone (it
+ * decides between /tokenize and the JSON fallback), the rest on up to 8
+ * threads, since each render is two short round trips to the server. */
+static int render_all(struct ctx *c, qe_err *e)
+{
+    struct render_pool p;
+    memset(&p, 0, sizeof p);
+    p.c = c;
+    p.todo = calloc(c->nq + 1, sizeof *p.todo);
+    if (!p.todo)
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    for (size_t j = 0; j < c->nq; j++) {
+        const struct rq *q = &c->q[j];
+        if (p.n && p.todo[p.n - 1].task == q->task && p.todo[p.n - 1].doc == q->doc)
+            continue; /* repeats of one doc are adjacent in the queue */
+        p.todo[p.n++] = *q;
+    }
+    int rc = 0;
+    if (p.n) {
+        struct tstate *ts = &c->ts[p.todo[0].task];
+        rc = stopping(c) ? qe_err_set(e, QE_EINTR, "interrupted before any request was sent")
+                         : render_prompt(c, ts, p.todo[0].doc, &ts->prompts[p.todo[0].doc], e);
+        p.next = p.done = 1;
+    }
+    if (!rc && p.n > 1) {
+        pthread_mutex_init(&p.mu, NULL);
+        size_t nt = (size_t)c->o->num_concurrent;
+        if (nt > 8)
+            nt = 8;
+        if (nt > p.n - 1)
+            nt = p.n - 1;
+        pthread_t th[8];
+        size_t started = 0;
+        for (; started < nt; started++)
+            if (pthread_create(&th[started], NULL, render_worker, &p))
+                break;
+        if (started == 0)
+            render_worker(&p); /* no threads: do it here */
+        while (started) {
+            pthread_mutex_lock(&p.mu);
+            size_t done = p.done, n = p.n;
+            bool finished = p.next >= p.n || p.rc;
+            pthread_mutex_unlock(&p.mu);
+            if (c->o->progress && c->chat && now_s() - c->last_print > 0.25) {
+                c->last_print = now_s();
+                fprintf(stderr, "\r\033[Krendering prompts on the server: %zu/%zu", done, n);
+                c->printed = true;
+            }
+            if (finished)
+                break;
+            sleep_s(0.02);
+        }
+        for (size_t i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
+        pthread_mutex_destroy(&p.mu);
+        if (p.rc) {
+            rc = p.rc;
+            if (e)
+                *e = p.err;
+        }
+    }
+    free(p.todo);
+    return rc;
+}
+
 /* ---------- driving the endpoints ---------- */
 
 static void *endpoint_main(void *arg)
@@ -1260,6 +1409,8 @@ static void fill_summary(struct ctx *c, qe_run_summary *s)
     for (size_t i = 0; i < c->nts; i++) {
         struct tstate *ts = &c->ts[i];
         qe_run_task_summary *t = &s->tasks[i];
+        if (!ts->queued)
+            continue;
         size_t req = ts->n_docs * (size_t)c->o->repeats;
         t->requested = req;
         t->from_store = req - ts->todo;
@@ -1376,6 +1527,15 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         c.server_id = c.server_root = NULL;
         c.copts.base_url = o->base_urls[i];
         rc = server_check(&c, e);
+        if (rc == QE_ENET && c.neps == 1) {
+            /* no server: a finished run can still be scored and written */
+            c.offline = true;
+            snprintf(c.offline_why, sizeof c.offline_why, "%s", e ? e->msg : "cannot reach the server");
+            rc = 0;
+            if (e)
+                *e = (qe_err){0, ""};
+            break;
+        }
         if (rc) {
             if (c.neps > 1)
                 qe_err_prefix(e, "%s", o->base_urls[i]);
@@ -1431,28 +1591,18 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
                     ts->todo++;
                 }
         qe_store_keys_free(&k);
+        ts->queued = true;
     }
     c.total = c.nq;
     s->all_from_store = c.nq == 0;
+    if (c.offline && c.nq) {
+        rc = qe_err_set(e, QE_ENET, "%s: %zu answers still to ask", c.offline_why, c.nq);
+        goto out;
+    }
 
     /* prompts the server renders, for what will be sent */
-    for (size_t j = 0; j < c.nq; j++) {
-        struct rq *q = &c.q[j];
-        struct tstate *ts = &c.ts[q->task];
-        if (ts->prompts[q->doc])
-            continue;
-        if (o->progress && c.chat && now_s() - c.last_print > 0.25) {
-            c.last_print = now_s();
-            fprintf(stderr, "\r\033[Krendering prompts on the server: %zu/%zu requests", j, c.nq);
-            c.printed = true;
-        }
-        if (stopping(&c)) {
-            rc = qe_err_set(e, QE_EINTR, "interrupted before any request was sent");
-            goto out;
-        }
-        if ((rc = render_prompt(&c, ts, q->doc, &ts->prompts[q->doc], e)))
-            goto out;
-    }
+    if ((rc = render_all(&c, e)))
+        goto out;
 
     if (c.nq) {
         if ((rc = run_endpoints(&c, e)))

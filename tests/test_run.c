@@ -47,6 +47,39 @@ struct srv {
     char url[64];
 };
 
+/* Servers started by this process, so a failed assertion (which skips the
+ * test's own srv_stop) leaves no orphan behind: the group teardown kills
+ * whatever is still listed. Test-only state. */
+static pid_t g_servers[64];
+
+static void remember(pid_t pid)
+{
+    for (int i = 0; i < 64; i++)
+        if (!g_servers[i]) {
+            g_servers[i] = pid;
+            return;
+        }
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < 64; i++)
+        if (g_servers[i] == pid)
+            g_servers[i] = 0;
+}
+
+static int kill_leftovers(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 64; i++)
+        if (g_servers[i] > 0) {
+            kill(g_servers[i], SIGKILL);
+            waitpid(g_servers[i], NULL, 0);
+            g_servers[i] = 0;
+        }
+    return 0;
+}
+
 static void srv_start_port(struct srv *s, const char *port, const char *const *args)
 {
     char exe[4096];
@@ -73,6 +106,7 @@ static void srv_start_port(struct srv *s, const char *port, const char *const *a
     close(p[1]);
     s->pid = pid;
     s->fd = p[0];
+    remember(pid);
     char line[256];
     size_t len = 0;
     while (len < sizeof line - 1) {
@@ -105,6 +139,7 @@ static void srv_stop(struct srv *s)
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
         waitpid(s->pid, NULL, 0);
+        forget(s->pid);
     }
     if (s->fd > 0)
         close(s->fd);
@@ -482,12 +517,31 @@ static void full_run_layout_hashes_accuracy(void **state)
     assert_int_equal(count_prefix(mdir, "results_"), 1);
     assert_int_equal(count_prefix(mdir, "samples_"), 1);
 
+    /* server gone: a finished run is still scored from the store */
+    char gone_url[64];
+    snprintf(gone_url, sizeof gone_url, "%s", s.url);
+    srv_stop(&s);
+    args[1] = gone_url;
+    rc = qeval(dir, args);
+    assert_int_equal(rc, 0);
+    so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "all answers came from the store"));
+    assert_non_null(strstr(so, "unchanged, not rewritten"));
+    free(so);
+    /* ... but a configuration never stored cannot be answered offline */
+    const char *args_other[] = {"--base-url", gone_url, "--model", "org/m1", "--tasks", "aime24",
+                                "--apply-chat-template", "--gen-kwargs", "max_gen_toks=7",
+                                "--output-path", out, NULL};
+    assert_int_equal(qeval(dir, args_other), 5);
+    free(err);
+    err = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err, "no run of aime24 with this configuration"));
+
     json_decref(lines);
     json_decref(res);
     free(rpath);
     free(spath);
     free(err);
-    srv_stop(&s);
     rm_rf(dir);
     free(dir);
 }
@@ -881,7 +935,15 @@ static void new_fingerprint_new_run(void **state)
     assert_int_equal(qe_store_open(db, 1, &st, &e), 0);
     assert_int_equal(qe_store_foreach(st, 1, NULL, QE_STORE_ALL, copy_rows, &before, &e), 0);
     qe_store_close(st);
+    /* every sampling field sent explicitly (vLLM would apply
+     * generation_config.json otherwise), do_sample/until/max_gen_toks not */
     assert_non_null(strstr(before.data, "\"max_tokens\":100"));
+    assert_non_null(strstr(before.data, "\"temperature\":0.0"));
+    assert_non_null(strstr(before.data, "\"stop\":[\"Question:\",\"</s>\",\"<|im_end|>\",\"<|eot_id|>\"]"));
+    assert_non_null(strstr(before.data, "\"seed\":1234"));
+    assert_null(strstr(before.data, "do_sample"));
+    assert_null(strstr(before.data, "max_gen_toks"));
+    assert_null(strstr(before.data, "\"until\""));
     const char *a2[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
                         "3", "--apply-chat-template", "--gen-kwargs", "max_gen_toks=200",
                         "--output-path", out, NULL};
@@ -1134,6 +1196,7 @@ static void server_dies_and_returns(void **state)
     pid_t pid = qeval_spawn(dir, args);
     int st;
     assert_int_equal(waitpid(s.pid, &st, 0), s.pid); /* the crash */
+    forget(s.pid);
     s.pid = 0;
     srv_stop(&s);
     struct timespec ts = {0, 500000000};
@@ -1160,6 +1223,7 @@ static void server_dies_and_returns(void **state)
     free(err);
     assert_int_equal(stored_ok(out2), 3);
     waitpid(s.pid, NULL, 0);
+    forget(s.pid);
     s.pid = 0;
     srv_stop(&s);
     srv_start(&s, s2);
@@ -1301,6 +1365,7 @@ static void two_endpoints_share_and_fail_over(void **state)
     free(s1);
     free(s2);
     waitpid(a.pid, NULL, 0);
+    forget(a.pid);
     a.pid = 0;
     srv_stop(&a);
     srv_stop(&b);
@@ -1324,5 +1389,5 @@ int main(void)
         cmocka_unit_test(repeats_extend_without_reasking),
         cmocka_unit_test(two_endpoints_share_and_fail_over),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, kill_leftovers);
 }

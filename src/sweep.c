@@ -810,7 +810,11 @@ static int ensure_server(sweep *s, size_t mi)
             note(s, "%s: last lines of %s:\n%s", m->name, fail.log_path, fail.log_tail);
         s->r->any_start_failed = true;
         char why[2200];
-        snprintf(why, sizeof why, "server did not start (%s): %s", qe_engine_cause_name(fail.cause), e.msg);
+        if (fail.log_path[0] && fail.cause != QE_ENGINE_CAUSE_NONE && fail.cause != QE_ENGINE_CAUSE_UNKNOWN)
+            snprintf(why, sizeof why, "server did not start (%s); log: %s", qe_engine_cause_name(fail.cause),
+                     fail.log_path);
+        else
+            snprintf(why, sizeof why, "server did not start (%s): %s", qe_engine_cause_name(fail.cause), e.msg);
         fail_model(s, mi, why);
         return -1;
     }

@@ -1,11 +1,17 @@
 /* bench_client: requests/s the qe_client sustains against tests/fake_server
- * (zero latency) at concurrency 1, 8, 64, 256, as a ratio to the same
- * server's capacity measured in the same run by a plain load generator:
- * wrk when installed, else a minimal keep-alive raw-socket loop of our own.
- * Also prints the client's CPU time per request (user+sys of this process,
- * which does not include the server).
+ * (zero latency, a fixed SERVER_THREADS threads) at concurrency 1, 8, 64,
+ * 256, as a ratio to the same server's capacity measured in the same run by
+ * plain load generators: wrk -t1 (one thread, like the client), wrk -t2, and
+ * a minimal keep-alive raw-socket loop of our own (one thread). Capacity is
+ * the best of those; every point is the best of ROUNDS rounds, and the order
+ * of the four runs rotates each round so none always runs first or last.
+ * Also prints the client's CPU time per request (user+sys of this process
+ * during qe_client_run, which excludes queuing and the server) and wrk -t1's.
+ * What the ratio means: docs/client.md, "Performance".
  *
  * Usage: bench_client [seconds-per-point (default 1)]
+ *        bench_client --client-only CONC N   (just the client, for profilers:
+ *        perf record / valgrind --tool=callgrind; prints CPU user/sys split)
  * Finds the server at $QEVAL_BUILD/tests/fake_server, else next to this
  * binary (../tests/fake_server). */
 #include <errno.h>
@@ -28,6 +34,7 @@
 #include "../tests/fake_server_util.h"
 
 #define ROUNDS 3
+#define SERVER_THREADS 2 /* fixed for every run; the VM has 2 cores */
 
 static const char BODY[] =
     "{\"model\":\"fake-model\",\"messages\":[{\"role\":\"user\",\"content\":"
@@ -63,8 +70,9 @@ static double children_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-/* wrk's requests/s; *cpu_us = wrk's CPU time per request. */
-static double wrk_rps(const char *base, int conc, int secs, double *cpu_us)
+/* wrk's requests/s with `threads` threads; *cpu_us = wrk's CPU time per
+ * request. */
+static double wrk_rps(const char *base, int threads, int conc, int secs, double *cpu_us)
 {
     char lua[] = "/tmp/bench_client_XXXXXX";
     int fd = mkstemp(lua);
@@ -75,7 +83,6 @@ static double wrk_rps(const char *base, int conc, int secs, double *cpu_us)
                "wrk.body = [[%s]]\n", BODY);
     fclose(f);
     char cmd[1024];
-    int threads = conc < 2 ? 1 : 2;
     snprintf(cmd, sizeof cmd, "wrk -t%d -c%d -d%ds -s %s %s/v1/chat/completions 2>&1", threads,
              conc, secs, lua, base);
     double c0 = children_cpu_s();
@@ -176,50 +183,77 @@ static double raw_rps(int port, int conc, int secs)
 
 /* ---- the client under test ---- */
 
+struct tally {
+    long ok, failed;
+    char first_error[256];
+};
+
 static int count_ok(void *ud, const qe_result *r)
 {
-    long *n = ud;
-    if (r->ok)
-        n[0]++;
-    else
-        n[1]++;
+    struct tally *t = ud;
+    if (r->ok) {
+        t->ok++;
+    } else if (t->failed++ == 0) {
+        snprintf(t->first_error, sizeof t->first_error, "%.200s", r->error);
+    }
+    return 0;
+}
+
+/* One qe_client run of n requests at concurrency conc. */
+static int client_run_n(const char *base, int conc, long n, double *rps, double *cpu_us)
+{
+    qe_client_opts o;
+    qe_client_opts_default(&o);
+    o.base_url = base;
+    o.num_concurrent = conc;
+    o.max_attempts = 1;
+    /* a zero-latency server answers in microseconds; fail loudly instead of
+     * waiting the 10-minute default if it ever stalls */
+    o.timeout_ms = 10000;
+    qe_client *c;
+    qe_err e = {0, ""};
+    if (qe_client_new(&o, &c, &e)) {
+        fprintf(stderr, "bench_client: %s\n", e.msg);
+        return -1;
+    }
+    for (long i = 0; i < n; i++)
+        qe_client_add(c, (uint64_t)i, "/chat/completions", BODY, &e);
+    struct tally t = {0, 0, ""};
+    double c0 = cpu_s(), t0 = now_s();
+    int rc = qe_client_run(c, count_ok, &t, NULL, &e);
+    double el = now_s() - t0, cpu = cpu_s() - c0;
+    qe_client_free(c);
+    if (rc || t.failed) {
+        /* seen once: libmicrohttpd 0.9.75 (epoll + thread pool) stopped
+         * reading its sockets at 256 connections until a signal woke it */
+        fprintf(stderr, "bench_client: %ld of %ld requests failed (%s%s)\n", t.failed, n,
+                rc ? e.msg : "", t.first_error);
+        return -1;
+    }
+    *rps = (double)n / el;
+    *cpu_us = cpu / (double)n * 1e6;
     return 0;
 }
 
 static int client_rps(const char *base, int conc, double secs, double *rps, double *cpu_us)
 {
-    /* calibrate: size the batch to last about secs seconds */
+    /* calibrate on a short batch, then size the measured one to last about
+     * secs seconds */
     long n = 200;
     for (int round = 0; round < 2; round++) {
-        qe_client_opts o;
-        qe_client_opts_default(&o);
-        o.base_url = base;
-        o.num_concurrent = conc;
-        o.max_attempts = 1;
-        qe_client *c;
-        qe_err e = {0, ""};
-        if (qe_client_new(&o, &c, &e)) {
-            fprintf(stderr, "bench_client: %s\n", e.msg);
+        if (client_run_n(base, conc, n, rps, cpu_us) != 0)
             return -1;
-        }
-        for (long i = 0; i < n; i++)
-            qe_client_add(c, (uint64_t)i, "/chat/completions", BODY, &e);
-        long cnt[2] = {0, 0};
-        double c0 = cpu_s(), t0 = now_s();
-        int rc = qe_client_run(c, count_ok, cnt, NULL, &e);
-        double el = now_s() - t0, cpu = cpu_s() - c0;
-        qe_client_free(c);
-        if (rc || cnt[1]) {
-            fprintf(stderr, "bench_client: %ld failed (%s)\n", cnt[1], e.msg);
-            return -1;
-        }
-        *rps = (double)n / el;
-        *cpu_us = cpu / (double)n * 1e6;
         n = (long)(*rps * secs);
         if (n < 200)
             n = 200;
     }
     return 0;
+}
+
+static void keep_best(double *best, double v)
+{
+    if (v > *best)
+        *best = v;
 }
 
 int main(int argc, char **argv)
@@ -237,44 +271,85 @@ int main(int argc, char **argv)
         }
     }
     struct fs s;
-    const char *args[] = {NULL};
+    char thr[16];
+    snprintf(thr, sizeof thr, "%d", SERVER_THREADS);
+    const char *args[] = {"--threads", thr, NULL};
     if (fs_start(&s, args) != 0)
         return 1;
+    if (argc > 3 && !strcmp(argv[1], "--client-only")) {
+        /* for profilers: just the client, CONC in flight, N requests */
+        int conc = atoi(argv[2]);
+        long n = atol(argv[3]);
+        double rps = 0, cpu_us = 0;
+        struct rusage r0, r1;
+        getrusage(RUSAGE_SELF, &r0);
+        int rc = client_run_n(s.base_url, conc, n, &rps, &cpu_us);
+        getrusage(RUSAGE_SELF, &r1);
+        double us = ((double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
+                     (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec)) / (double)n;
+        printf("client-only: conc %d, %ld requests, %.0f req/s, %.1f us CPU/request "
+               "(%.1f user, %.1f sys)\n", conc, n, rps, cpu_us, us, cpu_us - us);
+        fs_stop(&s);
+        return rc ? 1 : 0;
+    }
     int wrk = have_wrk();
-    printf("bench_client: qe_client vs %s against fake_server (zero latency), %d s per point\n",
-           wrk ? "wrk" : "raw keep-alive loop", secs);
-    printf("(the machine may be shared: each point is the best of %d alternating rounds)\n",
+    printf("bench_client: qe_client (1 thread) against fake_server (zero latency, %d threads), "
+           "%d s per point\n", SERVER_THREADS, secs);
+    printf("baselines: %s; every point is the best of %d rounds, the order of the runs "
+           "rotating each round\n",
+           wrk ? "wrk -t1 (one thread, like the client), wrk -t2, raw loop (one thread)"
+               : "raw keep-alive loop (wrk not installed; it stands in for capacity)",
            ROUNDS);
-    printf("%6s %12s %12s %12s %7s %12s %12s\n", "conc", "baseline/s", "raw-loop/s", "client/s",
-           "ratio", "client-cpu", "wrk-cpu");
+    printf("capacity = best of wrk -t2 / wrk -t1 / raw loop; ratio = client / capacity; "
+           "ratio-t1 = client / wrk -t1\n");
+    printf("%5s %10s %10s %10s %10s %10s %6s %8s %10s %10s\n", "conc", "capacity/s", "wrk-t2/s",
+           "wrk-t1/s", "raw/s", "client/s", "ratio", "ratio-t1", "client-cpu", "wrk-t1-cpu");
     int levels[] = {1, 8, 64, 256};
     int rc = 0;
     for (size_t i = 0; i < sizeof levels / sizeof *levels && !rc; i++) {
         int conc = levels[i];
-        double best_base = 0, best_raw = 0, best_cli = 0, cli_cpu = 0, wrk_cpu = 0;
-        for (int round = 0; round < ROUNDS; round++) {
-            double raw = raw_rps(s.port, conc, secs), wcpu = 0;
-            double base = wrk ? wrk_rps(s.base_url, conc, secs, &wcpu) : raw;
-            double rps = 0, cpu_us = 0;
-            if (client_rps(s.base_url, conc, secs, &rps, &cpu_us) != 0 || base <= 0) {
-                rc = 1;
-                break;
-            }
-            if (raw > best_raw)
-                best_raw = raw;
-            if (base > best_base) {
-                best_base = base;
-                wrk_cpu = wcpu;
-            }
-            if (rps > best_cli) {
-                best_cli = rps;
-                cli_cpu = cpu_us;
+        double b_w2 = 0, b_w1 = 0, b_raw = 0, b_cli = 0, cli_cpu = 0, w1_cpu = 0;
+        for (int round = 0; round < ROUNDS && !rc; round++) {
+            for (int step = 0; step < 4 && !rc; step++) {
+                double v = 0, cpu = 0;
+                switch ((step + round) % 4) {
+                case 0:
+                    if (wrk && conc >= 2) /* wrk needs connections >= threads */
+                        keep_best(&b_w2, wrk_rps(s.base_url, 2, conc, secs, &cpu));
+                    break;
+                case 1:
+                    if (wrk) {
+                        v = wrk_rps(s.base_url, 1, conc, secs, &cpu);
+                        if (v > b_w1) {
+                            b_w1 = v;
+                            w1_cpu = cpu;
+                        }
+                    }
+                    break;
+                case 2:
+                    keep_best(&b_raw, raw_rps(s.port, conc, secs));
+                    break;
+                default:
+                    if (client_rps(s.base_url, conc, secs, &v, &cpu) != 0)
+                        rc = 1;
+                    else if (v > b_cli) {
+                        b_cli = v;
+                        cli_cpu = cpu;
+                    }
+                    break;
+                }
             }
         }
-        if (rc)
+        double cap = b_w2 > b_w1 ? b_w2 : b_w1;
+        if (b_raw > cap)
+            cap = b_raw;
+        if (rc || cap <= 0) {
+            rc = 1;
             break;
-        printf("%6d %12.0f %12.0f %12.0f %7.2f %9.1f us %9.1f us\n", conc, best_base, best_raw,
-               best_cli, best_cli / best_base, cli_cpu, wrk_cpu);
+        }
+        printf("%5d %10.0f %10.0f %10.0f %10.0f %10.0f %6.2f %8.2f %7.1f us %7.1f us\n", conc,
+               cap, b_w2, b_w1, b_raw, b_cli, b_cli / cap, b_w1 > 0 ? b_cli / b_w1 : 0, cli_cpu,
+               w1_cpu);
         fflush(stdout);
     }
     fs_stop(&s);

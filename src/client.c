@@ -19,13 +19,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <time.h>
 
 #include "buf.h"
 
 #define MAX_CONCURRENT 4096
-#define POLL_SLICE_MS 100   /* how often the stop flag is looked at, at most */
+#define POLL_SLICE_MS 100
+#define URL_CACHE 8         /* distinct request URLs kept pre-parsed */   /* how often the stop flag is looked at, at most */
 
 /* What every transfer shares: where to go, how long to wait, what to send. */
 struct conf {
@@ -49,6 +51,7 @@ struct sink {
 struct creq {
     uint64_t id;
     char *url;
+    CURLU *uh;            /* pre-parsed url (borrowed from qe_client.urls) or NULL */
     char *body;
     size_t body_len;
     int attempts;
@@ -75,6 +78,13 @@ struct qe_client {
     size_t nqueued, nwaiting, nactive, ndone, nretries;
     uint64_t rng;
     int epfd;             /* sockets curl asked us to watch */
+    unsigned char *fdst;  /* per fd: events registered in epfd (FD_*) */
+    struct {              /* URLs parsed once (curl would re-parse per request) */
+        char *url;
+        CURLU *uh;
+    } urls[URL_CACHE];
+    int nurls;
+    size_t nfdst;
     double timer_due;     /* when curl wants control back; < 0: no timer */
 };
 
@@ -146,6 +156,16 @@ static bool utf8_valid(const unsigned char *s, size_t n, size_t *bad_at)
 {
     size_t i = 0;
     while (i < n) {
+        /* ASCII runs (almost all of a reply) a word at a time */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -278,6 +298,455 @@ void qe_client_error_message(const char *body, size_t len, char *buf, size_t cap
     json_decref(j);
 }
 
+/* ---------- fast path for well-formed replies ----------
+ *
+ * jansson builds a full tree (a malloc per value and key, a hash table per
+ * object) and lexes byte by byte; for a typical reply that is most of the
+ * client's user CPU. fast_parse() is a strict single-pass scanner that
+ * validates the whole document and captures only the fields qe_reply needs.
+ * It accepts a subset of what jansson accepts and, for that subset, yields
+ * exactly what the jansson path yields (tested differentially). Anything
+ * outside the subset -- an error shape, a duplicate key we read, an escaped
+ * key, \u0000, lone surrogates, numbers that could overflow jansson, deep
+ * nesting, any syntax error -- returns FAST_NO and the jansson path decides
+ * (and words the error). */
+
+enum { FAST_OK = 0, FAST_NO = 1, FAST_OOM = 2 };
+enum { JT_NONE = 0, JT_OBJ, JT_ARR, JT_STR, JT_INT, JT_REAL, JT_TRUE, JT_FALSE, JT_NULL };
+#define FAST_MAX_DEPTH 32
+
+struct jval {
+    int type;           /* JT_NONE: key absent */
+    const char *s;      /* JT_STR: raw bytes between the quotes */
+    size_t n;
+    bool esc;           /* the raw string has escapes */
+    long long i;        /* JT_INT */
+};
+
+/* the fields qe_reply is made of */
+enum { F_CHOICES, F_MODEL, F_USAGE, F_C0, F_MESSAGE, F_TEXT, F_FINISH, F_CONTENT, F_RC,
+       F_REASONING, F_PT, F_CT, F_N };
+
+struct scan {
+    const char *p, *end;
+    int depth;
+    struct jval f[F_N];
+};
+
+/* which object we are in, for capturing */
+enum { CTX_NONE, CTX_TOP, CTX_C0, CTX_MSG, CTX_USAGE };
+
+static void skip_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int hex4(const char *p)
+{
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* Bytes that end a plain run inside a string: '"', '\\', control chars. */
+static const unsigned char str_stop[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1,
+    [0x0E] = 1, [0x0F] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1,
+    [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1, ['"'] = 1, ['\\'] = 1};
+
+/* At the opening quote. Validates; leaves p after the closing quote. */
+static int scan_string(struct scan *s, struct jval *v)
+{
+    const char *p = s->p + 1, *end = s->end;
+    bool esc = false;
+    for (;;) {
+        /* the body is valid UTF-8 already; only quotes, escapes and control
+         * characters matter here */
+        while (p < end && !str_stop[(unsigned char)*p])
+            p++;
+        if (p >= end || (unsigned char)*p < 0x20)
+            return FAST_NO;
+        if (*p == '"')
+            break;
+        esc = true;
+        if (end - p < 2)
+            return FAST_NO;
+        switch (p[1]) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            p += 2;
+            break;
+        case 'u': {
+            if (end - p < 6)
+                return FAST_NO;
+            int u = hex4(p + 2);
+            if (u <= 0 || (u >= 0xDC00 && u <= 0xDFFF))
+                return FAST_NO; /* \u0000, bad hex, lone low surrogate */
+            p += 6;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+                    return FAST_NO;
+                int lo = hex4(p + 2);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return FAST_NO;
+                p += 6;
+            }
+            break;
+        }
+        default:
+            return FAST_NO;
+        }
+    }
+    if (v) {
+        v->type = JT_STR;
+        v->s = s->p + 1;
+        v->n = (size_t)(p - v->s);
+        v->esc = esc;
+    }
+    s->p = p + 1;
+    return FAST_OK;
+}
+
+static int scan_number(struct scan *s, struct jval *v)
+{
+    const char *p = s->p, *end = s->end;
+    bool neg = false, real = false;
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    const char *d0 = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    size_t nint = (size_t)(p - d0);
+    if (nint == 0 || (nint > 1 && *d0 == '0'))
+        return FAST_NO;
+    if (p < end && *p == '.') {
+        real = true;
+        const char *f0 = ++p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == f0)
+            return FAST_NO;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        real = true;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        const char *e0 = p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == e0 || p - e0 > 2)
+            return FAST_NO; /* |exponent| < 100 cannot overflow a double */
+    }
+    /* keep far from jansson's range errors: it rejects an integer outside
+     * long long and a real that overflows a double */
+    if ((!real && nint > 18) || (real && nint > 200))
+        return FAST_NO;
+    if (v) {
+        v->type = real ? JT_REAL : JT_INT;
+        if (!real) {
+            long long x = 0;
+            for (const char *q = d0; q < d0 + nint; q++)
+                x = x * 10 + (*q - '0');
+            v->i = neg ? -x : x;
+        }
+    }
+    s->p = p;
+    return FAST_OK;
+}
+
+static int scan_value(struct scan *s, struct jval *v, int ctx);
+
+/* Maps a key in an object of kind ctx to a field slot (-1: not captured) and
+ * the context of its value. */
+static int key_slot(int ctx, const char *k, size_t n, int *sub)
+{
+    *sub = CTX_NONE;
+#define KEY(lit) (n == sizeof lit - 1 && !memcmp(k, lit, n))
+    switch (ctx) {
+    case CTX_TOP:
+        if (KEY("choices")) return F_CHOICES;
+        if (KEY("model")) return F_MODEL;
+        if (KEY("usage")) { *sub = CTX_USAGE; return F_USAGE; }
+        break;
+    case CTX_C0:
+        if (KEY("message")) { *sub = CTX_MSG; return F_MESSAGE; }
+        if (KEY("text")) return F_TEXT;
+        if (KEY("finish_reason")) return F_FINISH;
+        break;
+    case CTX_MSG:
+        if (KEY("content")) return F_CONTENT;
+        if (KEY("reasoning_content")) return F_RC;
+        if (KEY("reasoning")) return F_REASONING;
+        break;
+    case CTX_USAGE:
+        if (KEY("prompt_tokens")) return F_PT;
+        if (KEY("completion_tokens")) return F_CT;
+        break;
+    }
+#undef KEY
+    return -1;
+}
+
+static int scan_object(struct scan *s, int ctx)
+{
+    s->p++; /* '{' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return FAST_OK;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != '"')
+            return FAST_NO;
+        struct jval key = {0};
+        if (scan_string(s, &key) || key.esc)
+            return FAST_NO; /* an escaped key could spell one we read */
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return FAST_NO;
+        s->p++;
+        int sub;
+        int slot = ctx == CTX_NONE ? -1 : key_slot(ctx, key.s, key.n, &sub);
+        if (slot >= 0 && s->f[slot].type != JT_NONE)
+            return FAST_NO; /* duplicate: jansson keeps the last, leave it to it */
+        if (slot == F_CHOICES)
+            sub = CTX_NONE; /* arrays: element 0 handled in scan_array */
+        int rc = scan_value(s, slot >= 0 ? &s->f[slot] : NULL, slot >= 0 ? sub : CTX_NONE);
+        if (rc)
+            return rc;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return FAST_NO;
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p == '}') {
+            s->p++;
+            return FAST_OK;
+        }
+        return FAST_NO;
+    }
+}
+
+/* first_ctx: context of element 0 (CTX_C0 for choices), others CTX_NONE */
+static int scan_array(struct scan *s, struct jval *first, int first_ctx)
+{
+    s->p++; /* '[' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return FAST_OK;
+    }
+    for (size_t i = 0;; i++) {
+        int rc = scan_value(s, i == 0 ? first : NULL, i == 0 ? first_ctx : CTX_NONE);
+        if (rc)
+            return rc;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return FAST_NO;
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p == ']') {
+            s->p++;
+            return FAST_OK;
+        }
+        return FAST_NO;
+    }
+}
+
+static int scan_lit(struct scan *s, const char *lit, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n))
+        return FAST_NO;
+    s->p += n;
+    return FAST_OK;
+}
+
+/* v: where to record the value's type (NULL: validate only); ctx: the
+ * capture context if the value is an object. */
+static int scan_value(struct scan *s, struct jval *v, int ctx)
+{
+    skip_ws(s);
+    if (s->p >= s->end)
+        return FAST_NO;
+    int rc, type;
+    switch (*s->p) {
+    case '{':
+        if (++s->depth > FAST_MAX_DEPTH)
+            return FAST_NO;
+        rc = scan_object(s, ctx);
+        s->depth--;
+        type = JT_OBJ;
+        break;
+    case '[':
+        if (++s->depth > FAST_MAX_DEPTH)
+            return FAST_NO;
+        /* only the top-level "choices" array captures its element 0 */
+        rc = scan_array(s, v == &s->f[F_CHOICES] ? &s->f[F_C0] : NULL,
+                        v == &s->f[F_CHOICES] ? CTX_C0 : CTX_NONE);
+        s->depth--;
+        type = JT_ARR;
+        break;
+    case '"':
+        return scan_string(s, v);
+    case 't': rc = scan_lit(s, "true", 4); type = JT_TRUE; break;
+    case 'f': rc = scan_lit(s, "false", 5); type = JT_FALSE; break;
+    case 'n': rc = scan_lit(s, "null", 4); type = JT_NULL; break;
+    default:
+        if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
+            return scan_number(s, v);
+        return FAST_NO;
+    }
+    if (!rc && v)
+        v->type = type;
+    return rc;
+}
+
+static void put_utf8(char **o, unsigned cp)
+{
+    char *q = *o;
+    if (cp < 0x80) {
+        *q++ = (char)cp;
+    } else if (cp < 0x800) {
+        *q++ = (char)(0xC0 | (cp >> 6));
+        *q++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *q++ = (char)(0xE0 | (cp >> 12));
+        *q++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *q++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *q++ = (char)(0xF0 | (cp >> 18));
+        *q++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *q++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *q++ = (char)(0x80 | (cp & 0x3F));
+    }
+    *o = q;
+}
+
+/* malloc'd decoded copy of a captured string ("" when not a string). */
+static char *fast_str(const struct jval *v, size_t *len)
+{
+    if (v->type != JT_STR) {
+        if (len)
+            *len = 0;
+        return strdup("");
+    }
+    char *out = malloc(v->n + 1); /* decoding never grows the text */
+    if (!out)
+        return NULL;
+    if (!v->esc) {
+        memcpy(out, v->s, v->n);
+        out[v->n] = 0;
+        if (len)
+            *len = v->n;
+        return out;
+    }
+    const char *p = v->s, *e = v->s + v->n;
+    char *q = out;
+    while (p < e) {
+        if (*p != '\\') {
+            *q++ = *p++;
+            continue;
+        }
+        char c = p[1];
+        p += 2;
+        switch (c) {
+        case 'b': *q++ = '\b'; break;
+        case 'f': *q++ = '\f'; break;
+        case 'n': *q++ = '\n'; break;
+        case 'r': *q++ = '\r'; break;
+        case 't': *q++ = '\t'; break;
+        case 'u': {
+            unsigned cp = (unsigned)hex4(p);
+            p += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo = (unsigned)hex4(p + 2);
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            put_utf8(&q, cp);
+            break;
+        }
+        default: *q++ = c; break; /* " \ / */
+        }
+    }
+    *q = 0;
+    if (len)
+        *len = (size_t)(q - out);
+    return out;
+}
+
+/* FAST_OK with *out filled, FAST_NO (let jansson decide), FAST_OOM. */
+static int fast_parse(const char *body, size_t len, qe_reply *out)
+{
+    struct scan s;
+    memset(&s, 0, sizeof s);
+    s.p = body;
+    s.end = body + len;
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{')
+        return FAST_NO;
+    s.depth = 1;
+    if (scan_object(&s, CTX_TOP))
+        return FAST_NO;
+    skip_ws(&s);
+    if (s.p != s.end)
+        return FAST_NO;
+    const struct jval *f = s.f;
+    if (f[F_CHOICES].type != JT_ARR || f[F_C0].type != JT_OBJ)
+        return FAST_NO;
+    const struct jval *content, *reasoning = NULL;
+    if (f[F_MESSAGE].type == JT_OBJ) {
+        content = &f[F_CONTENT];
+        reasoning = f[F_RC].type == JT_STR ? &f[F_RC] : &f[F_REASONING];
+    } else if (f[F_TEXT].type != JT_NONE) {
+        content = &f[F_TEXT];
+    } else {
+        return FAST_NO;
+    }
+    if (content->type != JT_NONE && content->type != JT_STR && content->type != JT_NULL)
+        return FAST_NO;
+    if (reasoning && reasoning->type != JT_NONE && reasoning->type != JT_STR &&
+        reasoning->type != JT_NULL)
+        return FAST_NO;
+    out->content_was_null = content->type != JT_STR;
+    out->content = fast_str(content, &out->content_len);
+    out->reasoning = reasoning ? fast_str(reasoning, NULL) : strdup("");
+    out->finish_reason = fast_str(&f[F_FINISH], NULL);
+    out->model = fast_str(&f[F_MODEL], NULL);
+    if (f[F_USAGE].type == JT_OBJ) {
+        if (f[F_PT].type == JT_INT)
+            out->prompt_tokens = (long)f[F_PT].i;
+        if (f[F_CT].type == JT_INT)
+            out->completion_tokens = (long)f[F_CT].i;
+    }
+    if (!out->content || !out->reasoning || !out->finish_reason || !out->model)
+        return FAST_OOM;
+    return FAST_OK;
+}
+
 int qe_client_parse_reply(const char *body, size_t len, qe_reply *out, qe_err *e)
 {
     memset(out, 0, sizeof *out);
@@ -292,6 +761,17 @@ int qe_client_parse_reply(const char *body, size_t len, qe_reply *out, qe_err *e
         body = qe_buf_str(&fixed);
         len = fixed.len;
         repaired = true;
+    }
+    int fr = fast_parse(body, len, out);
+    if (fr == FAST_OK) {
+        out->utf8_repaired = repaired;
+        qe_buf_free(&fixed);
+        return 0;
+    }
+    if (fr == FAST_OOM) {
+        qe_reply_free(out);
+        qe_buf_free(&fixed);
+        return qe_err_set(e, QE_ENOMEM, "out of memory copying reply");
     }
     json_error_t jerr;
     json_t *j = json_loadb(body, len, 0, &jerr);
@@ -599,6 +1079,7 @@ static bool curl_permanent(CURLcode cc)
 /* ---------- client lifecycle ---------- */
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+static curl_socket_t on_opensocket(void *userp, curlsocktype purpose, struct curl_sockaddr *a);
 static int on_timer(CURLM *m, long timeout_ms, void *userp);
 
 int qe_client_new(const qe_client_opts *o, qe_client **out, qe_err *e)
@@ -698,6 +1179,11 @@ void qe_client_free(qe_client *c)
         curl_easy_cleanup(c->idle[i]);
     free(c->idle);
     free(c->act);
+    free(c->fdst);
+    for (int i = 0; i < c->nurls; i++) {
+        free(c->urls[i].url);
+        curl_url_cleanup(c->urls[i].uh);
+    }
     if (c->multi)
         curl_multi_cleanup(c->multi);
     conf_free(&c->conf);
@@ -705,6 +1191,28 @@ void qe_client_free(qe_client *c)
         close(c->epfd);
     free(c);
     curl_global_cleanup();
+}
+
+/* The pre-parsed form of url, parsed on first sight; NULL when the cache is
+ * full or curl cannot parse it (then the plain string is used). */
+static CURLU *parsed_url(qe_client *c, const char *url)
+{
+    for (int i = 0; i < c->nurls; i++)
+        if (!strcmp(c->urls[i].url, url))
+            return c->urls[i].uh;
+    if (c->nurls == URL_CACHE)
+        return NULL;
+    CURLU *uh = curl_url();
+    char *copy = strdup(url);
+    if (!uh || !copy || curl_url_set(uh, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(uh);
+        free(copy);
+        return NULL;
+    }
+    c->urls[c->nurls].url = copy;
+    c->urls[c->nurls].uh = uh;
+    c->nurls++;
+    return uh;
 }
 
 int qe_client_add(qe_client *c, uint64_t id, const char *path, const char *json_body, qe_err *e)
@@ -723,6 +1231,7 @@ int qe_client_add(qe_client *c, uint64_t id, const char *path, const char *json_
         creq_free(r);
         return qe_err_set(e, QE_ENOMEM, "out of memory queuing request");
     }
+    r->uh = parsed_url(c, r->url);
     if (c->qtail)
         c->qtail->next = r;
     else
@@ -756,10 +1265,14 @@ static int start(qe_client *c, struct creq *r, qe_err *e)
         if (!h)
             return qe_err_set(e, QE_ENOMEM, "out of memory creating a transfer");
         easy_setup(h, &c->conf);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
     }
     sink_reset(&r->sink, c->conf.cap);
     r->errbuf[0] = 0;
-    curl_easy_setopt(h, CURLOPT_URL, r->url);
+    curl_easy_setopt(h, CURLOPT_CURLU, r->uh); /* takes precedence when set */
+    if (!r->uh)
+        curl_easy_setopt(h, CURLOPT_URL, r->url);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->sink);
@@ -797,9 +1310,15 @@ static long backoff_ms(qe_client *c, int attempts)
 static bool classify(qe_client *c, struct creq *r, CURLcode cc, long http, qe_reply *reply)
 {
     char url[512];
-    redact_url(r->url, url, sizeof url);
     r->last_http = http;
     qe_err pe = {0, ""};
+    if (cc == CURLE_OK && http >= 200 && http < 300 &&
+        qe_client_parse_reply(r->sink.body.data, r->sink.body.len, reply, &pe) == 0) {
+        r->last_status = 0; /* the hot path: no message to build */
+        r->last_error[0] = 0;
+        return false;
+    }
+    redact_url(r->url, url, sizeof url);
     if (cc != CURLE_OK) {
         if (r->sink.over_cap || cc == CURLE_FILESIZE_EXCEEDED) {
             r->last_status = QE_ELIMIT;
@@ -819,12 +1338,7 @@ static bool classify(qe_client *c, struct creq *r, CURLcode cc, long http, qe_re
                  curl_easy_strerror(cc), r->errbuf[0] ? ": " : "", r->errbuf, (int)cc);
         return !curl_permanent(cc);
     }
-    if (http >= 200 && http < 300) {
-        if (qe_client_parse_reply(r->sink.body.data, r->sink.body.len, reply, &pe) == 0) {
-            r->last_status = 0;
-            r->last_error[0] = 0;
-            return false;
-        }
+    if (http >= 200 && http < 300) { /* parsed above, and failed */
         r->last_status = pe.code ? pe.code : QE_ESERVER;
         say(r->last_error, sizeof r->last_error, "bad reply from %s (HTTP %ld): %s", url,
                  http, pe.msg);
@@ -951,23 +1465,95 @@ static int fill(qe_client *c, double now, qe_err *e)
 }
 
 /* curl tells us which sockets to watch (socket_action API), so each wakeup
- * costs O(ready sockets), not O(connections) as curl_multi_poll would. */
+ * costs O(ready sockets), not O(connections) as curl_multi_poll would.
+ *
+ * Registrations are cached: c->fdst[fd] holds what epfd has for fd, and a
+ * syscall is made only when that changes. When curl says REMOVE (every
+ * finished transfer does, for its keep-alive socket) the fd stays
+ * registered, marked unwanted, so the next request on that connection costs
+ * no epoll_ctl at all; if an unwanted fd reports an event (say the server
+ * closed an idle connection) it is deleted then. A closed fd leaves epfd by
+ * itself; curl opens every socket through on_opensocket, which forgets any
+ * stale state for a reused fd number. */
+enum { FD_IN = 1, FD_OUT = 2, FD_REG = 4, FD_WANT = 8 };
+
+static int fdst_room(qe_client *c, curl_socket_t fd)
+{
+    if (fd < 0)
+        return -1;
+    if ((size_t)fd < c->nfdst)
+        return 0;
+    size_t n = c->nfdst ? c->nfdst : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    unsigned char *t = realloc(c->fdst, n);
+    if (!t)
+        return -1;
+    memset(t + c->nfdst, 0, n - c->nfdst);
+    c->fdst = t;
+    c->nfdst = n;
+    return 0;
+}
+
+static curl_socket_t on_opensocket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    qe_client *c = userp;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd != CURL_SOCKET_BAD && fdst_room(c, fd) != 0) {
+        close(fd); /* cannot track it */
+        return CURL_SOCKET_BAD;
+    }
+    if (fd != CURL_SOCKET_BAD)
+        c->fdst[fd] = 0; /* a new socket is in no epoll set */
+    return fd;
+}
+
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
     (void)socketp;
     qe_client *c = userp;
+    if (fdst_room(c, fd) != 0)
+        return -1;
+    unsigned char *st = &c->fdst[fd];
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL);
+        *st &= (unsigned char)~FD_WANT;
+        return 0;
+    }
+    unsigned char want = (unsigned char)(((what & CURL_POLL_IN) ? FD_IN : 0) |
+                                         ((what & CURL_POLL_OUT) ? FD_OUT : 0));
+    if ((*st & FD_REG) && (*st & (FD_IN | FD_OUT)) == want) {
+        *st |= FD_WANT;
         return 0;
     }
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.data.fd = fd;
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
-        epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
-    return 0;
+    ev.events = ((want & FD_IN) ? EPOLLIN : 0u) | ((want & FD_OUT) ? EPOLLOUT : 0u);
+    int rc;
+    if (*st & FD_REG) {
+        rc = epoll_ctl(c->epfd, EPOLL_CTL_MOD, fd, &ev);
+        if (rc != 0 && errno == ENOENT)
+            rc = epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
+    } else {
+        rc = epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
+        if (rc != 0 && errno == EEXIST)
+            rc = epoll_ctl(c->epfd, EPOLL_CTL_MOD, fd, &ev);
+    }
+    *st = rc == 0 ? (unsigned char)(want | FD_REG | FD_WANT) : 0;
+    return rc == 0 ? 0 : -1;
+}
+
+/* An event on an fd curl no longer watches: drop it from epfd. */
+static bool fd_unwanted(qe_client *c, int fd)
+{
+    if (fd < 0 || (size_t)fd >= c->nfdst || (c->fdst[fd] & FD_WANT))
+        return false;
+    if (c->fdst[fd] & FD_REG)
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL);
+    c->fdst[fd] = 0;
+    return true;
 }
 
 static int on_timer(CURLM *m, long timeout_ms, void *userp)
@@ -1010,6 +1596,8 @@ int qe_client_run(qe_client *c, qe_client_done_fn done, void *ud,
         }
         int running = 0;
         for (int i = 0; i < n; i++) {
+            if (fd_unwanted(c, evs[i].data.fd))
+                continue;
             int fl = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                      ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                      ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);

@@ -875,14 +875,346 @@ static void test_connections_reused(void **state)
     capture_free(&cap);
 }
 
+/* ---- differential test of reply parsing ----
+ * qe_client_parse_reply has a fast scanner for well-formed replies and the
+ * jansson path for everything else. This oracle restates the documented
+ * rules (docs/client.md, "Malformed replies") directly on a jansson tree;
+ * thousands of mutated replies must give the same verdict and fields. */
+
+static uint64_t diff_rng(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+struct oracle_reply {
+    bool ok, was_null;
+    char *content;
+    size_t content_len;
+    const char *reasoning, *finish, *model;
+    long pt, ct;
+};
+
+static const char *ostr(json_t *v)
+{
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* The rules, on a jansson tree. j is borrowed and must outlive *o. */
+static void oracle(json_t *j, struct oracle_reply *o)
+{
+    memset(o, 0, sizeof *o);
+    o->pt = o->ct = -1;
+    if (!json_is_object(j))
+        return;
+    json_t *choices = json_object_get(j, "choices");
+    json_t *c0 = json_array_get(choices, 0); /* NULL unless a non-empty array */
+    if (!json_is_object(c0))
+        return;
+    json_t *msg = json_object_get(c0, "message"), *content, *reasoning = NULL;
+    if (json_is_object(msg)) {
+        content = json_object_get(msg, "content");
+        reasoning = json_object_get(msg, "reasoning_content");
+        if (!json_is_string(reasoning))
+            reasoning = json_object_get(msg, "reasoning");
+    } else if (json_object_get(c0, "text")) {
+        content = json_object_get(c0, "text");
+    } else {
+        return;
+    }
+    if (content && !json_is_string(content) && !json_is_null(content))
+        return;
+    if (reasoning && !json_is_string(reasoning) && !json_is_null(reasoning))
+        return;
+    o->ok = true;
+    o->was_null = !json_is_string(content);
+    o->content = (char *)ostr(content);
+    o->content_len = json_is_string(content) ? json_string_length(content) : 0;
+    o->reasoning = ostr(reasoning);
+    o->finish = ostr(json_object_get(c0, "finish_reason"));
+    o->model = ostr(json_object_get(j, "model"));
+    json_t *u = json_object_get(j, "usage");
+    if (json_is_object(u)) {
+        if (json_is_integer(json_object_get(u, "prompt_tokens")))
+            o->pt = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
+        if (json_is_integer(json_object_get(u, "completion_tokens")))
+            o->ct = (long)json_integer_value(json_object_get(u, "completion_tokens"));
+    }
+}
+
+/* Replaces [at, at+del) of b (length *n, capacity cap) by ins. */
+static void splice(char *b, size_t *n, size_t cap, size_t at, size_t del, const char *ins)
+{
+    size_t il = strlen(ins);
+    if (at > *n || at + del > *n || *n - del + il >= cap)
+        return;
+    memmove(b + at + il, b + at + del, *n - at - del);
+    memcpy(b + at, ins, il);
+    *n = *n - del + il;
+    b[*n] = 0;
+}
+
+/* A random position in b that is not inside a UTF-8 sequence. */
+static size_t char_pos(const char *b, size_t n, uint64_t *rng)
+{
+    size_t at = (size_t)(diff_rng(rng) % (n + 1));
+    while (at < n && ((unsigned char)b[at] & 0xC0) == 0x80)
+        at++;
+    return at;
+}
+
+/* Finds the k-th occurrence (mod count) of c in b; n when none. */
+static size_t nth_char(const char *b, size_t n, char c, uint64_t k)
+{
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++)
+        cnt += b[i] == c;
+    if (!cnt)
+        return n;
+    k %= cnt;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] == c && k-- == 0)
+            return i;
+    return n;
+}
+
+static void mutate(char *b, size_t *n, size_t cap, uint64_t *rng)
+{
+    static const char *const strs[] = {
+        "\\u0000", "\\ud83d\\ude00", "\\ud83d", "\\udc00x", "\\ud83dx", "a\\\"b",
+        "\\/\\b\\f\\n\\r\\t\\\\", "\xc3\xa9", "\\u00E9\\u00e9", "\\uZZZZ", "\x01", "\\x",
+        "\\u12", "", "\\u2202 $\\\\boxed{90^\\\\circ}$", "\x7f", "\\uDBFF\\uDFFF", "\\ud800\\u0041"};
+    static const char *const nums[] = {
+        "0", "-0", "01", "1.5", "1e5", "1E+400", "123456789012345678901",
+        "9223372036854775807", "-9223372036854775808", "-", "1.", ".5", "1e999", "-1",
+        "123456789012345678", "1234567890123456789", "0.0e-0", "2E2", "+1", "1e-400",
+        "00", "-01", "5x"};
+    static const char *const keys[] = {
+        "choices", "model", "usage", "message", "content", "text", "finish_reason",
+        "reasoning", "reasoning_content", "prompt_tokens", "completion_tokens", "error",
+        "message", "index"};
+    static const char *const vals[] = {
+        "null", "true", "false", "[]", "{}", "\"s\"", "5", "5.0", "[1,2]",
+        "{\"content\":\"x\"}", "[{\"text\":\"t\"}]", "{\"message\":{\"content\":\"m\"}}",
+        "\"\\u00e9\"", "-7", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "{\"prompt_tokens\":1,\"completion_tokens\":2}", "\"stop\"", "tru", "nul"};
+    static const char *const esc_keys[][2] = {
+        {"\"content\"", "\"con\\u0074ent\""}, {"\"choices\"", "\"choice\\u0073\""},
+        {"\"text\"", "\"\\u0074ext\""}, {"\"model\"", "\"mod\\/el\""}};
+    static const char junk[] = "{}[],:\"\\ 0a-.etrufnlE+";
+    static const char *const ws[] = {" ", "\t", "\n", "\r", "\f", "\v", "  \n "};
+    uint64_t k = diff_rng(rng);
+    switch (k % 9) {
+    case 0: { /* a string's text */
+        size_t q = nth_char(b, *n, '"', diff_rng(rng) * 2); /* an opening quote, mostly */
+        if (q < *n)
+            splice(b, n, cap, q + 1, 0, strs[diff_rng(rng) % (sizeof strs / sizeof *strs)]);
+        break;
+    }
+    case 1: { /* a number */
+        size_t q = nth_char(b, *n, ':', diff_rng(rng));
+        if (q < *n && q + 1 < *n && ((b[q + 1] >= '0' && b[q + 1] <= '9') || b[q + 1] == '-')) {
+            size_t e = q + 1;
+            while (e < *n && strchr("0123456789-+.eE", b[e]))
+                e++;
+            splice(b, n, cap, q + 1, e - q - 1, nums[diff_rng(rng) % (sizeof nums / sizeof *nums)]);
+        }
+        break;
+    }
+    case 2: { /* a (maybe duplicate) key right after an opening brace */
+        size_t q = nth_char(b, *n, '{', diff_rng(rng));
+        char ins[256];
+        snprintf(ins, sizeof ins, "\"%s\":%s,", keys[diff_rng(rng) % (sizeof keys / sizeof *keys)],
+                 vals[diff_rng(rng) % (sizeof vals / sizeof *vals)]);
+        if (q < *n)
+            splice(b, n, cap, q + 1, 0, ins);
+        break;
+    }
+    case 3: { /* a key spelled with an escape */
+        const char *const *ek = esc_keys[diff_rng(rng) % (sizeof esc_keys / sizeof *esc_keys)];
+        char *hit = strstr(b, ek[0]);
+        if (hit)
+            splice(b, n, cap, (size_t)(hit - b), strlen(ek[0]), ek[1]);
+        break;
+    }
+    case 4: /* whitespace anywhere */
+        splice(b, n, cap, char_pos(b, *n, rng), 0, ws[diff_rng(rng) % (sizeof ws / sizeof *ws)]);
+        break;
+    case 5: /* truncation */
+        *n = char_pos(b, *n, rng);
+        b[*n] = 0;
+        break;
+    case 6: { /* one byte replaced by JSON punctuation */
+        size_t at = (size_t)(diff_rng(rng) % (*n ? *n : 1));
+        if (at < *n && (unsigned char)b[at] < 0x80) {
+            char ins[2] = {junk[diff_rng(rng) % (sizeof junk - 1)], 0};
+            splice(b, n, cap, at, 1, ins);
+        }
+        break;
+    }
+    case 7: { /* a value after a key replaced */
+        size_t q = nth_char(b, *n, ':', diff_rng(rng));
+        if (q < *n)
+            splice(b, n, cap, q + 1, 0, vals[diff_rng(rng) % (sizeof vals / sizeof *vals)]);
+        /* the old value now follows: usually a syntax error, sometimes not */
+        break;
+    }
+    default: /* trailing bytes */
+        splice(b, n, cap, *n, 0, diff_rng(rng) % 2 ? " \n" : " x");
+        break;
+    }
+}
+
+static void test_parse_reply_differential(void **state)
+{
+    (void)state;
+    static const char *const bases[] = {
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1795635757,"
+        "\"model\":\"fake-model\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+        "\"content\":\"ECHO: Problem: What is 1+1?\\nAnswer:\",\"tool_calls\":[]},"
+        "\"logprobs\":null,\"finish_reason\":\"stop\",\"stop_reason\":null}],"
+        "\"usage\":{\"prompt_tokens\":79,\"total_tokens\":114,\"completion_tokens\":35}}",
+        "{\"choices\":[{\"message\":{\"content\":null,\"reasoning_content\":\"think \\u00e9\"},"
+        "\"finish_reason\":\"length\"},{\"message\":{\"content\":\"second\"}}],\"model\":\"m\"}",
+        "{\"choices\":[{\"text\":\" 42\",\"finish_reason\":null,\"logprobs\":{\"a\":[1.5,-2e3]}}],"
+        "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":-0}}",
+        " {\"model\":\"q\",\"choices\":[{\"message\":{\"reasoning\":\"r\",\"content\":\"$\\\\frac{1}{2}$\"}}],"
+        "\"usage\":{\"prompt_tokens\":1.0,\"completion_tokens\":true}} ",
+        "{\"error\":{\"message\":\"boom\"},\"choices\":[]}",
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"reasoning\":\"r\"},"
+        "\"finish_reason\":\"stop\"}],\"usage\":{\"total_tokens\":3}}",
+    };
+    uint64_t rng = 42;
+    int agree_ok = 0, agree_fail = 0;
+    char b[4096];
+    for (int it = 0; it < 30000; it++) {
+        const char *base = bases[it % (sizeof bases / sizeof *bases)];
+        size_t n = strlen(base);
+        memcpy(b, base, n + 1);
+        int muts = (int)(diff_rng(&rng) % 4); /* 0..3; 0 checks the bases themselves */
+        for (int m = 0; m < muts; m++)
+            mutate(b, &n, sizeof b, &rng);
+        json_t *j = json_loadb(b, n, 0, NULL);
+        struct oracle_reply o;
+        oracle(j, &o);
+        qe_reply r;
+        qe_err e = {0, ""};
+        int rc = qe_client_parse_reply(b, n, &r, &e);
+        if ((rc == 0) != o.ok)
+            fail_msg("verdicts differ (client %s, oracle %s) on: %s", rc ? e.msg : "ok",
+                     o.ok ? "ok" : "fail", b);
+        if (rc == 0) {
+            if (r.content_len != o.content_len || memcmp(r.content, o.content, o.content_len) ||
+                r.content[r.content_len] != 0 || r.content_was_null != o.was_null ||
+                strcmp(r.reasoning, o.reasoning) || strcmp(r.finish_reason, o.finish) ||
+                strcmp(r.model, o.model) || r.prompt_tokens != o.pt ||
+                r.completion_tokens != o.ct || r.utf8_repaired)
+                fail_msg("fields differ on: %s (content '%s' vs '%s', reasoning '%s' vs '%s', "
+                         "pt %ld vs %ld, ct %ld vs %ld)", b, r.content, o.content, r.reasoning,
+                         o.reasoning, r.prompt_tokens, o.pt, r.completion_tokens, o.ct);
+            agree_ok++;
+            qe_reply_free(&r);
+        } else {
+            agree_fail++;
+        }
+        json_decref(j);
+    }
+    /* both verdicts must be well represented, or the test proves little */
+    assert_true(agree_ok > 3000);
+    assert_true(agree_fail > 3000);
+}
+
+/* Request URLs are parsed once and cached (a handful of them); more distinct
+ * paths than the cache holds must still each reach their own URL. */
+static void test_many_distinct_paths(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/client_paths_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *args[] = {"--request-log", path, NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    o.num_concurrent = 4;
+    o.max_attempts = 1;
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    enum { N = 16 };
+    char want[N][64];
+    for (int i = 0; i < N; i++) {
+        char p[64];
+        const char *body = chat_body("q", 5);
+        if (i < 4) {
+            snprintf(p, sizeof p, "%s", i % 2 ? "/v1/chat/completions" : "/chat/completions");
+            snprintf(want[i], sizeof want[i], "/v1/chat/completions");
+        } else if (i < 6) {
+            snprintf(p, sizeof p, "/completions");
+            snprintf(want[i], sizeof want[i], "/v1/completions");
+            body = "{\"model\":\"fake-model\",\"prompt\":\"q\",\"max_tokens\":5}";
+        } else {
+            snprintf(p, sizeof p, "/nope%d", i);
+            snprintf(want[i], sizeof want[i], "/v1/nope%d", i);
+        }
+        assert_int_equal(qe_client_add(c, (uint64_t)i, p, body, &e), 0);
+    }
+    struct capture cap = {0};
+    assert_int_equal(qe_client_run(c, on_done, &cap, NULL, &e), 0);
+    qe_client_free(c);
+    fs_stop(&s);
+    assert_int_equal(cap.n, N);
+    for (int k = 0; k < N; k++) {
+        struct got *g = &cap.g[k];
+        if (g->id < 6) {
+            assert_true(g->ok);
+        } else {
+            assert_false(g->ok);
+            assert_int_equal(g->http, 404);
+            assert_non_null(strstr(g->error, want[g->id]));
+        }
+    }
+    /* the server saw each path exactly as often as it was sent */
+    int seen[N] = {0};
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        const char *got = json_string_value(json_object_get(j, "path"));
+        assert_non_null(got);
+        int match = -1;
+        for (int i = 0; i < N && match < 0; i++)
+            if (!strcmp(got, want[i]) && !seen[i])
+                match = i;
+        if (match < 0)
+            fail_msg("unexpected or repeated path in the server log: %s", got);
+        seen[match] = 1;
+        lines++;
+        json_decref(j);
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(lines, N);
+    capture_free(&cap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_normalization),
         cmocka_unit_test(test_error_message_forms),
         cmocka_unit_test(test_parse_reply_cases),
+        cmocka_unit_test(test_parse_reply_differential),
         cmocka_unit_test(test_stop_flag_and_add_from_callback),
         cmocka_unit_test(test_connections_reused),
+        cmocka_unit_test(test_many_distinct_paths),
         cmocka_unit_test(test_concurrency_32_in_flight),
         cmocka_unit_test(test_no_head_of_line_blocking),
         cmocka_unit_test(test_500_then_success),

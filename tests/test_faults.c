@@ -1,16 +1,27 @@
-/* test_kill_random: `qeval run` killed with SIGKILL at random moments.
+/* test_faults: the fault matrix of issue 8 for `qeval run`, end to end
+ * against tests/fake_server: kill -9 at random moments, disk full, a corrupt
+ * store. (Server-side faults - 500, 429, stalls, resets, truncated JSON, a
+ * server that dies - are in test_client, test_run and test_sweep.)
  *
- * DESIGN.md §7 promises: kill -9 at any moment, rerun the same command, and
- * nothing answered is asked again, nothing is lost or duplicated, results
- * identical to an uninterrupted run. This test checks exactly that, at
- * QE_KILL_POINTS (>= 20) random moments, each in its own trial: a fresh
- * output directory, `qeval run` against tests/fake_server, SIGKILL after a
- * random delay drawn from [0, 1.2 x the uninterrupted run's duration], then
- * the same command again to completion, then a comparison with the
- * uninterrupted reference run: same per-sample lines (latency aside), same
- * results, and no more completion requests than the documents plus those in
- * flight at the kill. Kill points are counted only when the process was
- * still running. The PRNG seed is printed; QE_KILL_SEED=N replays a run. */
+ * kill -9: DESIGN.md §7 promises that after kill -9 at any moment, rerunning
+ * the same command asks nothing answered again, loses and duplicates
+ * nothing, and ends with results identical to an uninterrupted run. Checked
+ * at QE_KILL_POINTS (>= 20) random moments, each in its own trial: a fresh
+ * output directory, SIGKILL after a random delay drawn from [0, 1.2 x the
+ * uninterrupted run's duration], then the same command to completion, then
+ * a comparison with the uninterrupted reference run: same per-sample lines
+ * (latency aside), same results, and no more completion requests than the
+ * documents plus those in flight at the kill. Kill points are counted only
+ * when the process was still running. The PRNG seed is printed;
+ * QE_KILL_SEED=N replays a run.
+ *
+ * Disk full: the run gets RLIMIT_FSIZE (a file size limit, inherited over
+ * exec) so the store cannot grow; it must stop with a message naming the
+ * store, keep what it stored, and the same command without the limit must
+ * finish with results identical to the reference.
+ *
+ * Corrupt store: a file that is not a qeval store where the store goes must
+ * be refused (exit 6) and left byte-identical, never recreated. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -116,8 +128,9 @@ static void server_stop(server *s)
     close(s->fd);
 }
 
-/* Starts `qeval run` writing into out; its stdout/stderr go to out.log. */
-static pid_t qeval_run_spawn(const char *url, const char *out, const char *logdir)
+/* Starts `qeval run` writing into out; its stdout/stderr are appended to
+ * logdir/qeval.log. fsize > 0: the child's RLIMIT_FSIZE (bytes). */
+static pid_t qeval_run_spawn_limited(const char *url, const char *out, const char *logdir, long fsize)
 {
     char exe[4096], logp[4200];
     snprintf(exe, sizeof exe, "%s/qeval", build_dir());
@@ -128,6 +141,12 @@ static pid_t qeval_run_spawn(const char *url, const char *out, const char *logdi
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        if (fsize > 0) {
+            struct rlimit rl = {(rlim_t)fsize, (rlim_t)fsize};
+            signal(SIGXFSZ, SIG_IGN); /* write() fails with EFBIG instead */
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+                _exit(126);
+        }
         int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -137,6 +156,11 @@ static pid_t qeval_run_spawn(const char *url, const char *out, const char *logdi
         _exit(127);
     }
     return pid;
+}
+
+static pid_t qeval_run_spawn(const char *url, const char *out, const char *logdir)
+{
+    return qeval_run_spawn_limited(url, out, logdir, 0);
 }
 
 static int wait_exit(pid_t pid)
@@ -393,10 +417,155 @@ static void kill9_at_random_points(void **state)
     rm_rf(dir);
 }
 
+/* Byte offset in logdir/qeval.log, to read what the next run prints. */
+static size_t log_mark(const char *logdir)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/qeval.log", logdir);
+    size_t n = 0;
+    free(slurp(p, &n));
+    return n;
+}
+
+/* What qeval printed since mark (malloc'd). */
+static char *log_since(const char *logdir, size_t mark)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/qeval.log", logdir);
+    size_t n = 0;
+    char *s = slurp(p, &n);
+    assert_non_null(s);
+    char *r = strdup(s + (mark < n ? mark : n));
+    free(s);
+    return r;
+}
+
+static void disk_full_then_resume(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/qe_faults_XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    char script[4200], log[4200], ref[4200], out[4200], db[4300];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(db, sizeof db, "%s/qeval.sqlite", out);
+    assert_true(write_script(script) > 0);
+    server s;
+    server_start(&s, script, log);
+    assert_int_equal(wait_exit(qeval_run_spawn(s.url, ref, dir)), 0);
+    json_t *want_samples = stable_samples(ref), *want_results = stable_results(ref);
+
+    /* 64 KB: the store's first pages fit, the answers do not */
+    size_t mark = log_mark(dir);
+    int rc = wait_exit(qeval_run_spawn_limited(s.url, out, dir, 64 * 1024));
+    char *msg = log_since(dir, mark);
+    if (rc != 4 || !strstr(msg, "disk full while storing") || !strstr(msg, db))
+        fail_msg("disk full: exit %d, output: %.600s", rc, msg);
+    assert_non_null(strstr(msg, "answers stored before it are intact"));
+    free(msg);
+    char d[4300];
+    snprintf(d, sizeof d, "%s/m", out);
+    char *none = find_one(d, "results_");
+    assert_null(none); /* an incomplete task writes no results file */
+
+    /* space again: the same command finishes, identical to the reference */
+    mark = log_mark(dir);
+    assert_int_equal(wait_exit(qeval_run_spawn(s.url, out, dir)), 0);
+    msg = log_since(dir, mark);
+    assert_non_null(strstr(msg, "from the store"));
+    free(msg);
+    json_t *got = stable_samples(out), *res = stable_results(out);
+    assert_true(json_equal(got, want_samples));
+    assert_true(json_equal(res, want_results));
+    json_decref(got);
+    json_decref(res);
+    json_decref(want_samples);
+    json_decref(want_results);
+    server_stop(&s);
+    rm_rf(dir);
+}
+
+/* Writes n bytes to path. */
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void corrupt_store_refused(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/qe_faults_XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    char script[4200], log[4200], ref[4200], out[4200], db[4300], refdb[4300];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(db, sizeof db, "%s/qeval.sqlite", out);
+    snprintf(refdb, sizeof refdb, "%s/qeval.sqlite", ref);
+    write_script(script);
+    server s;
+    server_start(&s, script, log);
+    assert_int_equal(wait_exit(qeval_run_spawn(s.url, ref, dir)), 0);
+    size_t nref = 0;
+    char *img = slurp(refdb, &nref);
+    assert_non_null(img);
+    assert_true(nref > 8192);
+
+    /* not SQLite at all; a real store cut in half; a store with garbage
+     * over every page but the first */
+    static const char json[] = "{\"results\": {\"aime24\": {\"exact_match,none\": 0.1}}}\n";
+    for (int kind = 0; kind < 3; kind++) {
+        assert_int_equal(mkdir(out, 0755), 0);
+        size_t n = 0;
+        if (kind == 0) {
+            write_bytes(db, json, sizeof json - 1);
+        } else if (kind == 1) {
+            write_bytes(db, img, nref / 2);
+        } else {
+            char *bad = malloc(nref);
+            assert_non_null(bad);
+            memcpy(bad, img, nref);
+            uint64_t seed = 7;
+            for (size_t i = 4096; i < nref; i++)
+                bad[i] = (char)(rng_next(&seed) & 0xff);
+            write_bytes(db, bad, nref);
+            free(bad);
+        }
+        char *before = slurp(db, &n);
+        size_t mark = log_mark(dir), completions0 = completions_since(log, 0, NULL);
+        int rc = wait_exit(qeval_run_spawn(s.url, out, dir));
+        char *msg = log_since(dir, mark);
+        if (rc != 6 || !strstr(msg, db) || !strstr(msg, "left untouched"))
+            fail_msg("corrupt store kind %d: exit %d, output: %.600s", kind, rc, msg);
+        size_t n2 = 0;
+        char *after = slurp(db, &n2);
+        assert_int_equal(n, n2);
+        assert_memory_equal(before, after, n);
+        assert_int_equal(completions_since(log, 0, NULL), completions0); /* nothing asked */
+        free(before);
+        free(after);
+        free(msg);
+        rm_rf(out);
+    }
+    free(img);
+    server_stop(&s);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kill9_at_random_points),
+        cmocka_unit_test(disk_full_then_resume),
+        cmocka_unit_test(corrupt_store_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

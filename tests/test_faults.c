@@ -189,7 +189,8 @@ static char *slurp(const char *path, size_t *len)
     return s ? s : strdup("");
 }
 
-/* The single file in dir whose name starts with prefix (malloc'd path), or NULL. */
+/* The single file in dir whose name starts with prefix (malloc'd path), or
+ * NULL. Temporary files of the atomic writer (".tmp.") are not counted. */
 static char *find_one(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
@@ -199,7 +200,7 @@ static char *find_one(const char *dir, const char *prefix)
     int count = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && !strstr(de->d_name, ".tmp.")) {
             count++;
             free(found);
             qe_buf b = QE_BUF_INIT;
@@ -282,7 +283,8 @@ static json_t *stable_samples_ex(const char *out, int *orphans)
     while ((de = readdir(dd)) != NULL) {
         char q[4600];
         snprintf(q, sizeof q, "%s/%.255s", d, de->d_name);
-        if (de->d_name[0] == '.' || !strncmp(de->d_name, "results_", 8) || !strcmp(q, p))
+        if (de->d_name[0] == '.' || !strcmp(q, p) ||
+            (!strncmp(de->d_name, "results_", 8) && !strstr(de->d_name, ".tmp.")))
             continue;
         if (orphans)
             (*orphans)++;

@@ -6,8 +6,9 @@
  * Flow: options -> server check (GET /v1/models) -> per task: merged
  * gen_kwargs, fingerprint, store run, done-set -> prompts rendered by the
  * server (/tokenize + /detokenize) for what is still to ask -> one libcurl
- * multi loop over all tasks, fed a window at a time, every outcome put in
- * the store from the done callback -> per complete task: rows read back in
+ * multi loop over all tasks, fed a window at a time, every outcome copied
+ * from the done callback and committed with the rest of its loop turn
+ * (group commit, see gc_flush) -> per complete task: rows read back in
  * doc order, scored, samples + results written (or reused). */
 #include "runner.h"
 
@@ -68,6 +69,29 @@ struct tstate {
     double t_start;
 };
 
+/* Group commit (docs/run.md): an answer is copied here from the done
+ * callback and committed with the others of its event-loop turn, in one
+ * transaction per task, from the client's idle hook (just before the loop
+ * waits), when the buffer is full, and before any blocking wait of ours. */
+#define GC_MAX_ROWS 512
+#define GC_MAX_BYTES (8u << 20)
+
+struct gc_row {
+    uint32_t id;   /* index in ctx.q; its body is the request_json */
+    bool ok;
+    long long ptok, ctok;
+    double latency;
+    int attempts;
+    char *strs;    /* one allocation holding the five strings below */
+    const char *content, *reasoning, *finish, *model, *error;
+};
+
+struct gc_buf {
+    struct gc_row *rows;
+    qe_store_response *scratch; /* one task's rows, as the store takes them */
+    size_t n, cap, bytes;
+};
+
 struct ctx;
 
 /* One endpoint: its own client, driven by its own thread when there are
@@ -94,6 +118,7 @@ struct ctx {
     size_t nrequeue;
     size_t inflight;
     qe_store *store;
+    struct gc_buf gc;     /* answers received, not committed yet */
     bool chat;
     char *server_id, *server_root;
     bool offline;        /* server unreachable: only stored answers can be used */
@@ -647,6 +672,182 @@ static void unlock(struct ctx *c)
         pthread_mutex_unlock(&c->mu);
 }
 
+/* ---------- group commit ---------- */
+
+/* Copies what the store needs from r (valid only during the callback).
+ * Caller holds c->mu. */
+static int gc_add(struct ctx *c, uint32_t id, const qe_result *r)
+{
+    struct gc_buf *g = &c->gc;
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 64;
+        struct gc_row *nr = realloc(g->rows, nc * sizeof *nr);
+        if (!nr)
+            return QE_ENOMEM;
+        g->rows = nr;
+        qe_store_response *ns = realloc(g->scratch, nc * sizeof *ns);
+        if (!ns)
+            return QE_ENOMEM;
+        g->scratch = ns;
+        g->cap = nc;
+    }
+    const char *src[5] = {NULL, NULL, NULL, NULL, NULL};
+    if (r->ok) {
+        src[0] = r->reply.content;
+        src[1] = r->reply.reasoning && *r->reply.reasoning ? r->reply.reasoning : NULL;
+        src[2] = r->reply.finish_reason;
+        src[3] = r->reply.model;
+    } else {
+        src[4] = r->error[0] ? r->error : "failed";
+    }
+    size_t len[5], total = 0;
+    for (int i = 0; i < 5; i++) {
+        len[i] = src[i] ? strlen(src[i]) + 1 : 0;
+        total += len[i];
+    }
+    struct gc_row *w = &g->rows[g->n];
+    memset(w, 0, sizeof *w);
+    w->strs = malloc(total ? total : 1);
+    if (!w->strs)
+        return QE_ENOMEM;
+    const char **dst[5] = {&w->content, &w->reasoning, &w->finish, &w->model, &w->error};
+    char *p = w->strs;
+    for (int i = 0; i < 5; i++) {
+        if (!src[i])
+            continue;
+        memcpy(p, src[i], len[i]);
+        *dst[i] = p;
+        p += len[i];
+    }
+    struct rq *q = &c->q[id];
+    w->id = id;
+    w->ok = r->ok;
+    w->ptok = r->ok ? r->reply.prompt_tokens : -1;
+    w->ctok = r->ok ? r->reply.completion_tokens : -1;
+    w->latency = r->latency_ms;
+    w->attempts = q->attempts + r->attempts;
+    g->n++;
+    g->bytes += total + (q->body ? strlen(q->body) : 0) + sizeof *w;
+    return 0;
+}
+
+/* The bookkeeping of one answer that has just been committed. */
+static void gc_account(struct ctx *c, const struct gc_row *w)
+{
+    struct rq *q = &c->q[w->id];
+    struct tstate *ts = &c->ts[q->task];
+    ts->done_now++;
+    c->done++;
+    if (w->ok) {
+        ts->ok_now++;
+        if (w->ctok > 0) {
+            ts->ctokens += (double)w->ctok;
+            c->ctokens += (double)w->ctok;
+        }
+    } else {
+        ts->failed_now++;
+        if (!c->first_failure) {
+            char buf[1200];
+            snprintf(buf, sizeof buf, "%s doc %u repeat %u: %s", ts->name, q->doc, q->repeat,
+                     w->error);
+            c->first_failure = strdup(buf);
+        }
+    }
+    free(q->body);
+    q->body = NULL;
+}
+
+/* Commits every buffered answer: one transaction (one fsync) per task
+ * present. Only then is an answer counted as stored. On failure the
+ * answers not committed are dropped (asked again on the next run) and the
+ * error is in c->fatal. Caller holds c->mu. */
+static int gc_flush(struct ctx *c)
+{
+    struct gc_buf *g = &c->gc;
+    int rc = 0;
+    for (size_t t = 0; t < c->nts && g->n && !rc; t++) {
+        struct tstate *ts = &c->ts[t];
+        size_t k = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            const struct gc_row *w = &g->rows[i];
+            const struct rq *q = &c->q[w->id];
+            if (q->task != t)
+                continue;
+            qe_store_response *row = &g->scratch[k++];
+            memset(row, 0, sizeof *row);
+            row->task = ts->name;
+            row->doc_id = q->doc;
+            row->repeat = (int)q->repeat;
+            row->ok = w->ok;
+            row->prompt = ts->prompts[q->doc];
+            row->request_json = q->body;
+            row->content = w->content;
+            row->reasoning = w->reasoning;
+            row->finish_reason = w->finish;
+            row->prompt_tokens = w->ptok;
+            row->completion_tokens = w->ctok;
+            row->latency_ms = w->latency;
+            row->attempts = w->attempts;
+            row->error = w->error;
+            row->server_model = w->model;
+        }
+        if (k == 0)
+            continue;
+        rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, &c->fatal);
+        if (rc)
+            break;
+        /* committed: account and drop this task's rows, keep the others */
+        size_t keep = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            struct gc_row *w = &g->rows[i];
+            if (c->q[w->id].task == t) {
+                gc_account(c, w);
+                free(w->strs);
+            } else {
+                g->rows[keep++] = *w;
+            }
+        }
+        g->n = keep;
+    }
+    for (size_t i = 0; i < g->n; i++) /* only after a failure */
+        free(g->rows[i].strs);
+    g->n = 0;
+    g->bytes = 0;
+    if (!rc)
+        progress(c, false);
+    return rc;
+}
+
+static int gc_flush_locking(struct ctx *c)
+{
+    lock(c);
+    int rc = gc_flush(c);
+    if (rc) {
+        if (!c->fatal.code)
+            qe_err_set(&c->fatal, rc, "%s", qe_status_name(rc));
+        c->abort = true;
+    }
+    unlock(c);
+    return rc;
+}
+
+/* The client's idle hook: the turn's answers are committed before it
+ * waits again. */
+static int on_idle(void *ud)
+{
+    struct ep *ep = ud;
+    return gc_flush_locking(ep->c);
+}
+
+static void gc_free(struct gc_buf *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->rows[i].strs);
+    free(g->rows);
+    free(g->scratch);
+    memset(g, 0, sizeof *g);
+}
+
 static int on_done_locked(struct ep *ep, const qe_result *r);
 
 static int on_done(void *ud, const qe_result *r)
@@ -656,8 +857,13 @@ static int on_done(void *ud, const qe_result *r)
     struct rq *q = &c->q[r->id];
     /* a connection-level failure: is the server gone? (waits unlocked) */
     int back = 0;
-    if (!r->ok && r->status == QE_ENET && q->server_waits < 3)
+    if (!r->ok && r->status == QE_ENET && q->server_waits < 3) {
+        /* what already arrived is committed before we may wait a minute */
+        int frc = gc_flush_locking(c);
+        if (frc)
+            return frc;
         back = server_back(ep, r->error) + 2; /* 1 stopping, 2 alive/gone, 3 back */
+    }
     lock(c);
     int rc;
     if (c->abort) {
@@ -695,7 +901,6 @@ static int on_done_locked(struct ep *ep, const qe_result *r)
 {
     struct ctx *c = ep->c;
     struct rq *q = &c->q[r->id];
-    struct tstate *ts = &c->ts[q->task];
     /* The client does not retry a 2xx whose body is garbage or cut short
      * (a proxy hiccup, a server bug); ask again within the same budget. */
     if (!r->ok && r->http_status >= 200 && r->http_status < 300 &&
@@ -703,50 +908,15 @@ static int on_done_locked(struct ep *ep, const qe_result *r)
         q->attempts += r->attempts;
         return qe_client_add(ep->client, r->id, endpoint_path(c), q->body, &c->fatal);
     }
-    qe_store_response row;
-    memset(&row, 0, sizeof row);
-    row.task = ts->name;
-    row.doc_id = q->doc;
-    row.repeat = (int)q->repeat;
-    row.ok = r->ok;
-    row.prompt = ts->prompts[q->doc];
-    row.request_json = q->body;
-    row.prompt_tokens = -1;
-    row.completion_tokens = -1;
-    row.latency_ms = r->latency_ms;
-    row.attempts = q->attempts + r->attempts;
-    if (r->ok) {
-        row.content = r->reply.content;
-        row.reasoning = r->reply.reasoning && *r->reply.reasoning ? r->reply.reasoning : NULL;
-        row.finish_reason = r->reply.finish_reason;
-        row.prompt_tokens = r->reply.prompt_tokens;
-        row.completion_tokens = r->reply.completion_tokens;
-        row.server_model = r->reply.model;
-    } else {
-        row.error = r->error[0] ? r->error : "failed";
-    }
-    int rc = qe_store_put_response(c->store, ts->run_id, &row, NULL, &c->fatal);
-    free(q->body);
-    q->body = NULL;
+    /* not stored yet: buffered until this turn's commit (gc_flush), which
+     * does the bookkeeping of a stored answer */
+    int rc = gc_add(c, (uint32_t)r->id, r);
     if (rc)
-        return rc;
-    ts->done_now++;
-    c->done++;
+        return qe_err_set(&c->fatal, rc, "out of memory buffering an answer");
     c->inflight--;
-    if (r->ok) {
-        ts->ok_now++;
-        if (r->reply.completion_tokens > 0) {
-            ts->ctokens += (double)r->reply.completion_tokens;
-            c->ctokens += (double)r->reply.completion_tokens;
-        }
-    } else {
-        ts->failed_now++;
-        if (!c->first_failure) {
-            char buf[1200];
-            snprintf(buf, sizeof buf, "%s doc %u repeat %u: %s", ts->name, q->doc, q->repeat,
-                     row.error);
-            c->first_failure = strdup(buf);
-        }
+    if (c->gc.n >= GC_MAX_ROWS || c->gc.bytes >= GC_MAX_BYTES) {
+        if ((rc = gc_flush(c)))
+            return rc;
     }
     rc = feed(ep, &c->fatal);
     if (rc)
@@ -1303,9 +1473,11 @@ static int run_endpoints(struct ctx *c, qe_err *e)
     c->requeue = calloc(c->nq + 1, sizeof *c->requeue);
     if (!c->requeue)
         return qe_err_set(e, QE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < c->neps; i++)
+    for (size_t i = 0; i < c->neps; i++) {
         if ((rc = qe_client_new(&c->eps[i].copts, &c->eps[i].client, e)))
             return rc;
+        qe_client_set_idle(c->eps[i].client, on_idle, &c->eps[i]);
+    }
     c->t0 = now_s();
     for (int round = 0; round < 8; round++) {
     if (c->neps == 1) {
@@ -1336,6 +1508,10 @@ static int run_endpoints(struct ctx *c, qe_err *e)
     if (!c->nrequeue || !alive || errors || c->abort || stopping(c) || c->deadline_hit)
         break;
     }
+    /* every client committed at its end (idle hook); this only guards
+     * against an answer ever being left uncommitted */
+    int gc_rc = c->gc.n ? gc_flush_locking(c) : 0;
+    gc_free(&c->gc);
     progress(c, true);
     /* the first real error wins: a callback's (store, disk) over the loop's */
     for (size_t i = 0; i < c->neps && !rc; i++) {
@@ -1345,6 +1521,11 @@ static int run_endpoints(struct ctx *c, qe_err *e)
             if (e)
                 *e = c->fatal.code ? c->fatal : ep->err;
         }
+    }
+    if (!rc && gc_rc) {
+        rc = gc_rc;
+        if (e)
+            *e = c->fatal;
     }
     if (!rc && stopping(c))
         rc = qe_err_set(e, QE_EINTR, "interrupted: %zu answers stored, the rest is asked on the "

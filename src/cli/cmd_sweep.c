@@ -1,11 +1,221 @@
-/* qeval sweep: placeholder until its issue lands; says so and fails. */
+/* qeval sweep PLAN: the whole precision experiment from one plan file.
+ *
+ * Parses and validates the plan (task names through the task registry)
+ * before anything starts, then either prints the dry run or runs the sweep
+ * (src/sweep.h) with the runner (src/runner.h) evaluating each model x task.
+ * SIGINT/SIGTERM stop it cleanly: the server is stopped, everything answered
+ * is kept, exit 130, and the next run resumes. docs/sweep.md. */
 #include "cli.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plan.h"
+#include "runner.h"
+#include "sweep.h"
+#include "task.h"
+
+static volatile sig_atomic_t g_stop; /* the one global: signal handlers need it */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static bool task_exists(const char *name)
+{
+    return qe_task_find(name) != NULL;
+}
+
+static void print_note(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "qeval sweep: %s\n", line);
+}
+
+static int runner_eval(void *ud, const qe_run_opts *o, qe_run_summary *s, qe_err *e)
+{
+    (void)ud;
+    return qe_runner_run(o, s, e);
+}
+
+/* The `qeval summarize` table over every results file the sweep has. */
+static void summarize_results(const qe_plan *plan, const qe_sweep_report *rep)
+{
+    size_t np = rep->n_models * rep->n_tasks, n = 0;
+    char **av = calloc(np + 2, sizeof *av);
+    if (!av)
+        return;
+    av[n++] = (char *)"summarize";
+    for (size_t i = 0; i < np; i++)
+        if (rep->pairs[i].status == QE_SWEEP_DONE && rep->pairs[i].results_path &&
+            access(rep->pairs[i].results_path, R_OK) == 0)
+            av[n++] = rep->pairs[i].results_path;
+    if (n > 1) {
+        printf("\n");
+        fflush(stdout);
+        cmd_summarize((int)n, av);
+        fflush(stdout);
+    }
+    (void)plan;
+    free(av);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qeval sweep PLAN [--dry-run] [--force] [--only-model NAME]\n"
+            "\n"
+            "Runs the plan's models x tasks (docs/plan.md, docs/sweep.md): per model, start its\n"
+            "server, evaluate its tasks in plan order, stop it; under the plan's budget,\n"
+            "high-priority tasks of every model first when everything would not fit.\n"
+            "Rerunning the same plan resumes; finished model x task pairs are not redone.\n"
+            "\n"
+            "  --dry-run            print commands, env, order, request counts and budget plan\n"
+            "  --force              redo finished model x task pairs (earlier files are kept)\n"
+            "  --only-model NAME    run only the model with this models[].name\n"
+            "  --assume-rate R      requests/s assumed before any task was measured (default %.2f)\n"
+            "  --assume-startup S   seconds per server start assumed before one was measured (default %.0f)\n"
+            "  --help               this text\n"
+            "\n"
+            "Exit: 0 all done, 1 some pairs failed or skipped, 2 usage, 3 invalid plan,\n"
+            "5 servers failed to start, 6 state refused, 130 interrupted (rerun resumes).\n",
+            QE_SWEEP_DEFAULT_RATE, QE_SWEEP_DEFAULT_STARTUP);
+}
+
+static int parse_positive(const char *flag, const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = v ? strtod(v, &end) : 0;
+    if (!v || end == v || *end || errno || !(d > 0)) {
+        fprintf(stderr, "qeval sweep: %s needs a positive number\n", flag);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
 
 int cmd_sweep(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "qeval: '%s' is not implemented yet\n", argv[0]);
-    return QE_EXIT_USAGE;
+    const char *plan_path = NULL;
+    qe_sweep_opts o;
+    memset(&o, 0, sizeof o);
+    bool dry = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return QE_EXIT_OK;
+        } else if (!strcmp(a, "--dry-run") || !strcmp(a, "--dry_run")) {
+            dry = true;
+        } else if (!strcmp(a, "--force")) {
+            o.force = true;
+        } else if (!strcmp(a, "--only-model") || !strcmp(a, "--only_model")) {
+            if (++i >= argc) {
+                fprintf(stderr, "qeval sweep: --only-model needs a name\n");
+                return QE_EXIT_USAGE;
+            }
+            o.only_model = argv[i];
+        } else if (!strncmp(a, "--only-model=", 13)) {
+            o.only_model = a + 13;
+        } else if (!strcmp(a, "--assume-rate")) {
+            if (parse_positive(a, i + 1 < argc ? argv[++i] : NULL, &o.default_rate))
+                return QE_EXIT_USAGE;
+        } else if (!strcmp(a, "--assume-startup")) {
+            if (parse_positive(a, i + 1 < argc ? argv[++i] : NULL, &o.default_startup))
+                return QE_EXIT_USAGE;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "qeval sweep: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return QE_EXIT_USAGE;
+        } else if (plan_path) {
+            fprintf(stderr, "qeval sweep: one plan file only ('%s' and '%s')\n", plan_path, a);
+            return QE_EXIT_USAGE;
+        } else {
+            plan_path = a;
+        }
+    }
+    if (!plan_path) {
+        usage(stderr);
+        return QE_EXIT_USAGE;
+    }
+
+    qe_err err = {0};
+    qe_plan *plan = NULL;
+    int rc = qe_plan_load(plan_path, task_exists, &plan, &err);
+    if (rc) {
+        fprintf(stderr, "qeval: %s\n", err.msg);
+        return rc == QE_EIO ? QE_EXIT_INPUT : qe_cli_exit_for(rc);
+    }
+    if (o.only_model) {
+        bool found = false;
+        for (size_t i = 0; i < plan->n_models; i++)
+            found |= !strcmp(plan->models[i].name, o.only_model);
+        if (!found) {
+            fprintf(stderr, "qeval sweep: --only-model %s: %s has no model of that name\n", o.only_model, plan_path);
+            qe_plan_free(plan);
+            return QE_EXIT_USAGE;
+        }
+    }
+    o.note = print_note;
+    o.progress = isatty(2);
+
+    if (dry) {
+        qe_buf out = QE_BUF_INIT;
+        rc = qe_sweep_dry_run(plan, &o, &out, &err);
+        if (!rc)
+            fputs(qe_buf_str(&out), stdout);
+        else
+            fprintf(stderr, "qeval: %s\n", err.msg);
+        qe_buf_free(&out);
+        qe_plan_free(plan);
+        return rc ? qe_cli_exit_for(rc) : QE_EXIT_OK;
+    }
+
+    if (plan->engine.kind != QE_PLAN_ENGINE_LMEVAL) {
+        o.eval = runner_eval;
+        o.free_summary = qe_run_summary_free;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    o.stop = &g_stop;
+
+    qe_sweep_report rep;
+    memset(&rep, 0, sizeof rep);
+    rc = qe_sweep_run(plan, &o, &rep, &err);
+    if (rep.pairs) {
+        qe_buf t = QE_BUF_INIT;
+        qe_sweep_format_table(plan, &rep, &t);
+        fputs(qe_buf_str(&t), stdout);
+        qe_buf_free(&t);
+        for (size_t mi = 0; mi < rep.n_models; mi++)
+            if (rep.quant_label[mi])
+                printf("# %s: %s\n", plan->models[mi].name, rep.quant_label[mi]);
+        fflush(stdout);
+        summarize_results(plan, &rep);
+    }
+    int code = QE_EXIT_OK;
+    if (rc == QE_EINTR) {
+        fprintf(stderr, "qeval sweep: %s\n", err.msg);
+        code = QE_EXIT_INTR;
+    } else if (rc == QE_ESERVER) {
+        fprintf(stderr, "qeval sweep: %s\n", err.msg);
+        code = rep.any_start_failed && rep.n_done == 0 ? QE_EXIT_SERVER : QE_EXIT_PARTIAL;
+    } else if (rc) {
+        fprintf(stderr, "qeval: %s\n", err.msg);
+        code = qe_cli_exit_for(rc);
+    }
+    qe_sweep_report_free(&rep);
+    qe_plan_free(plan);
+    return code;
 }

@@ -1018,8 +1018,8 @@ static void test_batch_semantics(void **state)
     int has = 1;
     assert_int_equal(qe_store_has_ok(s, run, "math", 7, 0, &has, &e), 0);
     assert_int_equal(has, 0);
-    /* a row the database rejects mid-batch (unknown run: foreign key)
-     * rolls back the rows before it in the same batch */
+    /* a batch the database rejects (unknown run: foreign key) fails
+     * whole, with the batch named in the message */
     qe_store_response fk[2] = {mkrow("math", 9, 0, 1, "x"), mkrow("math", 10, 0, 1, "y")};
     memset(&e, 0, sizeof e);
     assert_int_not_equal(qe_store_put_responses(s, run + 1000, fk, 2, &stored, &e), 0);

@@ -4,15 +4,17 @@
  * generator (wrk when installed, else the qe_client library alone).
  *
  * The qeval figure is end to end: process start, GET /v1/models, the store
- * (one fsync'd commit per answer), scoring and writing the samples and
- * results files are all inside the measured wall time; requests/s =
+ * (group commit: one fsync'd transaction per event-loop turn, see
+ * docs/run.md), scoring and writing the samples and results files are all
+ * inside the measured wall time; requests/s =
  * answers / wall. Also printed: qeval's CPU time per request (user+sys of
  * the child), the number that says whether qeval could ever keep a
  * 32-way vLLM waiting.
  *
  * Each point runs twice: output (and so the SQLite store, synchronous=FULL,
- * one fsync per answer) on /tmp, and on /dev/shm where fsync is free, to
- * separate qeval's CPU cost from the disk's fsync latency.
+ * one fsync per commit) on /tmp, and on /dev/shm where fsync is free, to
+ * separate qeval's CPU cost from the disk's fsync latency. The two agree
+ * when group commit hides the fsyncs.
  *
  * Usage: bench_run [repeats (default 2): requests = 500 x repeats]
  * Binaries: $QEVAL_BUILD/{qeval,tests/fake_server}, else next to this one. */
@@ -216,7 +218,7 @@ int main(int argc, char **argv)
            "baseline %s\n",
            500 * repeats, repeats, have_wrk ? "wrk" : "qe_client alone");
     int shm = access("/dev/shm", W_OK) == 0;
-    printf("%6s %11s | %-29s | %-29s\n", "", "", "store on /tmp (fsync per answer)",
+    printf("%6s %11s | %-29s | %-29s\n", "", "", "store on /tmp (fsync per commit)",
            shm ? "store on /dev/shm (no fsync cost)" : "(no /dev/shm)");
     printf("%6s %11s | %8s %6s %13s | %8s %6s %13s\n", "conc", "server rps", "qeval", "ratio",
            "cpu/req", "qeval", "ratio", "cpu/req");

@@ -86,6 +86,8 @@ struct qe_client {
     int nurls;
     size_t nfdst;
     double timer_due;     /* when curl wants control back; < 0: no timer */
+    qe_client_idle_fn idle_fn; /* called before each blocking wait (group commit) */
+    void *idle_ud;
 };
 
 /* ---------- small helpers ---------- */
@@ -1564,10 +1566,28 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
+void qe_client_set_idle(qe_client *c, qe_client_idle_fn fn, void *userdata)
+{
+    c->idle_fn = fn;
+    c->idle_ud = userdata;
+}
+
+/* Calls the idle hook; its non-zero return becomes the run's status. */
+static int call_idle(qe_client *c, qe_err *e)
+{
+    if (!c->idle_fn)
+        return 0;
+    int rc = c->idle_fn(c->idle_ud);
+    if (rc && e && e->code != rc)
+        qe_err_set(e, rc, "stopped by the idle callback (status %s)", qe_status_name(rc));
+    return rc;
+}
+
 int qe_client_run(qe_client *c, qe_client_done_fn done, void *ud,
                   const volatile sig_atomic_t *stop, qe_err *e)
 {
     int rc = 0;
+    bool idle_failed = false;
     struct epoll_event evs[64];
     for (;;) {
         if (stop && *stop) {
@@ -1589,6 +1609,12 @@ int qe_client_run(qe_client *c, qe_client_done_fn done, void *ud,
                 if (r->due - now < wait)
                     wait = r->due - now;
         int ms = wait <= 0 ? 0 : (int)wait + (wait > (int)wait);
+        /* about to block: the moment for the caller's batched work (the
+         * runner commits the answers of this turn here) */
+        if (ms > 0 && (rc = call_idle(c, e))) {
+            idle_failed = true;
+            break;
+        }
         int n = epoll_wait(c->epfd, evs, (int)(sizeof evs / sizeof *evs), ms);
         if (n < 0 && errno != EINTR) {
             rc = qe_err_set(e, QE_ENET, "epoll_wait failed: %s", strerror(errno));
@@ -1613,6 +1639,18 @@ int qe_client_run(qe_client *c, qe_client_done_fn done, void *ud,
                 qe_err_set(e, rc, "stopped by the result callback (status %s)",
                            qe_status_name(rc));
             break;
+        }
+    }
+    /* and once at the end, whatever ended the loop (not when the hook
+     * itself stopped it): a stop or a callback's error still lets the
+     * caller commit what it already has */
+    if (!idle_failed) {
+        qe_err e2 = {0, ""};
+        int irc = call_idle(c, &e2);
+        if (irc && (rc == 0 || rc == QE_EINTR)) {
+            rc = irc;
+            if (e)
+                *e = e2;
         }
     }
     if (rc) {

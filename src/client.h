@@ -118,6 +118,20 @@ size_t qe_client_pending(const qe_client *c);
 int qe_client_run(qe_client *c, qe_client_done_fn done, void *userdata,
                   const volatile sig_atomic_t *stop, qe_err *e);
 
+/* Idle hook for batching work across answers (the runner's group commit):
+ * called once per event-loop turn just before the loop blocks waiting for
+ * the network or a backoff (not on turns that go straight on because
+ * something is already due), and once more when qe_client_run ends for any
+ * reason other than this hook's own failure -- all requests reported, *stop,
+ * a done callback's error. Every done callback of a turn runs before that
+ * turn's idle call, so "all answers reported so far" is a consistent batch.
+ * Return 0 to go on; non-zero stops the run like the done callback does
+ * (qe_client_run returns it; at the final call it replaces a 0 or QE_EINTR
+ * status). It may call qe_client_add. fn NULL removes the hook. Call before
+ * qe_client_run, not from inside it. */
+typedef int (*qe_client_idle_fn)(void *userdata);
+void qe_client_set_idle(qe_client *c, qe_client_idle_fn fn, void *userdata);
+
 /* Live counters, e.g. for a progress line drawn from the callback. */
 typedef struct {
     size_t in_flight, queued, waiting_retry, done, retries;

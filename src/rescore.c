@@ -243,33 +243,6 @@ static int task_has_filter(const char *task, const char *filter)
     return !strcmp(filter, "none");
 }
 
-/* The gold answer the math verifier compares with: qe_lm_gold, and for
- * gsm8k (whose gold is the whole worked answer) the text after the last
- * "####", trimmed. 0 and *out malloc'd, or an error with se filled. */
-static int math_gold(const char *task, const json_t *doc, char **out, qe_err *se)
-{
-    int rc = qe_lm_gold(task, doc, out, se);
-    if (rc || strcmp(task, "gsm8k"))
-        return rc;
-    char *h = NULL;
-    for (char *p = *out; (p = strstr(p, "####")); p += 4)
-        h = p;
-    if (!h) {
-        free(*out);
-        *out = NULL;
-        return qe_err_set(se, QE_EINVAL, "gsm8k doc: the answer has no '####'");
-    }
-    h += 4;
-    while (*h == ' ' || *h == '\t' || *h == '\n' || *h == '\r')
-        h++;
-    size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\n' || h[n - 1] == '\r'))
-        n--;
-    memmove(*out, h, n);
-    (*out)[n] = '\0';
-    return 0;
-}
-
 /* A re-scored line of the math scorer: filter renamed, filtered_resps the
  * extracted answer, the metric value the verifier's verdict, and a
  * "math_verify" object saying why. */
@@ -311,31 +284,21 @@ static int score_line_math(qe_rescore_result *r, group_extra **extra, const qe_r
     }
     char *gold = NULL;
     qe_err se = {0};
-    if (math_gold(r->task, s->doc, &gold, &se)) {
+    if (qe_rescore_math_gold(r->task, s->doc, &gold, &se)) {
         if (se.code == QE_ENOMEM)
             return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
         return qe_err_set(le, QE_EINVAL, "%s:%ld: %s", r->file, s->line, se.msg), 1;
-    }
-    /* gsm8k's format (its few-shot answers and strict-match) puts the final
-     * answer after "####": when the response has one, only the rest of
-     * that line (first "####", as strict-match) is given to the verifier. */
-    const char *text = resp ? resp : "";
-    char *cut = NULL;
-    const char *hash = strcmp(r->task, "gsm8k") ? NULL : strstr(text, "####");
-    if (hash) {
-        hash += 4;
-        if (!(cut = strndup(hash, strcspn(hash, "\n")))) {
-            free(gold);
-            return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
-        }
-        text = cut;
     }
     qe_verify_opts vo;
     qe_verify_opts_init(&vo);
     vo.scratch = vs;
     vo.no_canon = 1;
     qe_verify_result vr;
-    int v = qe_verify_response(gold, text, &vo, &vr);
+    int v = qe_rescore_math_verify(r->task, gold, resp, &vo, &vr);
+    if (v == QE_ENOMEM) {
+        free(gold);
+        return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
+    }
     int value = v == QE_VERDICT_TRUE;
     int rc;
     qe_rescore_group *g = group_for(r, extra, QE_RESCORE_MATH_FILTER, s->filter);
@@ -355,9 +318,52 @@ static int score_line_math(qe_rescore_result *r, group_extra **extra, const qe_r
     if (o && o->keep_samples)
         rc = rescored_line_math(r, s, gold, &vr, value, le);
 out:
-    free(cut);
     free(gold);
     return rc;
+}
+
+int qe_rescore_math_gold(const char *task, const json_t *doc, char **out, qe_err *se)
+{
+    int rc = qe_lm_gold(task, doc, out, se);
+    if (rc || strcmp(task, "gsm8k"))
+        return rc;
+    char *h = NULL;
+    for (char *p = *out; (p = strstr(p, "####")); p += 4)
+        h = p;
+    if (!h) {
+        free(*out);
+        *out = NULL;
+        return qe_err_set(se, QE_EINVAL, "gsm8k doc: the answer has no '####'");
+    }
+    h += 4;
+    while (*h == ' ' || *h == '\t' || *h == '\n' || *h == '\r')
+        h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\n' || h[n - 1] == '\r'))
+        n--;
+    memmove(*out, h, n);
+    (*out)[n] = '\0';
+    return 0;
+}
+
+int qe_rescore_math_verify(const char *task, const char *gold, const char *response,
+                           const qe_verify_opts *vo, qe_verify_result *vr)
+{
+    /* gsm8k's format (its few-shot answers and strict-match) puts the final
+     * answer after "####": when the response has one, only the rest of
+     * that line (first "####", as strict-match) is given to the verifier. */
+    const char *text = response ? response : "";
+    char *cut = NULL;
+    const char *hash = strcmp(task, "gsm8k") ? NULL : strstr(text, "####");
+    if (hash) {
+        hash += 4;
+        if (!(cut = strndup(hash, strcspn(hash, "\n"))))
+            return QE_ENOMEM;
+        text = cut;
+    }
+    int v = qe_verify_response(gold, text, vo, vr);
+    free(cut);
+    return v;
 }
 
 int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_result **out, qe_err *e)

@@ -37,6 +37,7 @@
 #include "buf.h"
 #include "err.h"
 #include "lmeval_io.h"
+#include "verify.h"
 
 /* Largest number of lines scored per file (memory bound of the verdicts). */
 #define QE_RESCORE_MAX_LINES (50u * 1000u * 1000u)
@@ -122,6 +123,19 @@ void qe_rescore_result_free(qe_rescore_result *r);
  * parent directory name. Never overwrites (QE_EIO "exists"). The paths
  * written are returned malloc'd in *samples_path / *results_path (either
  * may be NULL if not wanted). */
+/* The gold answer the math scorer compares with for task: qe_lm_gold, and
+ * for gsm8k (whose gold is the whole worked answer) the text after the last
+ * "####", trimmed. 0 and *out malloc'd (caller frees), or an error with e
+ * filled. Shared with the runner's diagnostics (qeval run --scorer math). */
+int qe_rescore_math_gold(const char *task, const json_t *doc, char **out, qe_err *e);
+
+/* The math scorer's verdict of one response: qe_verify_response(gold,
+ * response, vo, vr), except that for gsm8k a response containing "####"
+ * is cut to the rest of that line first. Returns the verdict (1, 0, -1
+ * undecided) or QE_ENOMEM. response NULL counts as "". */
+int qe_rescore_math_verify(const char *task, const char *gold, const char *response,
+                           const qe_verify_opts *vo, qe_verify_result *vr);
+
 int qe_rescore_write(const qe_rescore_result *r, const char *dir, const char *date_id,
                      char **samples_path, char **results_path, qe_err *e);
 

@@ -6,8 +6,9 @@
  * Flow: options -> server check (GET /v1/models) -> per task: merged
  * gen_kwargs, fingerprint, store run, done-set -> prompts rendered by the
  * server (/tokenize + /detokenize) for what is still to ask -> one libcurl
- * multi loop over all tasks, fed a window at a time, every outcome put in
- * the store from the done callback -> per complete task: rows read back in
+ * multi loop over all tasks, fed a window at a time, every outcome copied
+ * from the done callback and committed with the rest of its loop turn
+ * (group commit, see gc_flush) -> per complete task: rows read back in
  * doc order, scored, samples + results written (or reused). */
 #include "runner.h"
 
@@ -28,9 +29,12 @@
 #include "hash.h"
 #include "lmeval_io.h"
 #include "pyjson.h"
+#include "rescore.h"
 #include "score_lmeval.h"
+#include "stats.h"
 #include "store.h"
 #include "task.h"
+#include "verify.h"
 
 #define MAX_FAILURES_LISTED 20
 #define RUNNER_VERSION "0.1.0"
@@ -68,6 +72,29 @@ struct tstate {
     double t_start;
 };
 
+/* Group commit (docs/run.md): an answer is copied here from the done
+ * callback and committed with the others of its event-loop turn, in one
+ * transaction per task, from the client's idle hook (just before the loop
+ * waits), when the buffer is full, and before any blocking wait of ours. */
+#define GC_MAX_ROWS 512
+#define GC_MAX_BYTES (8u << 20)
+
+struct gc_row {
+    uint32_t id;   /* index in ctx.q; its body is the request_json */
+    bool ok;
+    long long ptok, ctok;
+    double latency;
+    int attempts;
+    char *strs;    /* one allocation holding the five strings below */
+    const char *content, *reasoning, *finish, *model, *error;
+};
+
+struct gc_buf {
+    struct gc_row *rows;
+    qe_store_response *scratch; /* one task's rows, as the store takes them */
+    size_t n, cap, bytes;
+};
+
 struct ctx;
 
 /* One endpoint: its own client, driven by its own thread when there are
@@ -94,6 +121,7 @@ struct ctx {
     size_t nrequeue;
     size_t inflight;
     qe_store *store;
+    struct gc_buf gc;     /* answers received, not committed yet */
     bool chat;
     char *server_id, *server_root;
     bool offline;        /* server unreachable: only stored answers can be used */
@@ -647,6 +675,182 @@ static void unlock(struct ctx *c)
         pthread_mutex_unlock(&c->mu);
 }
 
+/* ---------- group commit ---------- */
+
+/* Copies what the store needs from r (valid only during the callback).
+ * Caller holds c->mu. */
+static int gc_add(struct ctx *c, uint32_t id, const qe_result *r)
+{
+    struct gc_buf *g = &c->gc;
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 64;
+        struct gc_row *nr = realloc(g->rows, nc * sizeof *nr);
+        if (!nr)
+            return QE_ENOMEM;
+        g->rows = nr;
+        qe_store_response *ns = realloc(g->scratch, nc * sizeof *ns);
+        if (!ns)
+            return QE_ENOMEM;
+        g->scratch = ns;
+        g->cap = nc;
+    }
+    const char *src[5] = {NULL, NULL, NULL, NULL, NULL};
+    if (r->ok) {
+        src[0] = r->reply.content;
+        src[1] = r->reply.reasoning && *r->reply.reasoning ? r->reply.reasoning : NULL;
+        src[2] = r->reply.finish_reason;
+        src[3] = r->reply.model;
+    } else {
+        src[4] = r->error[0] ? r->error : "failed";
+    }
+    size_t len[5], total = 0;
+    for (int i = 0; i < 5; i++) {
+        len[i] = src[i] ? strlen(src[i]) + 1 : 0;
+        total += len[i];
+    }
+    struct gc_row *w = &g->rows[g->n];
+    memset(w, 0, sizeof *w);
+    w->strs = malloc(total ? total : 1);
+    if (!w->strs)
+        return QE_ENOMEM;
+    const char **dst[5] = {&w->content, &w->reasoning, &w->finish, &w->model, &w->error};
+    char *p = w->strs;
+    for (int i = 0; i < 5; i++) {
+        if (!src[i])
+            continue;
+        memcpy(p, src[i], len[i]);
+        *dst[i] = p;
+        p += len[i];
+    }
+    struct rq *q = &c->q[id];
+    w->id = id;
+    w->ok = r->ok;
+    w->ptok = r->ok ? r->reply.prompt_tokens : -1;
+    w->ctok = r->ok ? r->reply.completion_tokens : -1;
+    w->latency = r->latency_ms;
+    w->attempts = q->attempts + r->attempts;
+    g->n++;
+    g->bytes += total + (q->body ? strlen(q->body) : 0) + sizeof *w;
+    return 0;
+}
+
+/* The bookkeeping of one answer that has just been committed. */
+static void gc_account(struct ctx *c, const struct gc_row *w)
+{
+    struct rq *q = &c->q[w->id];
+    struct tstate *ts = &c->ts[q->task];
+    ts->done_now++;
+    c->done++;
+    if (w->ok) {
+        ts->ok_now++;
+        if (w->ctok > 0) {
+            ts->ctokens += (double)w->ctok;
+            c->ctokens += (double)w->ctok;
+        }
+    } else {
+        ts->failed_now++;
+        if (!c->first_failure) {
+            char buf[1200];
+            snprintf(buf, sizeof buf, "%s doc %u repeat %u: %s", ts->name, q->doc, q->repeat,
+                     w->error);
+            c->first_failure = strdup(buf);
+        }
+    }
+    free(q->body);
+    q->body = NULL;
+}
+
+/* Commits every buffered answer: one transaction (one fsync) per task
+ * present. Only then is an answer counted as stored. On failure the
+ * answers not committed are dropped (asked again on the next run) and the
+ * error is in c->fatal. Caller holds c->mu. */
+static int gc_flush(struct ctx *c)
+{
+    struct gc_buf *g = &c->gc;
+    int rc = 0;
+    for (size_t t = 0; t < c->nts && g->n && !rc; t++) {
+        struct tstate *ts = &c->ts[t];
+        size_t k = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            const struct gc_row *w = &g->rows[i];
+            const struct rq *q = &c->q[w->id];
+            if (q->task != t)
+                continue;
+            qe_store_response *row = &g->scratch[k++];
+            memset(row, 0, sizeof *row);
+            row->task = ts->name;
+            row->doc_id = q->doc;
+            row->repeat = (int)q->repeat;
+            row->ok = w->ok;
+            row->prompt = ts->prompts[q->doc];
+            row->request_json = q->body;
+            row->content = w->content;
+            row->reasoning = w->reasoning;
+            row->finish_reason = w->finish;
+            row->prompt_tokens = w->ptok;
+            row->completion_tokens = w->ctok;
+            row->latency_ms = w->latency;
+            row->attempts = w->attempts;
+            row->error = w->error;
+            row->server_model = w->model;
+        }
+        if (k == 0)
+            continue;
+        rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, &c->fatal);
+        if (rc)
+            break;
+        /* committed: account and drop this task's rows, keep the others */
+        size_t keep = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            struct gc_row *w = &g->rows[i];
+            if (c->q[w->id].task == t) {
+                gc_account(c, w);
+                free(w->strs);
+            } else {
+                g->rows[keep++] = *w;
+            }
+        }
+        g->n = keep;
+    }
+    for (size_t i = 0; i < g->n; i++) /* only after a failure */
+        free(g->rows[i].strs);
+    g->n = 0;
+    g->bytes = 0;
+    if (!rc)
+        progress(c, false);
+    return rc;
+}
+
+static int gc_flush_locking(struct ctx *c)
+{
+    lock(c);
+    int rc = gc_flush(c);
+    if (rc) {
+        if (!c->fatal.code)
+            qe_err_set(&c->fatal, rc, "%s", qe_status_name(rc));
+        c->abort = true;
+    }
+    unlock(c);
+    return rc;
+}
+
+/* The client's idle hook: the turn's answers are committed before it
+ * waits again. */
+static int on_idle(void *ud)
+{
+    struct ep *ep = ud;
+    return gc_flush_locking(ep->c);
+}
+
+static void gc_free(struct gc_buf *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->rows[i].strs);
+    free(g->rows);
+    free(g->scratch);
+    memset(g, 0, sizeof *g);
+}
+
 static int on_done_locked(struct ep *ep, const qe_result *r);
 
 static int on_done(void *ud, const qe_result *r)
@@ -656,8 +860,13 @@ static int on_done(void *ud, const qe_result *r)
     struct rq *q = &c->q[r->id];
     /* a connection-level failure: is the server gone? (waits unlocked) */
     int back = 0;
-    if (!r->ok && r->status == QE_ENET && q->server_waits < 3)
+    if (!r->ok && r->status == QE_ENET && q->server_waits < 3) {
+        /* what already arrived is committed before we may wait a minute */
+        int frc = gc_flush_locking(c);
+        if (frc)
+            return frc;
         back = server_back(ep, r->error) + 2; /* 1 stopping, 2 alive/gone, 3 back */
+    }
     lock(c);
     int rc;
     if (c->abort) {
@@ -695,7 +904,6 @@ static int on_done_locked(struct ep *ep, const qe_result *r)
 {
     struct ctx *c = ep->c;
     struct rq *q = &c->q[r->id];
-    struct tstate *ts = &c->ts[q->task];
     /* The client does not retry a 2xx whose body is garbage or cut short
      * (a proxy hiccup, a server bug); ask again within the same budget. */
     if (!r->ok && r->http_status >= 200 && r->http_status < 300 &&
@@ -703,50 +911,15 @@ static int on_done_locked(struct ep *ep, const qe_result *r)
         q->attempts += r->attempts;
         return qe_client_add(ep->client, r->id, endpoint_path(c), q->body, &c->fatal);
     }
-    qe_store_response row;
-    memset(&row, 0, sizeof row);
-    row.task = ts->name;
-    row.doc_id = q->doc;
-    row.repeat = (int)q->repeat;
-    row.ok = r->ok;
-    row.prompt = ts->prompts[q->doc];
-    row.request_json = q->body;
-    row.prompt_tokens = -1;
-    row.completion_tokens = -1;
-    row.latency_ms = r->latency_ms;
-    row.attempts = q->attempts + r->attempts;
-    if (r->ok) {
-        row.content = r->reply.content;
-        row.reasoning = r->reply.reasoning && *r->reply.reasoning ? r->reply.reasoning : NULL;
-        row.finish_reason = r->reply.finish_reason;
-        row.prompt_tokens = r->reply.prompt_tokens;
-        row.completion_tokens = r->reply.completion_tokens;
-        row.server_model = r->reply.model;
-    } else {
-        row.error = r->error[0] ? r->error : "failed";
-    }
-    int rc = qe_store_put_response(c->store, ts->run_id, &row, NULL, &c->fatal);
-    free(q->body);
-    q->body = NULL;
+    /* not stored yet: buffered until this turn's commit (gc_flush), which
+     * does the bookkeeping of a stored answer */
+    int rc = gc_add(c, (uint32_t)r->id, r);
     if (rc)
-        return rc;
-    ts->done_now++;
-    c->done++;
+        return qe_err_set(&c->fatal, rc, "out of memory buffering an answer");
     c->inflight--;
-    if (r->ok) {
-        ts->ok_now++;
-        if (r->reply.completion_tokens > 0) {
-            ts->ctokens += (double)r->reply.completion_tokens;
-            c->ctokens += (double)r->reply.completion_tokens;
-        }
-    } else {
-        ts->failed_now++;
-        if (!c->first_failure) {
-            char buf[1200];
-            snprintf(buf, sizeof buf, "%s doc %u repeat %u: %s", ts->name, q->doc, q->repeat,
-                     row.error);
-            c->first_failure = strdup(buf);
-        }
+    if (c->gc.n >= GC_MAX_ROWS || c->gc.bytes >= GC_MAX_BYTES) {
+        if ((rc = gc_flush(c)))
+            return rc;
     }
     rc = feed(ep, &c->fatal);
     if (rc)
@@ -792,10 +965,16 @@ static void rows_free(struct row *rows, size_t n)
     free(rows);
 }
 
-/* Unclosed <think> or cut at max_tokens: the answer was truncated. */
-static bool is_truncated(const struct row *w)
+static bool cut_at_length(const struct row *w)
 {
-    if (w->finish && !strcmp(w->finish, "length"))
+    return w->finish && !strcmp(w->finish, "length");
+}
+
+/* The last <think> of the answer is never closed, or (reasoning parser on)
+ * the answer stopped at max_tokens with only reasoning and no content. */
+static bool in_think(const struct row *w)
+{
+    if (cut_at_length(w) && w->reasoning && *w->reasoning && !*w->content)
         return true;
     const char *open = NULL, *p = w->content;
     while ((p = strstr(p, "<think>"))) {
@@ -803,6 +982,12 @@ static bool is_truncated(const struct row *w)
         p += 7;
     }
     return open && !strstr(open, "</think>");
+}
+
+/* Unclosed <think> or cut at max_tokens: the answer was truncated. */
+static bool is_truncated(const struct row *w)
+{
+    return cut_at_length(w) || in_think(w);
 }
 
 static json_t *sample_extras(const struct row *w, const qe_lm_score *per_repeat, int repeats,
@@ -839,13 +1024,88 @@ static json_t *sample_extras(const struct row *w, const qe_lm_score *per_repeat,
 struct tout {
     bool complete;
     qe_buf samples;         /* samples JSONL bytes */
-    size_t n_filters;
-    char filter[2][24];
-    double value[2], stderr_v[2];
-    int stderr_na[2];
+    size_t n_filters;       /* lm-eval's filters, plus "math-verify" with --scorer math */
+    char filter[3][24];
+    double value[3], stderr_v[3];
+    int stderr_na[3];
     char task_hash[65];
     size_t truncated;
+    /* diagnostics (first answer of each doc) */
+    size_t n_correct, cut_length, cut_in_think;
+    long long max_tokens;
+    size_t math_correct, math_undecided, verifier_only;
+    long long vo_doc;
+    char *vo_resp, *vo_gold; /* owned until moved to the summary */
 };
+
+/* The max_tokens a request of ts carries, -1 if none. */
+static long long sent_max_tokens(const struct tstate *ts)
+{
+    json_t *probe = json_object();
+    long long v = -1;
+    if (probe && !qe_genkw_request(ts->merged, ts->seed, probe, NULL)) {
+        json_t *m = json_object_get(probe, "max_tokens");
+        if (json_is_integer(m))
+            v = (long long)json_integer_value(m);
+    }
+    json_decref(probe);
+    return v;
+}
+
+/* A response shortened for a one-line example: whitespace runs become one
+ * space (none next to '$'), the tail kept when longer than 160 bytes. */
+static char *example_text(const char *s)
+{
+    qe_buf b = QE_BUF_INIT;
+    bool sp = false;
+    for (const char *p = s ? s : ""; *p; p++) {
+        if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') {
+            sp = b.len > 0;
+            continue;
+        }
+        if (sp && *p != '$' && b.data[b.len - 1] != '$')
+            qe_buf_putc(&b, ' ');
+        sp = false;
+        qe_buf_putc(&b, *p);
+    }
+    char *t = qe_buf_detach(&b);
+    size_t n = t ? strlen(t) : 0;
+    if (n > 160) {
+        size_t cut = n - 157;
+        while (cut < n && ((unsigned char)t[cut] & 0xC0) == 0x80)
+            cut++; /* not inside a UTF-8 sequence */
+        memmove(t + 3, t + cut, n - cut + 1);
+        memcpy(t, "...", 3);
+    }
+    return t;
+}
+
+/* The math verifier's sample line: lm-eval's line for the first filter,
+ * renamed "math-verify", with the extracted answer as filtered_resps, the
+ * verdict as the metric and a "math_verify" object saying why (the layout
+ * of qeval rescore --scorer math --write-dir). */
+static json_t *math_sample(const json_t *lm, const char *metric, const char *gold,
+                           const qe_verify_result *vr, int value)
+{
+    json_t *o = json_deep_copy(lm);
+    if (!o)
+        return NULL;
+    json_t *why = json_pack("{s:o, s:s, s:s, s:s, s:s}", "verdict",
+                            vr->verdict == QE_VERDICT_UNDECIDED ? json_null()
+                                                                : json_boolean(vr->verdict == 1),
+                            "reason", vr->reason, "gold", gold, "extracted", vr->extracted,
+                            "method", qe_extract_method_name(vr->extract_method));
+    int rc = why ? 0 : -1;
+    rc |= json_object_set_new(o, "filtered_resps", json_pack("[s]", vr->extracted));
+    rc |= json_object_set_new(o, "filter", json_string(QE_RESCORE_MATH_FILTER));
+    rc |= json_object_set_new(o, metric, json_integer(value));
+    rc |= json_object_set_new(o, "math_verify", why);
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
 
 static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out, qe_err *e)
 {
@@ -867,13 +1127,22 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
         }
     out->complete = true;
     qe_lm_score *sc = calloc((size_t)K * (ts->n_docs ? ts->n_docs : 1), sizeof *sc);
-    double *vals[2] = {calloc(ts->n_docs + 1, sizeof(double)), calloc(ts->n_docs + 1, sizeof(double))};
-    json_t **samples[2] = {calloc(ts->n_docs + 1, sizeof(json_t *)),
-                           calloc(ts->n_docs + 1, sizeof(json_t *))};
-    if (!sc || !vals[0] || !vals[1] || !samples[0] || !samples[1]) {
+    double *vals[3];
+    json_t **samples[3];
+    bool oom = !sc;
+    for (int f = 0; f < 3; f++) {
+        vals[f] = calloc(ts->n_docs + 1, sizeof(double));
+        samples[f] = calloc(ts->n_docs + 1, sizeof(json_t *));
+        oom |= !vals[f] || !samples[f];
+    }
+    bool math_files = c->o->scorer == QE_RUN_SCORER_MATH;
+    qe_verify_scratch *vs = qe_verify_scratch_new();
+    if (oom || !vs) {
         rc = qe_err_set(e, QE_ENOMEM, "out of memory");
         goto done;
     }
+    out->max_tokens = sent_max_tokens(ts);
+    out->vo_doc = -1;
     const char *metric = qe_task_metric(ts->t);
     for (size_t d = 0; d < ts->n_docs && !rc; d++) {
         json_t *doc = qe_task_doc(ts->t, d, e);
@@ -889,6 +1158,41 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
         const qe_lm_score *s0 = &sc[d * (size_t)K];
         if (is_truncated(&all[0]))
             out->truncated++;
+        out->cut_length += cut_at_length(&all[0]);
+        out->cut_in_think += in_think(&all[0]);
+        out->n_correct += s0->n && s0->f[0].value;
+        /* the math verifier's verdict, for the diagnostics and --scorer math */
+        char *gold = NULL;
+        qe_err ge = {0, ""};
+        qe_verify_result vr;
+        memset(&vr, 0, sizeof vr);
+        int mv = QE_VERDICT_UNDECIDED;
+        if (qe_rescore_math_gold(ts->name, doc, &gold, &ge) == 0) {
+            qe_verify_opts vo;
+            qe_verify_opts_init(&vo);
+            vo.scratch = vs;
+            vo.no_canon = 1;
+            mv = qe_rescore_math_verify(ts->name, gold, all[0].content, &vo, &vr);
+            if (mv == QE_ENOMEM) {
+                free(gold);
+                rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+                break;
+            }
+        } else if (ge.code == QE_ENOMEM) {
+            rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+            break;
+        } else {
+            snprintf(vr.reason, sizeof vr.reason, "no gold: %s", ge.msg);
+        }
+        out->math_correct += mv == QE_VERDICT_TRUE;
+        out->math_undecided += mv == QE_VERDICT_UNDECIDED;
+        if (mv == QE_VERDICT_TRUE && s0->n && !s0->f[0].value) {
+            if (!out->verifier_only++) {
+                out->vo_doc = (long long)d;
+                out->vo_resp = example_text(all[0].content);
+                out->vo_gold = xstrdup(gold);
+            }
+        }
         out->n_filters = s0->n;
         for (size_t f = 0; f < s0->n && !rc; f++) {
             snprintf(out->filter[f], sizeof out->filter[f], "%s", s0->f[f].filter);
@@ -924,6 +1228,17 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             }
             samples[f][d] = smp;
         }
+        if (!rc && math_files && s0->n) {
+            size_t f = s0->n;
+            snprintf(out->filter[f], sizeof out->filter[f], "%s", QE_RESCORE_MATH_FILTER);
+            vals[f][d] = mv == QE_VERDICT_TRUE;
+            samples[f][d] = math_sample(samples[0][d], metric, gold ? gold : "", &vr,
+                                        mv == QE_VERDICT_TRUE);
+            if (!samples[f][d])
+                rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+            out->n_filters = s0->n + 1;
+        }
+        free(gold);
     }
     if (rc)
         goto done;
@@ -958,12 +1273,13 @@ done:
     for (size_t i = 0; sc && i < (size_t)K * ts->n_docs; i++)
         qe_lm_score_free(&sc[i]);
     free(sc);
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < 3; f++) {
         for (size_t d = 0; samples[f] && d < ts->n_docs; d++)
             json_decref(samples[f][d]);
         free(samples[f]);
         free(vals[f]);
     }
+    qe_verify_scratch_free(vs);
     rows_free(rx.rows, n);
     return rc;
 }
@@ -1303,9 +1619,11 @@ static int run_endpoints(struct ctx *c, qe_err *e)
     c->requeue = calloc(c->nq + 1, sizeof *c->requeue);
     if (!c->requeue)
         return qe_err_set(e, QE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < c->neps; i++)
+    for (size_t i = 0; i < c->neps; i++) {
         if ((rc = qe_client_new(&c->eps[i].copts, &c->eps[i].client, e)))
             return rc;
+        qe_client_set_idle(c->eps[i].client, on_idle, &c->eps[i]);
+    }
     c->t0 = now_s();
     for (int round = 0; round < 8; round++) {
     if (c->neps == 1) {
@@ -1336,6 +1654,10 @@ static int run_endpoints(struct ctx *c, qe_err *e)
     if (!c->nrequeue || !alive || errors || c->abort || stopping(c) || c->deadline_hit)
         break;
     }
+    /* every client committed at its end (idle hook); this only guards
+     * against an answer ever being left uncommitted */
+    int gc_rc = c->gc.n ? gc_flush_locking(c) : 0;
+    gc_free(&c->gc);
     progress(c, true);
     /* the first real error wins: a callback's (store, disk) over the loop's */
     for (size_t i = 0; i < c->neps && !rc; i++) {
@@ -1345,6 +1667,11 @@ static int run_endpoints(struct ctx *c, qe_err *e)
             if (e)
                 *e = c->fatal.code ? c->fatal : ep->err;
         }
+    }
+    if (!rc && gc_rc) {
+        rc = gc_rc;
+        if (e)
+            *e = c->fatal;
     }
     if (!rc && stopping(c))
         rc = qe_err_set(e, QE_EINTR, "interrupted: %zu answers stored, the rest is asked on the "
@@ -1486,6 +1813,9 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         c.ts[i].t_start = c.t0;
         s->tasks[i].task = strdup(c.ts[i].name);
         s->tasks[i].accuracy = NAN;
+        s->tasks[i].math_accuracy = NAN;
+        s->tasks[i].max_tokens = -1;
+        s->tasks[i].verifier_only_doc = -1;
     }
     qe_client_opts_default(&c.copts);
     c.copts.base_url = o->base_urls[0];
@@ -1618,8 +1948,24 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     for (size_t i = 0; i < c.nts && !rc; i++) {
         rc = build_task_output(&c, &c.ts[i], &outs[i], e);
         if (!rc && outs[i].complete) {
-            s->tasks[i].accuracy = outs[i].value[0];
-            s->tasks[i].truncated = outs[i].truncated;
+            qe_run_task_summary *t = &s->tasks[i];
+            struct tout *to = &outs[i];
+            t->accuracy = to->value[0];
+            t->truncated = to->truncated;
+            t->n_scored = c.ts[i].n_docs;
+            t->n_correct = to->n_correct;
+            t->cut_length = to->cut_length;
+            t->cut_in_think = to->cut_in_think;
+            t->max_tokens = to->max_tokens;
+            t->math_correct = to->math_correct;
+            t->math_undecided = to->math_undecided;
+            t->math_accuracy =
+                t->n_scored ? (double)to->math_correct / (double)t->n_scored : NAN;
+            t->verifier_only = to->verifier_only;
+            t->verifier_only_doc = to->vo_doc;
+            t->verifier_only_response = to->vo_resp;
+            t->verifier_only_gold = to->vo_gold;
+            to->vo_resp = to->vo_gold = NULL;
         }
     }
     if (!rc)
@@ -1670,8 +2016,11 @@ out:
             free(c.ts[i].prompts[d]);
         free(c.ts[i].prompts);
         json_decref(c.ts[i].merged);
-        if (outs)
+        if (outs) {
             qe_buf_free(&outs[i].samples);
+            free(outs[i].vo_resp);
+            free(outs[i].vo_gold);
+        }
     }
     free(outs);
     free(c.ts);
@@ -1690,6 +2039,8 @@ void qe_run_summary_free(qe_run_summary *s)
         free(s->tasks[i].task);
         free(s->tasks[i].results_path);
         free(s->tasks[i].samples_path);
+        free(s->tasks[i].verifier_only_response);
+        free(s->tasks[i].verifier_only_gold);
     }
     free(s->tasks);
     free(s->first_failure);
@@ -1699,4 +2050,71 @@ void qe_run_summary_free(qe_run_summary *s)
     free(s->notices);
     free(s->store_path);
     memset(s, 0, sizeof *s);
+}
+
+/* ---------- diagnostics ---------- */
+
+int qe_run_task_diagnose(const qe_run_task_summary *t, qe_buf *out)
+{
+    int rc = 0;
+    size_t n = t->n_scored;
+    if (!n || isnan(t->accuracy))
+        return 0;
+    /* (a) cut off while thinking: most answers never left <think> */
+    if (t->cut_in_think * 2 > n) {
+        qe_buf lim = QE_BUF_INIT;
+        if (t->max_tokens >= 0)
+            qe_buf_printf(&lim, "max_gen_toks=%lld", t->max_tokens);
+        else
+            qe_buf_puts(&lim, "the server's default max_tokens");
+        rc |= qe_buf_printf(out,
+                            "%s: %zu/%zu answers were cut off inside <think> at %s: the model is "
+                            "thinking (Qwen3's chat template enables thinking by default) and "
+                            "never reached an answer, so they score 0. Use --think off, or raise "
+                            "max_gen_toks (and the server's max_model_len).\n",
+                            t->task, t->cut_in_think, n, qe_buf_str(&lim));
+        qe_buf_free(&lim);
+    } else if (t->cut_length * 2 > n) {
+        rc |= qe_buf_printf(out,
+                            "%s: %zu/%zu answers stopped at max_tokens (%lld) before finishing; "
+                            "raise max_gen_toks (and the server's max_model_len).\n",
+                            t->task, t->cut_length, n, t->max_tokens);
+    }
+    /* (b) right by the verifier, wrong by lm-eval's scorer */
+    if (t->verifier_only) {
+        const char *how = !strcmp(t->task, "hendrycks_math500")
+                              ? " (it reads the text between the first and last `$` and ignores "
+                                "\\boxed)"
+                              : "";
+        rc |= qe_buf_printf(out,
+                            "%s: %zu answer%s right by the math verifier but wrong by lm-eval's "
+                            "scorer%s",
+                            t->task, t->verifier_only, t->verifier_only == 1 ? " is" : "s are",
+                            how);
+        if (t->verifier_only_doc >= 0)
+            rc |= qe_buf_printf(out, "; e.g. doc %lld: `%s` vs gold `%s`", t->verifier_only_doc,
+                                t->verifier_only_response ? t->verifier_only_response : "",
+                                t->verifier_only_gold ? t->verifier_only_gold : "");
+        rc |= qe_buf_printf(out, ". `qeval rescore --scorer math FILE` lists them.\n");
+    }
+    /* (c) what n problems can tell */
+    double lo, hi;
+    uint64_t k = t->n_correct <= n ? t->n_correct : n;
+    if (qe_stats_wilson(k, n, 1.959963984540054, &lo, &hi) == 0) {
+        double mdd = qe_stats_paired_mdd((double)n, QE_RUN_DIAG_PSI, 0.05, QE_RUN_DIAG_POWER);
+        rc |= qe_buf_printf(out,
+                            "%s: n=%zu: the 95%% CI of this accuracy is \u00b1%.1f points "
+                            "(Wilson: %.1f to %.1f)",
+                            t->task, n, (hi - lo) / 2 * 100, lo > 0 ? lo * 100 : 0.0,
+                            hi < 1 ? hi * 100 : 100.0);
+        if (isnan(mdd))
+            rc |= qe_buf_printf(out, "; a paired comparison of two precisions on %zu problems "
+                                     "cannot detect any difference (qeval compare)\n", n);
+        else
+            rc |= qe_buf_printf(out,
+                                "; a paired comparison of two precisions on these problems can "
+                                "only detect differences of about %.0f points (qeval compare)\n",
+                                mdd * 100);
+    }
+    return rc ? QE_ENOMEM : 0;
 }

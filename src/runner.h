@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 
 typedef struct {
@@ -50,7 +51,15 @@ typedef struct {
     double server_wait_s;         /* server stopped answering (connection refused/reset and
                                    * /health down): wait this long for it, polling /health,
                                    * then re-ask; 0 = 60 s; < 0 = do not wait */
+    int scorer;                   /* enum qe_run_scorer: QE_RUN_SCORER_MATH adds the math
+                                   * verifier's verdicts to the files under filter
+                                   * "math-verify" (docs/run.md) */
 } qe_run_opts;
+
+enum qe_run_scorer {
+    QE_RUN_SCORER_LMEVAL = 0, /* lm-eval's verdicts only (files identical to lm-eval's) */
+    QE_RUN_SCORER_MATH = 1,   /* plus filter "math-verify" (qe_rescore_math_verify) */
+};
 
 typedef struct {
     char *task;
@@ -67,6 +76,20 @@ typedef struct {
     /* added after the first contract (append-only): */
     size_t truncated;   /* answers cut at max_tokens or inside an unclosed <think> */
     bool results_reused; /* identical files already existed: paths point to them */
+    /* diagnostics, filled when every answer is in (first answer of each doc,
+     * the one the accuracy is computed from; qe_run_task_diagnose explains them): */
+    size_t n_scored;      /* docs scored: the n of the accuracy */
+    size_t n_correct;     /* right by lm-eval's scorer (main filter) */
+    size_t cut_length;    /* finish_reason "length": stopped at max_tokens */
+    size_t cut_in_think;  /* <think> opened and never closed */
+    long long max_tokens; /* max_tokens sent (max_gen_toks), -1 if none */
+    double math_accuracy; /* math verifier's mean (undecided counts wrong), NaN if not scored */
+    size_t math_correct;
+    size_t math_undecided;
+    size_t verifier_only; /* right by the math verifier, wrong by lm-eval's scorer */
+    long long verifier_only_doc;  /* first such doc id, -1 if none */
+    char *verifier_only_response; /* its response (malloc'd, at most ~200 bytes, may be NULL) */
+    char *verifier_only_gold;     /* the gold it was compared with (malloc'd, may be NULL) */
 } qe_run_task_summary;
 
 typedef struct {
@@ -88,5 +111,19 @@ typedef struct {
  * for errors that stopped the run (store, output, bad options). */
 int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e);
 void qe_run_summary_free(qe_run_summary *s);
+
+/* Assumptions of the sample-size line (docs/run.md): 95% two-sided,
+ * power 80%, and a discordance rate (share of problems two precisions of the
+ * same model answer differently) of 10%. */
+#define QE_RUN_DIAG_PSI 0.10
+#define QE_RUN_DIAG_POWER 0.80
+
+/* Appends to out the explanation lines for t (each ending in "\n"; nothing
+ * when t was not scored): the answers cut inside <think> (when most are),
+ * the answers lm-eval's scorer rejects although the math verifier accepts
+ * them, and what the sample size can tell (Wilson 95% CI half-width of the
+ * accuracy; smallest paired difference detectable, qe_stats_paired_mdd
+ * with QE_RUN_DIAG_PSI). Returns 0 or QE_ENOMEM. */
+int qe_run_task_diagnose(const qe_run_task_summary *t, qe_buf *out);
 
 #endif

@@ -5,8 +5,10 @@
  *   - an existing file is inspected through a read-only connection before a
  *     writable one is ever opened, so a foreign, corrupt or newer file is
  *     refused without a single byte of it being written;
- *   - every response is one autocommit statement (its own transaction) with
- *     synchronous=FULL, so "put returned 0" means "on disk";
+ *   - every put is one transaction with synchronous=FULL -- one row
+ *     (autocommit) or a batch (BEGIN IMMEDIATE ... COMMIT, one fsync for
+ *     all of it) -- so "put returned 0" means "on disk", and a batch is
+ *     either wholly on disk or wholly absent;
  *   - the upsert never replaces an 'ok' row. */
 #include "store.h"
 
@@ -730,39 +732,46 @@ static const char *out_of_space(qe_store *s, int rc, int sys)
     return NULL;
 }
 
-/* The message a user reads when a put fails: disk-full cases say so. */
-static int put_fail(qe_store *s, int rc, const qe_store_response *r, qe_err *err)
+/* The message a user reads when a put fails: disk-full cases say so.
+ * batch_n > 1 adds which batch the row was in (none of it was stored). */
+static int put_fail(qe_store *s, int rc, const qe_store_response *r, size_t batch_n, qe_err *err)
 {
     int sys = sqlite3_system_errno(s->db);
     const char *m = sqlite3_errmsg(s->db);
     const char *why = out_of_space(s, rc, sys);
+    char bn[96] = "";
+    if (batch_n > 1)
+        snprintf(bn, sizeof bn, " (in a batch of %zu answers, none of which was stored)",
+                 batch_n);
     if (why)
         return qe_err_set(err, QE_EIO,
-                          "disk full while storing %s doc %lld repeat %d in %s (%s: %s); "
+                          "disk full while storing %s doc %lld repeat %d%s in %s (%s: %s); "
                           "answers stored before it are intact",
-                          r->task, (long long)r->doc_id, r->repeat, s->path, m, why);
+                          r->task, (long long)r->doc_id, r->repeat, bn, s->path, m, why);
     if ((rc & 0xff) == SQLITE_IOERR)
         return qe_err_set(err, QE_EIO,
-                          "write failed while storing %s doc %lld repeat %d in %s (%s%s%s); "
+                          "write failed while storing %s doc %lld repeat %d%s in %s (%s%s%s); "
                           "answers stored before it are intact",
-                          r->task, (long long)r->doc_id, r->repeat, s->path, m,
+                          r->task, (long long)r->doc_id, r->repeat, bn, s->path, m,
                           sys ? ": " : "", sys ? strerror(sys) : "");
-    return qe_err_set(err, map_rc(rc), "storing %s doc %lld repeat %d in %s: %s", r->task,
-                      (long long)r->doc_id, r->repeat, s->path, m);
+    return qe_err_set(err, map_rc(rc), "storing %s doc %lld repeat %d%s in %s: %s", r->task,
+                      (long long)r->doc_id, r->repeat, bn, s->path, m);
 }
 
-int qe_store_put_response(qe_store *s, int64_t run_id, const qe_store_response *r, int *stored,
-                          qe_err *err)
+static int check_row(const qe_store_response *r, qe_err *err)
 {
-    if (stored)
-        *stored = 0;
-    if (s->read_only)
-        return refuse_read_only(s, err);
     if (!r->task || !*r->task)
         return qe_err_set(err, QE_EINVAL, "response without a task name");
     if (r->doc_id < 0 || r->repeat < 0)
         return qe_err_set(err, QE_EINVAL, "%s: negative doc id %lld or repeat %d", r->task,
                           (long long)r->doc_id, r->repeat);
+    return 0;
+}
+
+/* Runs the upsert for one row inside whatever transaction is open (none:
+ * autocommit). 0 and *changed, or the raw SQLite code of the failure. */
+static int step_row(qe_store *s, int64_t run_id, const qe_store_response *r, int *changed)
+{
     sqlite3_stmt *st = s->put;
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, r->task, -1, SQLITE_STATIC);
@@ -784,20 +793,94 @@ int qe_store_put_response(qe_store *s, int64_t run_id, const qe_store_response *
     bind_text_or_null(st, 15, r->error);
     bind_text_or_null(st, 16, r->server_model);
     int rc = sqlite3_step(st);
-    int ret = 0;
-    if (rc == SQLITE_DONE) {
-        if (stored)
-            *stored = sqlite3_changes(s->db) > 0;
-    } else {
-        ret = put_fail(s, rc, r, err);
-    }
+    if (rc == SQLITE_DONE)
+        *changed = sqlite3_changes(s->db) > 0;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    /* An I/O error can leave a transaction open; end it so the store stays
-     * at the last committed row and later calls do not see a half write. */
-    if (ret && !sqlite3_get_autocommit(s->db))
+    return rc == SQLITE_DONE ? 0 : rc;
+}
+
+/* An I/O error can leave a transaction open; end it so the store stays at
+ * the last commit and later calls do not see a half write. */
+static void rollback_if_open(qe_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return ret;
+}
+
+int qe_store_put_response(qe_store *s, int64_t run_id, const qe_store_response *r, int *stored,
+                          qe_err *err)
+{
+    if (stored)
+        *stored = 0;
+    if (s->read_only)
+        return refuse_read_only(s, err);
+    int ret = check_row(r, err);
+    if (ret)
+        return ret;
+    int changed = 0;
+    int rc = step_row(s, run_id, r, &changed);
+    if (rc) {
+        ret = put_fail(s, rc, r, 1, err);
+        rollback_if_open(s);
+        return ret;
+    }
+    if (stored)
+        *stored = changed;
+    return 0;
+}
+
+int qe_store_put_responses(qe_store *s, int64_t run_id, const qe_store_response *rows, size_t n,
+                           int *stored_count, qe_err *err)
+{
+    if (stored_count)
+        *stored_count = 0;
+    if (s->read_only)
+        return refuse_read_only(s, err);
+    if (n == 0)
+        return 0;
+    if (!rows)
+        return qe_err_set(err, QE_EINVAL, "no rows to store");
+    if (n > (size_t)INT_MAX)
+        return qe_err_set(err, QE_ELIMIT, "batch of %zu rows is too large", n);
+    /* every row is checked before anything is written: a bad row refuses
+     * the whole batch */
+    for (size_t i = 0; i < n; i++) {
+        int ret = check_row(&rows[i], err);
+        if (ret)
+            return ret;
+    }
+    if (n == 1)
+        return qe_store_put_response(s, run_id, rows, stored_count, err);
+    if (!sqlite3_get_autocommit(s->db))
+        return qe_err_set(err, QE_ESTATE, "%s: a transaction is already open", s->path);
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int ret = put_fail(s, rc, &rows[0], n, err);
+        rollback_if_open(s);
+        return ret;
+    }
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        int changed = 0;
+        rc = step_row(s, run_id, &rows[i], &changed);
+        if (rc) {
+            int ret = put_fail(s, rc, &rows[i], n, err);
+            rollback_if_open(s);
+            return ret;
+        }
+        count += changed;
+    }
+    /* the one fsync of the batch (synchronous=FULL) happens here */
+    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int ret = put_fail(s, rc, &rows[0], n, err);
+        rollback_if_open(s);
+        return ret;
+    }
+    if (stored_count)
+        *stored_count = count;
+    return 0;
 }
 
 int qe_store_has_ok(qe_store *s, int64_t run_id, const char *task, int64_t doc_id, int repeat,

@@ -3,8 +3,9 @@
  * One database file per output directory (conventionally
  * <output>/qeval.sqlite). It holds runs -- one per fingerprint, the caller's
  * digest of everything that changes answers -- and every response, committed
- * the moment it arrives, so a `kill -9` loses at most the request in flight
- * and a rerun of the same command asks only what is not stored yet.
+ * as it arrives (one row, or a batch of rows in one transaction: group
+ * commit), so a `kill -9` loses at most what was not committed yet and a
+ * rerun of the same command asks only what is not stored yet.
  *
  * Durability and locking choices are explained in docs/store.md:
  *   - journal_mode=WAL, synchronous=FULL: a put that returned 0 survives
@@ -114,6 +115,19 @@ void qe_store_runs_free(qe_store_run *runs, size_t n);
  * repeat R ..."; the transaction is rolled back and earlier rows are intact. */
 int qe_store_put_response(qe_store *s, int64_t run_id, const qe_store_response *r, int *stored,
                           qe_err *err);
+
+/* Group commit: stores n rows in one transaction (BEGIN IMMEDIATE ...
+ * COMMIT), so all of them cost one fsync. All or nothing: when this returns
+ * 0 every row has committed; on any failure none of them is in the store
+ * (rolled back; rows from earlier calls are intact), including after a
+ * kill -9 at any instant. Each row follows qe_store_put_response's rule ('ok'
+ * is final, 'failed' is replaced). *stored_count (may be NULL) = rows that
+ * were inserted or replaced. Every row is validated first (QE_EINVAL names
+ * it). Disk full / I/O failure: QE_EIO, "disk full while storing <task> doc N
+ * repeat R (in a batch of K answers, none of which was stored) ...". n = 0
+ * is a no-op. The rows' strings are only read during the call. */
+int qe_store_put_responses(qe_store *s, int64_t run_id, const qe_store_response *rows, size_t n,
+                           int *stored_count, qe_err *err);
 
 /* *has = 1 when (task, doc, repeat) has an 'ok' row. */
 int qe_store_has_ok(qe_store *s, int64_t run_id, const char *task, int64_t doc_id, int repeat,

@@ -556,6 +556,105 @@ static void test_callback_stops_run(void **state)
     fs_stop(&s);
 }
 
+/* ---- idle hook (group commit) ---- */
+
+struct idle_rec {
+    int done;          /* done callbacks so far */
+    int calls;         /* idle calls so far */
+    int seen[64];      /* done count seen by each idle call */
+    int fail_at;       /* idle call number (1-based) that returns QE_EIO; 0 never */
+    volatile sig_atomic_t stop;
+    int stop_at_done;  /* set the stop flag at this done count; 0 never */
+};
+
+static int idle_count_done(void *ud, const qe_result *r)
+{
+    struct idle_rec *x = ud;
+    (void)r;
+    x->done++;
+    if (x->stop_at_done && x->done == x->stop_at_done)
+        x->stop = 1;
+    return 0;
+}
+
+static int idle_hook(void *ud)
+{
+    struct idle_rec *x = ud;
+    if (x->calls < 64)
+        x->seen[x->calls] = x->done;
+    x->calls++;
+    return x->fail_at && x->calls == x->fail_at ? QE_EIO : 0;
+}
+
+static void test_idle_hook(void **state)
+{
+    (void)state;
+    /* 100 ms per answer, one in flight: the loop waits before every
+     * answer, so each answer is followed by an idle call before the next
+     * answer arrives, and one more comes at the end */
+    const char *args[] = {"--latency-ms", "100", NULL};
+    struct fs s;
+    assert_int_equal(fs_start(&s, args), 0);
+    qe_client_opts o;
+    test_opts(&o, &s);
+    qe_client *c;
+    qe_err e = {0, ""};
+    assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 5), &e),
+                         0);
+    struct idle_rec x;
+    memset(&x, 0, sizeof x);
+    qe_client_set_idle(c, idle_hook, &x);
+    assert_int_equal(qe_client_run(c, idle_count_done, &x, NULL, &e), 0);
+    assert_int_equal(x.done, 4);
+    assert_true(x.calls >= 5 && x.calls <= 64);
+    for (int k = 1; k <= 4; k++) { /* some idle call saw exactly k answers */
+        bool found = false;
+        for (int i = 0; i < x.calls; i++)
+            found = found || x.seen[i] == k;
+        if (!found)
+            fail_msg("no idle call between answer %d and the next one", k);
+    }
+    for (int i = 1; i < x.calls; i++) /* never sees fewer answers than before */
+        assert_true(x.seen[i] >= x.seen[i - 1]);
+    assert_int_equal(x.seen[x.calls - 1], 4); /* the final call sees them all */
+
+    /* a failing hook stops the run with its status; no answer is reported
+     * after it and it is not called again at the end */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 5), &e),
+                         0);
+    memset(&x, 0, sizeof x);
+    x.fail_at = 3;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(qe_client_run(c, idle_count_done, &x, NULL, &e), QE_EIO);
+    assert_int_equal(x.calls, 3);
+    assert_int_equal(x.done, x.seen[2]);
+    assert_true(x.done < 4);
+    assert_int_equal(qe_client_pending(c), 0);
+    assert_non_null(strstr(e.msg, "idle callback"));
+
+    /* a stop still gets the final call, which sees every reported answer;
+     * without a hook nothing is called */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 5), &e),
+                         0);
+    memset(&x, 0, sizeof x);
+    x.stop_at_done = 2;
+    assert_int_equal(qe_client_run(c, idle_count_done, &x, &x.stop, &e), QE_EINTR);
+    assert_int_equal(x.done, 2);
+    assert_true(x.calls >= 1);
+    assert_int_equal(x.seen[x.calls - 1], 2);
+    qe_client_set_idle(c, NULL, NULL);
+    assert_int_equal(qe_client_add(c, 9, "/chat/completions", chat_body("q", 5), &e), 0);
+    int calls_before = x.calls;
+    assert_int_equal(qe_client_run(c, idle_count_done, &x, NULL, &e), 0);
+    assert_int_equal(x.calls, calls_before);
+    qe_client_free(c);
+    fs_stop(&s);
+}
+
 static void test_sync_helpers(void **state)
 {
     (void)state;
@@ -1235,6 +1334,7 @@ int main(void)
         cmocka_unit_test(test_trickle_ok),
         cmocka_unit_test(test_server_crash_reported),
         cmocka_unit_test(test_callback_stops_run),
+        cmocka_unit_test(test_idle_hook),
         cmocka_unit_test(test_sync_helpers),
         cmocka_unit_test(test_completions_default_max_tokens_trap),
     };

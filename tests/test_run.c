@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <openssl/sha.h>
 #include <poll.h>
 #include <signal.h>
@@ -1086,6 +1087,8 @@ static void sigint_keeps_answers(void **state)
     char want[64];
     snprintf(want, sizeof want, "(%lld from the store, %lld sent", (long long)okc,
              (long long)(30 - okc));
+    if (!strstr(so, want))
+        fprintf(stderr, "want: %s\ngot: %s\n", want, so);
     assert_non_null(strstr(so, want));
     free(so);
     srv_stop(&s);
@@ -1373,6 +1376,272 @@ static void two_endpoints_share_and_fail_over(void **state)
     free(dir);
 }
 
+/* ---------- diagnostics: the three lessons of the reference experiment ---------- */
+
+/* Writes one script rule {"match": first 40 bytes of m, "content": c,
+ * ["finish_reason": fr]}; m NULL = no match (catch-all). */
+static void script_rule(FILE *f, const char *m, const char *c, const char *fr)
+{
+    json_t *r = json_object();
+    if (m) {
+        char mm[41];
+        snprintf(mm, sizeof mm, "%s", m);
+        json_object_set_new(r, "match", json_string(mm));
+    }
+    json_object_set_new(r, "content", json_string(c));
+    if (fr)
+        json_object_set_new(r, "finish_reason", json_string(fr));
+    char *l = json_dumps(r, JSON_COMPACT);
+    fprintf(f, "%s\n", l);
+    free(l);
+    json_decref(r);
+}
+
+/* The 95% Wilson half-width in points, straight from the formula. */
+static double wilson_half_points(double k, double n)
+{
+    const double z = 1.959963984540054;
+    double p = k / n;
+    return 100.0 * z / (1 + z * z / n) * sqrt(p * (1 - p) / n + z * z / (4 * n * n));
+}
+
+/* The Wilson interval's center, (k + z^2/2) / (n + z^2). */
+static double wilson_center(double k, double n)
+{
+    const double z = 1.959963984540054;
+    return (k + z * z / 2) / (n + z * z);
+}
+
+/* Smallest paired difference detectable at alpha 0.05, power 0.8, with a
+ * discordance of 10% (raised to delta when smaller): Connor's formula
+ * solved for delta by bisection, independently of src/stats.c. */
+static double mdd_points(double n)
+{
+    const double za = 1.959963984540054, zb = 0.8416212335729143;
+    double lo = 1e-9, hi = 1.0;
+    for (int i = 0; i < 200; i++) {
+        double d = (lo + hi) / 2, psi = d > 0.10 ? d : 0.10;
+        double t = za * sqrt(psi) + zb * sqrt(psi - d * d);
+        if (t * t / (d * d) <= n)
+            hi = d;
+        else
+            lo = d;
+    }
+    return 100.0 * hi;
+}
+
+static void think_cutoff_explained(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char script[4200], out[4200];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    FILE *f = fopen(script, "w");
+    /* every answer: still thinking when max_tokens ran out */
+    script_rule(f, NULL, "<think>\nOkay, let me see. The problem asks", "length");
+    fclose(f);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--script", script, NULL};
+    srv_start(&s, sargs);
+    const char *args[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                          "10", "--apply-chat-template", "--gen-kwargs",
+                          "max_gen_toks=1024,temperature=0", "--output-path", out, NULL};
+    assert_int_equal(qeval(dir, args), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "exact_match 0.0000"));
+    assert_non_null(strstr(so, "aime24: 10/10 answers were cut off inside <think> at "
+                               "max_gen_toks=1024: the model is thinking (Qwen3's chat template "
+                               "enables thinking by default)"));
+    assert_non_null(strstr(so, "Use --think off, or raise max_gen_toks (and the server's "
+                               "max_model_len)."));
+    /* sample size: n=10, k=0 */
+    char want[300];
+    snprintf(want, sizeof want,
+             "aime24: n=10: the 95%% CI of this accuracy is \u00b1%.1f points (Wilson: 0.0 to "
+             "%.1f)",
+             wilson_half_points(0, 10), 2 * wilson_half_points(0, 10));
+    if (!strstr(so, want))
+        fprintf(stderr, "want: %s\ngot: %s\n", want, so);
+    assert_non_null(strstr(so, want));
+    /* no verifier disagreement when nothing was answered */
+    assert_null(strstr(so, "right by the math verifier"));
+    free(so);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
+static void no_think_explanation_when_answers_finish(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char script[4200], out[4200];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    FILE *f = fopen(script, "w");
+    script_rule(f, NULL, "<think>short</think>The answer is $\\boxed{1}$.", NULL);
+    fclose(f);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--script", script, NULL};
+    srv_start(&s, sargs);
+    const char *args[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                          "4", "--apply-chat-template", "--output-path", out, NULL};
+    assert_int_equal(qeval(dir, args), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_null(strstr(so, "cut off inside <think>"));
+    assert_non_null(strstr(so, "aime24: n=4: the 95% CI"));
+    free(so);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* MATH-500, first 10 docs: docs 3, 5, 6 right in lm-eval's $-form; doc 7
+ * answers $$\n\boxed{90^\circ}\n$$ (right, but lm-eval's hendrycks scorer
+ * reads the $-slice and rejects it); the rest wrong. */
+static void write_math500_script(const char *path)
+{
+    const qe_task *t = qe_task_find("hendrycks_math500");
+    qe_err e = {0, ""};
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    const size_t right[] = {3, 5, 6};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *doc = qe_task_doc(t, right[i], &e);
+        char c[256];
+        snprintf(c, sizeof c, "So the answer is $%s$.",
+                 json_string_value(json_object_get(doc, "answer")));
+        script_rule(f, json_string_value(json_object_get(doc, "problem")), c, NULL);
+    }
+    json_t *d7 = qe_task_doc(t, 7, &e);
+    assert_string_equal(json_string_value(json_object_get(d7, "answer")), "90^\\circ");
+    script_rule(f, json_string_value(json_object_get(d7, "problem")), "$$\n\\boxed{90^\\circ}\n$$",
+                NULL);
+    script_rule(f, NULL, "I do not know.", NULL);
+    fclose(f);
+}
+
+static void scorer_disagreement_and_sample_size(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char script[4200], out[4200];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    write_math500_script(script);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--script", script, NULL};
+    srv_start(&s, sargs);
+    const char *args[] = {"--base-url", s.url, "--model", "m", "--tasks", "hendrycks_math500",
+                          "--limit", "10", "--apply-chat-template", "--output-path", out,
+                          "--log-samples", NULL};
+    assert_int_equal(qeval(dir, args), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "exact_match 0.3000"));
+    assert_null(strstr(so, "math-verify")); /* default scorer: lm-eval only */
+    assert_non_null(strstr(so, "hendrycks_math500: 1 answer is right by the math verifier but "
+                               "wrong by lm-eval's scorer (it reads the text between the first "
+                               "and last `$` and ignores \\boxed); e.g. doc 7: "
+                               "`$$\\boxed{90^\\circ}$$` vs gold `90^\\circ`. "
+                               "`qeval rescore --scorer math FILE` lists them."));
+    char want[400];
+    snprintf(want, sizeof want,
+             "hendrycks_math500: n=10: the 95%% CI of this accuracy is \u00b1%.1f points "
+             "(Wilson: %.1f to %.1f); a "
+             "paired comparison of two precisions on these problems can only detect differences "
+             "of about %.0f points (qeval compare)",
+             wilson_half_points(3, 10), 100 * wilson_center(3, 10) - wilson_half_points(3, 10),
+             100 * wilson_center(3, 10) + wilson_half_points(3, 10), mdd_points(10));
+    if (!strstr(so, want))
+        fprintf(stderr, "want: %s\ngot: %s\n", want, so);
+    assert_non_null(strstr(so, want));
+    assert_null(strstr(so, "cut off inside <think>"));
+    free(so);
+    /* the lm-eval files stay lm-eval's: no math-verify filter */
+    char md[4300];
+    snprintf(md, sizeof md, "%s/m", out);
+    char *sp = find_one(md, "samples_hendrycks_math500_");
+    json_t *lines = load_jsonl(sp);
+    assert_int_equal(json_array_size(lines), 10);
+    size_t i;
+    json_t *l;
+    json_array_foreach(lines, i, l) assert_string_equal(
+        json_string_value(json_object_get(l, "filter")), "none");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(lines, 7), "exact_match")),
+                     0);
+    json_decref(lines);
+    free(sp);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
+static void scorer_math_writes_math_verify(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char script[4200], out[4200];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    write_math500_script(script);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--script", script, NULL};
+    srv_start(&s, sargs);
+    const char *args[] = {"--base-url", s.url, "--model", "m", "--tasks", "hendrycks_math500",
+                          "--limit", "10", "--apply-chat-template", "--output-path", out,
+                          "--log-samples", "--scorer", "math", NULL};
+    assert_int_equal(qeval(dir, args), 0);
+    char *so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "exact_match 0.3000, math-verify 0.4000"));
+    assert_non_null(strstr(so, "e.g. doc 7:"));
+    free(so);
+    char md[4300];
+    snprintf(md, sizeof md, "%s/m", out);
+    /* samples: the 10 lm-eval lines first, untouched, then 10 math-verify lines */
+    char *sp = find_one(md, "samples_hendrycks_math500_");
+    json_t *lines = load_jsonl(sp);
+    assert_int_equal(json_array_size(lines), 20);
+    int lm_right = 0, mv_right = 0;
+    for (size_t i = 0; i < 20; i++) {
+        json_t *l = json_array_get(lines, i);
+        const char *filt = json_string_value(json_object_get(l, "filter"));
+        assert_string_equal(filt, i < 10 ? "none" : "math-verify");
+        assert_int_equal(json_integer_value(json_object_get(l, "doc_id")), (json_int_t)(i % 10));
+        int v = (int)json_integer_value(json_object_get(l, "exact_match"));
+        if (i < 10)
+            lm_right += v;
+        else
+            mv_right += v;
+        if (i >= 10)
+            assert_non_null(json_object_get(l, "math_verify"));
+    }
+    assert_int_equal(lm_right, 3);
+    assert_int_equal(mv_right, 4);
+    json_t *l17 = json_array_get(lines, 17);
+    assert_int_equal(json_integer_value(json_object_get(l17, "exact_match")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(l17, "math_verify"),
+                                                          "gold")),
+                        "90^\\circ");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(lines, 7), "exact_match")),
+                     0);
+    json_decref(lines);
+    free(sp);
+    /* results: both accuracies, lm-eval's under "none" as before */
+    char *rp = find_one(md, "results_");
+    json_t *res = json_load_file(rp, 0, NULL);
+    assert_non_null(res);
+    json_t *r = json_object_get(json_object_get(res, "results"), "hendrycks_math500");
+    assert_true(fabs(json_number_value(json_object_get(r, "exact_match,none")) - 0.3) < 1e-12);
+    assert_true(fabs(json_number_value(json_object_get(r, "exact_match,math-verify")) - 0.4) <
+                1e-12);
+    json_decref(res);
+    free(rp);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1388,6 +1657,10 @@ int main(void)
         cmocka_unit_test(server_dies_and_returns),
         cmocka_unit_test(repeats_extend_without_reasking),
         cmocka_unit_test(two_endpoints_share_and_fail_over),
+        cmocka_unit_test(think_cutoff_explained),
+        cmocka_unit_test(no_think_explanation_when_answers_finish),
+        cmocka_unit_test(scorer_disagreement_and_sample_size),
+        cmocka_unit_test(scorer_math_writes_math_verify),
     };
     return cmocka_run_group_tests(tests, NULL, kill_leftovers);
 }

@@ -946,6 +946,244 @@ static void test_kill9_during_creation(void **state)
                   hot_journal, hot_wal);
 }
 
+/* ---- group commit: qe_store_put_responses ------------------------------- */
+
+static qe_store_response mkrow(const char *task, int64_t doc, int rep, int ok,
+                               const char *content)
+{
+    qe_store_response r = {0};
+    r.task = task;
+    r.doc_id = doc;
+    r.repeat = rep;
+    r.ok = ok;
+    r.prompt = "Problem: 1+1\nAnswer:";
+    r.request_json = "{\"max_tokens\":16}";
+    r.content = content;
+    r.finish_reason = ok ? "stop" : NULL;
+    r.prompt_tokens = ok ? 12 : -1;
+    r.completion_tokens = ok ? 7 : -1;
+    r.latency_ms = ok ? 12.5 : -1;
+    r.attempts = ok ? 1 : 3;
+    r.error = ok ? NULL : "HTTP 500: engine dead";
+    r.server_model = "m";
+    return r;
+}
+
+static void test_batch_semantics(void **state)
+{
+    (void)state;
+    tmp_store t;
+    tmp_make(&t);
+    qe_store *s = open_rw(t.db);
+    int64_t run = 0;
+    qe_err e = {0};
+    assert_int_equal(qe_store_run_get_or_create(s, "fp", "{}", "m", &run, NULL, &e), 0);
+    /* before: doc 0 ok (final), doc 1 failed (replaceable) */
+    put(s, run, "math", 0, 0, 1, "first", 1);
+    put(s, run, "math", 1, 0, 0, NULL, 1);
+    qe_store_response rows[5] = {
+        mkrow("math", 0, 0, 1, "second"), /* ok is final: no change */
+        mkrow("math", 1, 0, 1, "fixed"),  /* replaces the failed row */
+        mkrow("math", 2, 0, 1, "new"),
+        mkrow("math", 2, 1, 0, NULL),     /* a failed row in a batch */
+        mkrow("gsm", 2, 0, 1, "other task"),
+    };
+    int stored = -1;
+    assert_int_equal(qe_store_put_responses(s, run, rows, 5, &stored, &e), 0);
+    assert_int_equal(stored, 4);
+    int checked = 0;
+    assert_int_equal(qe_store_foreach(s, run, NULL, QE_STORE_ALL, check_fields_cb, &checked, &e),
+                     0);
+    assert_int_equal(checked, 5);
+    collect c = {0};
+    assert_int_equal(qe_store_foreach(s, run, NULL, QE_STORE_ALL, collect_cb, &c, &e), 0);
+    assert_int_equal(c.n, 5);
+    assert_string_equal(c.seen[0], "gsm/2/0/other task");
+    assert_string_equal(c.seen[1], "math/0/0/first");
+    assert_string_equal(c.seen[2], "math/1/0/fixed");
+    assert_string_equal(c.seen[3], "math/2/0/new");
+    assert_string_equal(c.seen[4], "math/2/1/(null)");
+    assert_int_equal(c.ok[4], 0);
+    /* n = 0 is a no-op; a batch that changes nothing reports 0 */
+    assert_int_equal(qe_store_put_responses(s, run, NULL, 0, &stored, &e), 0);
+    assert_int_equal(stored, 0);
+    assert_int_equal(qe_store_put_responses(s, run, rows, 1, &stored, &e), 0);
+    assert_int_equal(stored, 0);
+    /* a bad row refuses the whole batch: nothing of it is written */
+    qe_store_response bad[3] = {mkrow("math", 7, 0, 1, "x"), mkrow("math", 8, 0, 1, "y"),
+                                mkrow("math", -1, 0, 1, "z")};
+    memset(&e, 0, sizeof e);
+    assert_int_equal(qe_store_put_responses(s, run, bad, 3, &stored, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "negative doc id"));
+    int has = 1;
+    assert_int_equal(qe_store_has_ok(s, run, "math", 7, 0, &has, &e), 0);
+    assert_int_equal(has, 0);
+    /* a batch the database rejects (unknown run: foreign key) fails
+     * whole, with the batch named in the message */
+    qe_store_response fk[2] = {mkrow("math", 9, 0, 1, "x"), mkrow("math", 10, 0, 1, "y")};
+    memset(&e, 0, sizeof e);
+    assert_int_not_equal(qe_store_put_responses(s, run + 1000, fk, 2, &stored, &e), 0);
+    assert_non_null(strstr(e.msg, "in a batch of 2 answers, none of which was stored"));
+    assert_int_equal(raw_int(t.db, "SELECT count(*) FROM responses WHERE doc_id >= 9"), 0);
+    /* and the store takes writes again afterwards */
+    assert_int_equal(qe_store_put_responses(s, run, fk, 2, &stored, &e), 0);
+    assert_int_equal(stored, 2);
+    qe_store_close(s);
+    /* read-only stores refuse batches */
+    qe_store *ro = NULL;
+    assert_int_equal(qe_store_open(t.db, 1, &ro, &e), 0);
+    assert_int_equal(qe_store_put_responses(ro, run, fk, 2, &stored, &e), QE_EINVAL);
+    qe_store_close(ro);
+    assert_int_equal(raw_int(t.db, "SELECT count(*) FROM responses"), 7);
+    tmp_remove(&t);
+}
+
+/* The victim commits batches of 1..64 answers (sizes from a seeded PRNG),
+ * reporting a batch's first doc and size only after put returned. Batch
+ * boundaries are a function of the seed alone, so the parent can rebuild
+ * them. */
+#define BATCH_DOCS 200000
+static int batch_size_at(uint64_t *seed)
+{
+    return 1 + (int)(rng_next(seed) % 64);
+}
+
+static void batch_victim(const char *db, int fd, uint64_t seed)
+{
+    qe_store *s = NULL;
+    qe_err e = {0};
+    if (qe_store_open(db, 0, &s, &e) != 0) {
+        child_send(fd, REC_ERROR, e.code, 0, e.msg);
+        _exit(2);
+    }
+    int64_t run = 0;
+    qe_store_keys done;
+    if (qe_store_run_get_or_create(s, "fp-batch", "{}", "m", &run, NULL, &e) != 0 ||
+        qe_store_done_keys(s, run, "math", &done, &e) != 0) {
+        child_send(fd, REC_ERROR, e.code, 0, e.msg);
+        _exit(2);
+    }
+    /* resume after the last stored doc: batches are contiguous doc ranges */
+    int64_t d = done.n ? done.keys[done.n - 1].doc_id + 1 : 0;
+    static char content[64][600];
+    qe_store_response rows[64];
+    while (d < BATCH_DOCS) {
+        int n = batch_size_at(&seed);
+        for (int i = 0; i < n; i++) {
+            snprintf(content[i], sizeof content[i], "answer %lld batch %lld of %d %0500d",
+                     (long long)(d + i), (long long)d, n, 0);
+            rows[i] = (qe_store_response){.task = "math", .doc_id = d + i, .ok = 1,
+                                          .content = content[i], .prompt_tokens = -1,
+                                          .completion_tokens = -1, .latency_ms = 1};
+        }
+        if (qe_store_put_responses(s, run, rows, (size_t)n, NULL, &e) != 0) {
+            child_send(fd, REC_ERROR, e.code, d, e.msg);
+            _exit(3);
+        }
+        child_send(fd, REC_COMMITTED, n, d, NULL);
+        d += n;
+    }
+    _exit(0);
+}
+
+static void test_batch_kill9_all_or_nothing(void **state)
+{
+    (void)state;
+    tmp_store t;
+    tmp_make(&t);
+    uint64_t sched = 777123;
+    long long reported_end = 0; /* docs [0, reported_end) reported committed */
+    long long unreported_batches = 0, kills_mid = 0, batches_seen = 0;
+    for (int round = 0; round < 16; round++) {
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        uint64_t seed = 4242 + (uint64_t)round; /* batch sizes of this victim */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            batch_victim(t.db, fds[1], seed);
+        }
+        close(fds[1]);
+        child_rec r;
+        /* wait for a first batch, then kill at a random instant */
+        assert_int_equal(read(fds[0], &r, sizeof r), (ssize_t)sizeof r);
+        long us = (long)(rng_next(&sched) % 30000);
+        struct timespec ts = {0, us * 1000};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        long long got = 0;
+        do {
+            if (r.kind == REC_ERROR)
+                fail_msg("batch victim failed in round %d: %s", round, r.msg);
+            assert_int_equal(r.id, reported_end); /* batches are contiguous */
+            reported_end += r.code;
+            got++;
+        } while (read(fds[0], &r, sizeof r) == (ssize_t)sizeof r);
+        close(fds[0]);
+        kills_mid += got > 1;
+        char ic[256];
+        raw_text(t.db, "PRAGMA integrity_check", ic, sizeof ic);
+        assert_string_equal(ic, "ok");
+        /* every reported batch is there: rows are exactly docs [0, rows) */
+        long long rows = raw_int(t.db, "SELECT count(*) FROM responses");
+        long long maxd = raw_int(t.db, "SELECT coalesce(max(doc_id), -1) FROM responses");
+        assert_int_equal(maxd + 1, rows);
+        if (rows < reported_end)
+            fail_msg("round %d: %lld answers reported committed, only %lld stored", round,
+                     reported_end, rows);
+        /* each row names its doc, its batch's first doc and the batch size:
+         * every batch present is whole (never a part of one), and beyond the
+         * reported ones at most the single batch that was committing */
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open_v2(t.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT doc_id, content FROM responses ORDER BY"
+                                                " doc_id", -1, &st, NULL),
+                         SQLITE_OK);
+        long long cur = -1, cur_n = 0, cur_len = 0, extra = 0;
+        batches_seen = 0;
+        for (;;) {
+            int step = sqlite3_step(st);
+            long long d = -1, dd = -1, bfirst = -1, bn = -1;
+            if (step == SQLITE_ROW) {
+                d = sqlite3_column_int64(st, 0);
+                const char *txt = (const char *)sqlite3_column_text(st, 1);
+                assert_int_equal(sscanf(txt, "answer %lld batch %lld of %lld", &dd, &bfirst, &bn),
+                                 3);
+                assert_int_equal(dd, d);
+            }
+            if (step != SQLITE_ROW || bfirst != cur) {
+                if (cur >= 0) { /* close the previous batch: whole? */
+                    if (cur_len != cur_n)
+                        fail_msg("round %d: batch at doc %lld has %lld of its %lld rows", round,
+                                 cur, cur_len, cur_n);
+                    batches_seen++;
+                    extra += cur >= reported_end;
+                }
+                if (step != SQLITE_ROW)
+                    break;
+                assert_int_equal(bfirst, d); /* a batch starts at its first doc */
+                cur = bfirst;
+                cur_n = bn;
+                cur_len = 0;
+            }
+            cur_len++;
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        assert_true(extra <= 1);
+        unreported_batches += extra;
+        reported_end = rows; /* the next victim resumes after what is stored */
+    }
+    print_message("batch kill -9: 16 rounds, %lld batches stored, %lld rounds killed after "
+                  "several commits, %lld batches committed in the instant before the kill\n",
+                  batches_seen, kills_mid, unreported_batches);
+    assert_true(kills_mid >= 8);
+    tmp_remove(&t);
+}
+
 /* ---- disk full --------------------------------------------------------- */
 
 static void full_victim(const char *db, int fd)
@@ -1056,6 +1294,120 @@ static void test_disk_full(void **state)
     tmp_remove(&t);
 }
 
+/* Disk full in the middle of a batch: the victim commits batches of 16
+ * answers of 5 KB under a 256 KiB file size limit. */
+#define FULL_BATCH 16
+static void full_batch_victim(const char *db, int fd)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {256 * 1024, 256 * 1024};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+        child_send(fd, REC_NOTE, 0, 0, "setrlimit(RLIMIT_FSIZE) failed");
+        _exit(0);
+    }
+    qe_store *s = NULL;
+    qe_err e = {0};
+    int64_t run = 0;
+    if (qe_store_open(db, 0, &s, &e) != 0 ||
+        qe_store_run_get_or_create(s, "fp-full", "{}", "m", &run, NULL, &e) != 0) {
+        child_send(fd, REC_NOTE, e.code, 0, e.msg);
+        _exit(0);
+    }
+    static char content[5000];
+    memset(content, 'z', sizeof content - 1);
+    qe_store_response rows[FULL_BATCH];
+    for (int64_t d = 0; d < 10000; d += FULL_BATCH) {
+        for (int i = 0; i < FULL_BATCH; i++)
+            rows[i] = (qe_store_response){.task = "math", .doc_id = d + i, .ok = 1,
+                                          .content = content, .prompt_tokens = -1,
+                                          .completion_tokens = -1, .latency_ms = 1};
+        if (qe_store_put_responses(s, run, rows, FULL_BATCH, NULL, &e) != 0) {
+            child_send(fd, REC_ERROR, e.code, d, e.msg);
+            int has = 0;
+            qe_err e2 = {0};
+            int rc = qe_store_has_ok(s, run, "math", d, 0, &has, &e2);
+            child_send(fd, REC_NOTE, rc, has, e2.msg);
+            qe_store_close(s);
+            _exit(0);
+        }
+        child_send(fd, REC_COMMITTED, 0, d, NULL);
+    }
+    child_send(fd, REC_NOTE, 0, -1, "never ran out of space");
+    _exit(0);
+}
+
+static void test_batch_disk_full(void **state)
+{
+    (void)state;
+    tmp_store t;
+    tmp_make(&t);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        full_batch_victim(t.db, fds[1]);
+    }
+    close(fds[1]);
+    child_rec r;
+    long long committed = 0, failed_first = -1;
+    int code = 0, after_rc = -100, after_has = 1;
+    char msg[1100] = "";
+    while (read(fds[0], &r, sizeof r) == (ssize_t)sizeof r) {
+        if (r.kind == REC_COMMITTED) {
+            assert_int_equal(r.id, committed);
+            committed += FULL_BATCH;
+        } else if (r.kind == REC_ERROR) {
+            code = r.code;
+            failed_first = r.id;
+            snprintf(msg, sizeof msg, "%s", r.msg);
+        } else if (failed_first < 0) {
+            fail_msg("disk-full batch child: %s", r.msg);
+        } else {
+            after_rc = r.code;
+            after_has = (int)r.id;
+        }
+    }
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    print_message("disk full after %lld answers in batches of %d: %s\n", committed, FULL_BATCH,
+                  msg);
+    assert_true(committed >= 2 * FULL_BATCH);
+    assert_int_equal(failed_first, committed);
+    assert_int_equal(code, QE_EIO);
+    assert_non_null(strstr(msg, "disk full while storing math doc"));
+    assert_non_null(strstr(msg, "in a batch of 16 answers, none of which was stored"));
+    assert_non_null(strstr(msg, t.db));
+    assert_int_equal(after_rc, 0);
+    assert_int_equal(after_has, 0); /* the failed batch's first row is not there */
+
+    /* without the limit: consistent, every committed batch whole, nothing
+     * of the failed batch, and a batch commits again */
+    qe_store *s = open_rw(t.db);
+    char ic[256];
+    raw_text(t.db, "PRAGMA integrity_check", ic, sizeof ic);
+    assert_string_equal(ic, "ok");
+    int64_t run = 0, ok = 0, failed = 0;
+    qe_err e = {0};
+    assert_int_equal(qe_store_run_find(s, "fp-full", &run, &e), 0);
+    assert_int_equal(qe_store_counts(s, run, "math", &ok, &failed, &e), 0);
+    assert_int_equal(ok, committed);
+    assert_int_equal(failed, 0);
+    assert_int_equal(raw_int(t.db, "SELECT coalesce(max(doc_id), -1) FROM responses"),
+                     committed - 1);
+    qe_store_response rows[FULL_BATCH];
+    for (int i = 0; i < FULL_BATCH; i++)
+        rows[i] = mkrow("math", failed_first + i, 0, 1, "after");
+    int stored = 0;
+    assert_int_equal(qe_store_put_responses(s, run, rows, FULL_BATCH, &stored, &e), 0);
+    assert_int_equal(stored, FULL_BATCH);
+    qe_store_close(s);
+    tmp_remove(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1073,6 +1425,9 @@ int main(void)
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_kill9_during_creation),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_batch_semantics),
+        cmocka_unit_test(test_batch_kill9_all_or_nothing),
+        cmocka_unit_test(test_batch_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

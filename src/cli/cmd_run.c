@@ -47,6 +47,9 @@ static void usage(FILE *f)
             "                            --apply-chat-template is absent, as in lm-eval)\n"
             "  --system-instruction TEXT system message (chat) or prompt prefix (raw)\n"
             "  --think on|off|default    chat_template_kwargs.enable_thinking (Qwen3)\n"
+            "  --scorer lmeval|math      lmeval (default): lm-eval's verdicts only; math: also\n"
+            "                            qeval's math verifier, as filter \"math-verify\" in\n"
+            "                            the results and samples files (docs/run.md)\n"
             "  --gen-kwargs K=V,...      over the task's generation kwargs, e.g.\n"
             "                            max_gen_toks=1024,temperature=0 (or a JSON object)\n"
             "  --num-concurrent N        requests in flight (default 1)\n"
@@ -202,6 +205,16 @@ int cmd_run(int argc, char **argv)
                 fprintf(stderr, "qeval run: --think takes on, off or default, not '%s'\n", v);
                 goto out;
             }
+        } else if (flag_is(a, "scorer", &v)) {
+            VALUE();
+            if (!strcmp(v, "lmeval"))
+                o.scorer = QE_RUN_SCORER_LMEVAL;
+            else if (!strcmp(v, "math"))
+                o.scorer = QE_RUN_SCORER_MATH;
+            else {
+                fprintf(stderr, "qeval run: --scorer takes lmeval or math, not '%s'\n", v);
+                goto out;
+            }
         } else if (flag_is(a, "gen-kwargs", &v)) {
             VALUE();
             o.gen_kwargs = v;
@@ -341,7 +354,16 @@ int cmd_run(int argc, char **argv)
             printf(", exact_match %.4f", t->accuracy);
         if (t->truncated)
             printf(", %zu truncated (cut at max_tokens or inside <think>)", t->truncated);
+        if (o.scorer == QE_RUN_SCORER_MATH && !isnan(t->math_accuracy)) {
+            printf(", math-verify %.4f", t->math_accuracy);
+            if (t->math_undecided)
+                printf(" (%zu undecided, counted wrong)", t->math_undecided);
+        }
         printf("\n");
+        qe_buf diag = QE_BUF_INIT;
+        if (qe_run_task_diagnose(t, &diag) == 0 && diag.len)
+            fputs(qe_buf_str(&diag), stdout);
+        qe_buf_free(&diag);
         if (t->results_path)
             printf("  results: %s%s\n", t->results_path,
                    t->results_reused ? " (unchanged, not rewritten)" : "");

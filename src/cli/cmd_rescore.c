@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "err.h"
 #include "lmeval_io.h"
+#include "opt.h"
 #include "paths.h"
 #include "pyjson.h"
 #include "rescore.h"
@@ -200,77 +201,86 @@ static void next_date_id(double *last, char out[32])
     qe_lmeval_date_id(t, out);
 }
 
+enum { O_FORMAT, O_SCORER, O_TASK, O_WRITE_DIR, O_NEUMAIER };
+
+static const qe_opt_spec options[] = {
+    {"format", O_FORMAT, QE_OPT_VALUE},       {"scorer", O_SCORER, QE_OPT_VALUE},
+    {"task", O_TASK, QE_OPT_VALUE},           {"write-dir", O_WRITE_DIR, QE_OPT_VALUE},
+    {"neumaier", O_NEUMAIER, QE_OPT_FLAG},
+};
+
 int cmd_rescore(int argc, char **argv)
 {
     enum fmt fmt = FMT_TABLE;
     const char *scorer = "lmeval", *task = NULL, *write_dir = NULL;
     int neumaier = 0;
-    char **args = calloc((size_t)argc + 1, sizeof *args);
-    size_t nargs = 0;
-    if (!args)
+    qe_opt p;
+    if (qe_opt_init(&p, "rescore", options, sizeof options / sizeof *options, argc, argv, 1,
+                    QE_OPT_COLLECT))
         return QE_EXIT_IO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-#define OPT(name)                                                                                  \
-    ((!strcmp(a, name) && (v = i + 1 < argc ? argv[++i] : NULL, 1)) ||                             \
-     (!strncmp(a, name "=", sizeof name) && (v = a + sizeof name, 1)))
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    int id, stop = -1;
+    while (stop < 0 && (id = qe_opt_next(&p)) != QE_OPT_END) {
+        const char *v = p.val;
+        switch (id) {
+        case QE_OPT_HELP:
             usage(stdout);
-            free(args);
-            return QE_EXIT_OK;
-        } else if (OPT("--format")) {
-            if (v && !strcmp(v, "table"))
+            stop = QE_EXIT_OK;
+            break;
+        case O_FORMAT:
+            if (!strcmp(v, "table"))
                 fmt = FMT_TABLE;
-            else if (v && !strcmp(v, "json"))
+            else if (!strcmp(v, "json"))
                 fmt = FMT_JSON;
             else {
                 fprintf(stderr, "qeval rescore: --format wants table or json\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                stop = QE_EXIT_USAGE;
             }
-        } else if (OPT("--scorer")) {
-            if (!v || (strcmp(v, "lmeval") && strcmp(v, "math"))) {
+            break;
+        case O_SCORER:
+            if (strcmp(v, "lmeval") && strcmp(v, "math")) {
                 fprintf(stderr, "qeval rescore: --scorer wants lmeval or math\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                stop = QE_EXIT_USAGE;
             }
             scorer = v;
-        } else if (OPT("--task")) {
-            if (!v || !qe_rescore_task_supported(v)) {
+            break;
+        case O_TASK:
+            if (!qe_rescore_task_supported(v)) {
                 fprintf(stderr,
                         "qeval rescore: --task wants hendrycks_math500, aime24, aime25 or gsm8k\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                stop = QE_EXIT_USAGE;
             }
             task = v;
-        } else if (OPT("--write-dir")) {
-            if (!v || !*v) {
+            break;
+        case O_WRITE_DIR:
+            if (!*v) {
                 fprintf(stderr, "qeval rescore: --write-dir wants a directory\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                stop = QE_EXIT_USAGE;
             }
             write_dir = v;
-        } else if (!strcmp(a, "--neumaier")) {
+            break;
+        case O_NEUMAIER:
             neumaier = 1;
-        } else if (!strcmp(a, "--")) {
-            while (++i < argc)
-                args[nargs++] = argv[i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "qeval rescore: unknown option '%s'\n", a);
+            break;
+        case QE_OPT_UNKNOWN:
+            fprintf(stderr, "qeval rescore: unknown option '%s'\n", p.arg);
             usage(stderr);
-            free(args);
-            return QE_EXIT_USAGE;
-        } else {
-            args[nargs++] = argv[i];
+            stop = QE_EXIT_USAGE;
+            break;
+        default: /* QE_OPT_MISSING, reported */
+            stop = QE_EXIT_USAGE;
+            break;
         }
-#undef OPT
     }
-    if (nargs == 0) {
+    if (stop < 0 && p.n_pos == 0) {
         usage(stderr);
-        free(args);
-        return QE_EXIT_USAGE;
+        stop = QE_EXIT_USAGE;
     }
+    if (stop >= 0) {
+        qe_opt_free(&p);
+        return stop;
+    }
+    const char **args = p.pos;
+    size_t nargs = p.n_pos;
 
     qe_paths in = {0};
     int errors = 0, write_failed = 0;
@@ -286,7 +296,7 @@ int cmd_rescore(int argc, char **argv)
             break;
         }
     }
-    free(args);
+    qe_opt_free(&p);
 
     qe_rescore_result **res = calloc(in.n_files ? in.n_files : 1, sizeof *res);
     size_t nres = 0;

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "err.h"
 #include "lmeval_io.h"
+#include "opt.h"
 #include "paths.h"
 #include "pyjson.h"
 #include "records.h"
@@ -588,57 +589,71 @@ static void free_row(row *r)
         free(r->settings[i].key), free(r->settings[i].val);
 }
 
+enum { O_FORMAT, O_ALL, O_NEUMAIER };
+
+static const qe_opt_spec options[] = {
+    {"format", O_FORMAT, QE_OPT_VALUE},
+    {"all", O_ALL, QE_OPT_FLAG},
+    {"neumaier", O_NEUMAIER, QE_OPT_FLAG},
+};
+
 int cmd_summarize(int argc, char **argv)
 {
     enum fmt fmt = FMT_TABLE;
     int all = 0, neumaier = 0;
     ctx c = {0};
-    char **args = calloc((size_t)argc + 1, sizeof *args);
-    size_t nargs = 0;
-    if (!args)
+    qe_opt p;
+    if (qe_opt_init(&p, "summarize", options, sizeof options / sizeof *options, argc, argv, 1,
+                    QE_OPT_COLLECT))
         return QE_EXIT_IO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    int id, stop = -1;
+    while (stop < 0 && (id = qe_opt_next(&p)) != QE_OPT_END) {
+        const char *v = p.val;
+        switch (id) {
+        case QE_OPT_HELP:
             usage(stdout);
-            free(args);
-            return QE_EXIT_OK;
-        } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
-            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            if (v && !strcmp(v, "table"))
+            stop = QE_EXIT_OK;
+            break;
+        case O_FORMAT:
+            if (!strcmp(v, "table"))
                 fmt = FMT_TABLE;
-            else if (v && !strcmp(v, "csv"))
+            else if (!strcmp(v, "csv"))
                 fmt = FMT_CSV;
-            else if (v && !strcmp(v, "json"))
+            else if (!strcmp(v, "json"))
                 fmt = FMT_JSON;
-            else if (v && (!strcmp(v, "md") || !strcmp(v, "markdown")))
+            else if (!strcmp(v, "md") || !strcmp(v, "markdown"))
                 fmt = FMT_MD;
             else {
                 fprintf(stderr, "qeval summarize: --format wants table, csv, json or md\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                stop = QE_EXIT_USAGE;
             }
-        } else if (!strcmp(a, "--all")) {
+            break;
+        case O_ALL:
             all = 1;
-        } else if (!strcmp(a, "--neumaier")) {
+            break;
+        case O_NEUMAIER:
             neumaier = 1;
-        } else if (!strcmp(a, "--")) {
-            while (++i < argc)
-                args[nargs++] = argv[i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "qeval summarize: unknown option '%s'\n", a);
+            break;
+        case QE_OPT_UNKNOWN:
+            fprintf(stderr, "qeval summarize: unknown option '%s'\n", p.arg);
             usage(stderr);
-            free(args);
-            return QE_EXIT_USAGE;
-        } else {
-            args[nargs++] = argv[i];
+            stop = QE_EXIT_USAGE;
+            break;
+        default: /* QE_OPT_MISSING, reported */
+            stop = QE_EXIT_USAGE;
+            break;
         }
     }
-    if (nargs == 0) {
+    if (stop < 0 && p.n_pos == 0) {
         usage(stderr);
-        free(args);
-        return QE_EXIT_USAGE;
+        stop = QE_EXIT_USAGE;
     }
+    if (stop >= 0) {
+        qe_opt_free(&p);
+        return stop;
+    }
+    const char **args = p.pos;
+    size_t nargs = p.n_pos;
     for (size_t i = 0; i < nargs; i++) {
         qe_err e = {0};
         size_t seen = c.in.n_errors;
@@ -653,7 +668,7 @@ int cmd_summarize(int argc, char **argv)
             break;
         }
     }
-    free(args);
+    qe_opt_free(&p);
 
     for (size_t i = 0; i < c.in.n_files; i++) {
         const char *f = c.in.files[i];

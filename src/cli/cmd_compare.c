@@ -384,6 +384,8 @@ static const qe_opt_spec options[] = {
     {"flips", O_FLIPS, QE_OPT_VALUE},
     QE_CMPCLI_OPTIONS,
 };
+static const qe_opt_cmd cli = {"compare", options, sizeof options / sizeof *options,
+                               QE_OPT_COLLECT, usage, 1};
 
 int cmd_compare(int argc, char **argv)
 {
@@ -391,52 +393,30 @@ int cmd_compare(int argc, char **argv)
     int format = QE_COMPARE_TABLE;
     long flips = 10;
     qe_opt p;
-    if (qe_opt_init(&p, "compare", options, sizeof options / sizeof *options, argc, argv, 1,
-                    QE_OPT_COLLECT))
+    if (qe_opt_init(&p, &cli, argc, argv, 1))
         return QE_EXIT_IO;
-    int id, stop = -1;
-    while (stop < 0 && (id = qe_opt_next(&p)) != QE_OPT_END) {
+    for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
         const char *v = p.val;
         char *end;
-        switch (id) {
-        case QE_OPT_HELP:
-            usage(stdout);
-            stop = QE_EXIT_OK;
-            break;
-        case O_FORMAT:
+        if (id == O_FORMAT) {
             format = qe_compare_format_parse(v);
             if (format < 0) {
                 fprintf(stderr, "qeval compare: --format wants table, json, md or csv\n");
-                stop = QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
-            break;
-        case O_FLIPS:
+        } else if (id == O_FLIPS) {
             flips = strtol(v, &end, 10);
             if (*end || flips < 0 || flips > 1000000) {
                 fprintf(stderr, "qeval compare: --flips wants a count >= 0\n");
-                stop = QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
-            break;
-        case QE_OPT_UNKNOWN:
-            fprintf(stderr, "qeval compare: unknown option '%s'\n", p.arg);
-            usage(stderr);
-            stop = QE_EXIT_USAGE;
-            break;
-        case QE_OPT_MISSING: /* reported */
-            stop = QE_EXIT_USAGE;
-            break;
-        default:
-            stop = qe_cmpcli_option(&o, id, p.arg, v) ? QE_EXIT_USAGE : -1;
-            break;
+        } else if (qe_cmpcli_option(&o, id, p.arg, v)) {
+            qe_opt_fail(&p);
         }
     }
-    if (stop < 0 && p.n_pos < 1) {
-        usage(stderr);
-        stop = QE_EXIT_USAGE;
-    }
-    if (stop >= 0) {
+    if (p.exit >= 0) {
         qe_opt_free(&p);
-        return stop;
+        return p.exit;
     }
     qe_cmpcli_run run;
     int rc = qe_cmpcli_prepare(p.pos, p.n_pos, &o, &run);

@@ -137,6 +137,7 @@ static const qe_opt_spec options[] = {
     {"no-extract", O_NO_EXTRACT, QE_OPT_FLAG}, {"extract", O_EXTRACT, QE_OPT_VALUE},
     {"jsonl", O_JSONL, QE_OPT_FLAG},
 };
+static const qe_opt_cmd cli = {"grade", options, sizeof options / sizeof *options, 0, NULL, 0};
 
 int cmd_grade(int argc, char **argv)
 {
@@ -145,7 +146,7 @@ int cmd_grade(int argc, char **argv)
     qe_verify_opts o;
     qe_verify_opts_init(&o);
     qe_opt p;
-    qe_opt_init(&p, "grade", options, sizeof options / sizeof *options, argc, argv, 1, 0);
+    qe_opt_init(&p, &cli, argc, argv, 1);
     int id;
     while ((id = qe_opt_next(&p)) != QE_OPT_END) {
         switch (id) {

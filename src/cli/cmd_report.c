@@ -125,6 +125,8 @@ static const qe_opt_spec options[] = {
     {"-f", O_FORCE, QE_OPT_FLAG},
     QE_CMPCLI_OPTIONS,
 };
+static const qe_opt_cmd cli = {"report", options, sizeof options / sizeof *options,
+                               QE_OPT_COLLECT, usage, 2};
 
 int cmd_report(int argc, char **argv)
 {
@@ -132,42 +134,19 @@ int cmd_report(int argc, char **argv)
     qe_report_opts ro = {0};
     int force = 0;
     qe_opt p;
-    if (qe_opt_init(&p, "report", options, sizeof options / sizeof *options, argc, argv, 1,
-                    QE_OPT_COLLECT))
+    if (qe_opt_init(&p, &cli, argc, argv, 1))
         return QE_EXIT_IO;
-    int id, stop = -1;
-    while (stop < 0 && (id = qe_opt_next(&p)) != QE_OPT_END) {
-        switch (id) {
-        case QE_OPT_HELP:
-            usage(stdout);
-            stop = QE_EXIT_OK;
-            break;
-        case O_TITLE:
+    for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
+        if (id == O_TITLE)
             ro.title = p.val;
-            break;
-        case O_FORCE:
+        else if (id == O_FORCE)
             force = 1;
-            break;
-        case QE_OPT_UNKNOWN:
-            fprintf(stderr, "qeval report: unknown option '%s'\n", p.arg);
-            usage(stderr);
-            stop = QE_EXIT_USAGE;
-            break;
-        case QE_OPT_MISSING: /* reported */
-            stop = QE_EXIT_USAGE;
-            break;
-        default:
-            stop = qe_cmpcli_option(&o, id, p.arg, p.val) ? QE_EXIT_USAGE : -1;
-            break;
-        }
+        else if (qe_cmpcli_option(&o, id, p.arg, p.val))
+            qe_opt_fail(&p);
     }
-    if (stop < 0 && p.n_pos < 2) {
-        usage(stderr);
-        stop = QE_EXIT_USAGE;
-    }
-    if (stop >= 0) {
+    if (p.exit >= 0) {
         qe_opt_free(&p);
-        return stop;
+        return p.exit;
     }
     const char **args = p.pos;
     size_t nargs = p.n_pos;

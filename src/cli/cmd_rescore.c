@@ -204,10 +204,11 @@ static void next_date_id(double *last, char out[32])
 enum { O_FORMAT, O_SCORER, O_TASK, O_WRITE_DIR, O_NEUMAIER };
 
 static const qe_opt_spec options[] = {
-    {"format", O_FORMAT, QE_OPT_VALUE},       {"scorer", O_SCORER, QE_OPT_VALUE},
-    {"task", O_TASK, QE_OPT_VALUE},           {"write-dir", O_WRITE_DIR, QE_OPT_VALUE},
+    {"format", O_FORMAT, QE_OPT_VALUE}, {"scorer", O_SCORER, QE_OPT_VALUE},
+    {"task", O_TASK, QE_OPT_VALUE},     {"write-dir", O_WRITE_DIR, QE_OPT_VALUE},
     {"neumaier", O_NEUMAIER, QE_OPT_FLAG},
 };
+static const qe_opt_cmd cli = {"rescore", options, sizeof options / sizeof *options, QE_OPT_COLLECT, usage, 1};
 
 int cmd_rescore(int argc, char **argv)
 {
@@ -215,87 +216,49 @@ int cmd_rescore(int argc, char **argv)
     const char *scorer = "lmeval", *task = NULL, *write_dir = NULL;
     int neumaier = 0;
     qe_opt p;
-    if (qe_opt_init(&p, "rescore", options, sizeof options / sizeof *options, argc, argv, 1,
-                    QE_OPT_COLLECT))
+    if (qe_opt_init(&p, &cli, argc, argv, 1))
         return QE_EXIT_IO;
-    int id, stop = -1;
-    while (stop < 0 && (id = qe_opt_next(&p)) != QE_OPT_END) {
+    for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
         const char *v = p.val;
-        switch (id) {
-        case QE_OPT_HELP:
-            usage(stdout);
-            stop = QE_EXIT_OK;
-            break;
-        case O_FORMAT:
+        if (id == O_FORMAT) {
             if (!strcmp(v, "table"))
                 fmt = FMT_TABLE;
             else if (!strcmp(v, "json"))
                 fmt = FMT_JSON;
             else {
                 fprintf(stderr, "qeval rescore: --format wants table or json\n");
-                stop = QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
-            break;
-        case O_SCORER:
+        } else if (id == O_SCORER) {
             if (strcmp(v, "lmeval") && strcmp(v, "math")) {
                 fprintf(stderr, "qeval rescore: --scorer wants lmeval or math\n");
-                stop = QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
             scorer = v;
-            break;
-        case O_TASK:
+        } else if (id == O_TASK) {
             if (!qe_rescore_task_supported(v)) {
                 fprintf(stderr,
                         "qeval rescore: --task wants hendrycks_math500, aime24, aime25 or gsm8k\n");
-                stop = QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
             task = v;
-            break;
-        case O_WRITE_DIR:
+        } else if (id == O_WRITE_DIR) {
             if (!*v) {
                 fprintf(stderr, "qeval rescore: --write-dir wants a directory\n");
-                stop = QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
             write_dir = v;
-            break;
-        case O_NEUMAIER:
+        } else if (id == O_NEUMAIER) {
             neumaier = 1;
-            break;
-        case QE_OPT_UNKNOWN:
-            fprintf(stderr, "qeval rescore: unknown option '%s'\n", p.arg);
-            usage(stderr);
-            stop = QE_EXIT_USAGE;
-            break;
-        default: /* QE_OPT_MISSING, reported */
-            stop = QE_EXIT_USAGE;
-            break;
         }
     }
-    if (stop < 0 && p.n_pos == 0) {
-        usage(stderr);
-        stop = QE_EXIT_USAGE;
-    }
-    if (stop >= 0) {
+    if (p.exit >= 0) {
         qe_opt_free(&p);
-        return stop;
+        return p.exit;
     }
-    const char **args = p.pos;
-    size_t nargs = p.n_pos;
-
     qe_paths in = {0};
-    int errors = 0, write_failed = 0;
-    for (size_t i = 0; i < nargs; i++) {
-        qe_err e = {0};
-        size_t seen = in.n_errors;
-        int prc = qe_paths_add(&in, args[i], wanted_in_dir, &e);
-        for (size_t k = seen; k < in.n_errors; k++, errors++)
-            fprintf(stderr, "qeval: %s\n", in.errors[k]);
-        if (prc) {
-            fprintf(stderr, "qeval: %s\n", e.msg);
-            errors++;
-            break;
-        }
-    }
+    int write_failed = 0;
+    int errors = (int)qe_opt_add_paths(&p, &in, wanted_in_dir);
     qe_opt_free(&p);
 
     qe_rescore_result **res = calloc(in.n_files ? in.n_files : 1, sizeof *res);

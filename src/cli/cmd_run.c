@@ -127,6 +127,7 @@ static const qe_opt_spec options[] = {
     {"output-path", O_OUTPUT_PATH, QE_OPT_VALUE},
     {"-o", O_OUTPUT_PATH, QE_OPT_VALUE},
 };
+static const qe_opt_cmd cli = {"run", options, sizeof options / sizeof *options, 0, NULL, 0};
 
 int cmd_run(int argc, char **argv)
 {
@@ -148,7 +149,7 @@ int cmd_run(int argc, char **argv)
     size_t n_urls = 0;
 
     qe_opt p;
-    qe_opt_init(&p, "run", options, sizeof options / sizeof *options, argc, argv, 1, 0);
+    qe_opt_init(&p, &cli, argc, argv, 1);
     int id;
     while ((id = qe_opt_next(&p)) != QE_OPT_END) {
         const char *v = p.val;

@@ -596,6 +596,7 @@ static const qe_opt_spec options[] = {
     {"all", O_ALL, QE_OPT_FLAG},
     {"neumaier", O_NEUMAIER, QE_OPT_FLAG},
 };
+static const qe_opt_cmd cli = {"summarize", options, sizeof options / sizeof *options, QE_OPT_COLLECT, usage, 1};
 
 int cmd_summarize(int argc, char **argv)
 {
@@ -603,18 +604,11 @@ int cmd_summarize(int argc, char **argv)
     int all = 0, neumaier = 0;
     ctx c = {0};
     qe_opt p;
-    if (qe_opt_init(&p, "summarize", options, sizeof options / sizeof *options, argc, argv, 1,
-                    QE_OPT_COLLECT))
+    if (qe_opt_init(&p, &cli, argc, argv, 1))
         return QE_EXIT_IO;
-    int id, stop = -1;
-    while (stop < 0 && (id = qe_opt_next(&p)) != QE_OPT_END) {
+    for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
         const char *v = p.val;
-        switch (id) {
-        case QE_OPT_HELP:
-            usage(stdout);
-            stop = QE_EXIT_OK;
-            break;
-        case O_FORMAT:
+        if (id == O_FORMAT) {
             if (!strcmp(v, "table"))
                 fmt = FMT_TABLE;
             else if (!strcmp(v, "csv"))
@@ -625,49 +619,19 @@ int cmd_summarize(int argc, char **argv)
                 fmt = FMT_MD;
             else {
                 fprintf(stderr, "qeval summarize: --format wants table, csv, json or md\n");
-                stop = QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
-            break;
-        case O_ALL:
+        } else if (id == O_ALL) {
             all = 1;
-            break;
-        case O_NEUMAIER:
+        } else if (id == O_NEUMAIER) {
             neumaier = 1;
-            break;
-        case QE_OPT_UNKNOWN:
-            fprintf(stderr, "qeval summarize: unknown option '%s'\n", p.arg);
-            usage(stderr);
-            stop = QE_EXIT_USAGE;
-            break;
-        default: /* QE_OPT_MISSING, reported */
-            stop = QE_EXIT_USAGE;
-            break;
         }
     }
-    if (stop < 0 && p.n_pos == 0) {
-        usage(stderr);
-        stop = QE_EXIT_USAGE;
-    }
-    if (stop >= 0) {
+    if (p.exit >= 0) {
         qe_opt_free(&p);
-        return stop;
+        return p.exit;
     }
-    const char **args = p.pos;
-    size_t nargs = p.n_pos;
-    for (size_t i = 0; i < nargs; i++) {
-        qe_err e = {0};
-        size_t seen = c.in.n_errors;
-        int prc = qe_paths_add(&c.in, args[i], wanted_in_dir, &e);
-        for (size_t k = seen; k < c.in.n_errors; k++) {
-            fprintf(stderr, "qeval: %s\n", c.in.errors[k]);
-            c.errors++;
-        }
-        if (prc) {
-            fprintf(stderr, "qeval: %s\n", e.msg);
-            c.errors++;
-            break;
-        }
-    }
+    c.errors += (int)qe_opt_add_paths(&p, &c.in, wanted_in_dir);
     qe_opt_free(&p);
 
     for (size_t i = 0; i < c.in.n_files; i++) {

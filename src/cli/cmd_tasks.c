@@ -74,6 +74,8 @@ static const qe_opt_spec show_options[] = {
     {"num-fewshot", O_NUM_FEWSHOT, QE_OPT_VALUE},
     {"think", O_THINK, QE_OPT_VALUE},
 };
+static const qe_opt_cmd show_cli = {"tasks", show_options,
+                                    sizeof show_options / sizeof *show_options, 0, NULL, 0};
 
 static int show(int argc, char **argv)
 {
@@ -83,8 +85,7 @@ static int show(int argc, char **argv)
     enum qe_chat_think think = QE_THINK_DEFAULT;
     qe_prompt_opts o = QE_PROMPT_OPTS_INIT;
     qe_opt p;
-    qe_opt_init(&p, "tasks", show_options, sizeof show_options / sizeof *show_options, argc, argv,
-                0, 0);
+    qe_opt_init(&p, &show_cli, argc, argv, 0);
     while ((id = qe_opt_next(&p)) != QE_OPT_END) {
         const char *v = p.val;
         switch (id) {

@@ -1,22 +1,21 @@
 /* opt: the shared argument loop of the qeval commands (see opt.h). */
 #include "opt.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int qe_opt_init(qe_opt *o, const char *cmd, const qe_opt_spec *specs, size_t n_specs, int argc,
-                char **argv, int first, int flags)
+#include "cli.h"
+#include "err.h"
+
+int qe_opt_init(qe_opt *o, const qe_opt_cmd *cmd, int argc, char **argv, int first)
 {
     memset(o, 0, sizeof *o);
     o->cmd = cmd;
-    o->specs = specs;
-    o->n_specs = n_specs;
     o->argc = argc;
     o->argv = argv;
     o->i = first;
-    o->flags = flags;
-    if (flags & QE_OPT_COLLECT) {
+    o->exit = -1;
+    if (cmd->flags & QE_OPT_COLLECT) {
         o->pos = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *o->pos);
         if (!o->pos)
             return -1;
@@ -29,6 +28,11 @@ void qe_opt_free(qe_opt *o)
     free(o->pos);
     o->pos = NULL;
     o->n_pos = 0;
+}
+
+void qe_opt_fail(qe_opt *o)
+{
+    o->exit = QE_EXIT_USAGE;
 }
 
 /* Does arg ("--" stripped) spell name, '_' standing for '-'? Returns the
@@ -46,22 +50,24 @@ static const char *spells(const char *arg, const char *name)
 
 static const qe_opt_spec *lookup(const qe_opt *o, const char *a, const char **tail)
 {
-    for (size_t s = 0; s < o->n_specs; s++) {
-        const char *name = o->specs[s].name;
+    for (size_t s = 0; s < o->cmd->n_specs; s++) {
+        const char *name = o->cmd->specs[s].name;
         if (name[0] == '-') {
             if (!strcmp(a, name)) {
                 *tail = "";
-                return &o->specs[s];
+                return &o->cmd->specs[s];
             }
         } else if (a[0] == '-' && a[1] == '-' && (*tail = spells(a + 2, name))) {
-            return &o->specs[s];
+            return &o->cmd->specs[s];
         }
     }
     return NULL;
 }
 
-int qe_opt_next(qe_opt *o)
+/* One argument: a spec id or a QE_OPT_* code. */
+static int next_arg(qe_opt *o)
 {
+    const int collect = o->cmd->flags & QE_OPT_COLLECT;
     for (;;) {
         if (o->i >= o->argc)
             return QE_OPT_END;
@@ -69,12 +75,12 @@ int qe_opt_next(qe_opt *o)
         o->arg = a;
         o->val = NULL;
         int is_opt = !o->rest && a[0] == '-' && a[1];
-        if (is_opt && (o->flags & QE_OPT_COLLECT) && !strcmp(a, "--")) {
+        if (is_opt && collect && !strcmp(a, "--")) {
             o->rest = 1;
             continue;
         }
         if (!is_opt) {
-            if (!(o->flags & QE_OPT_COLLECT))
+            if (!collect)
                 return QE_OPT_POS;
             o->pos[o->n_pos++] = a;
             continue;
@@ -89,12 +95,45 @@ int qe_opt_next(qe_opt *o)
             o->val = tail + 1;
         } else if (s->kind == QE_OPT_VALUE) {
             if (o->i >= o->argc) {
-                fprintf(stderr, "qeval %s: %s needs a value\n", o->cmd, a);
+                fprintf(stderr, "qeval %s: %s needs a value\n", o->cmd->name, a);
                 return QE_OPT_MISSING;
             }
             o->val = o->argv[o->i++];
         }
         return s->id;
+    }
+}
+
+int qe_opt_next(qe_opt *o)
+{
+    const qe_opt_cmd *c = o->cmd;
+    if (!c->usage)
+        return next_arg(o);
+    if (o->exit >= 0)
+        return QE_OPT_END;
+    int id = next_arg(o);
+    switch (id) {
+    case QE_OPT_HELP:
+        c->usage(stdout);
+        o->exit = QE_EXIT_OK;
+        return QE_OPT_END;
+    case QE_OPT_UNKNOWN:
+    case QE_OPT_POS:
+        fprintf(stderr, "qeval %s: unknown option '%s'\n", c->name, o->arg);
+        c->usage(stderr);
+        o->exit = QE_EXIT_USAGE;
+        return QE_OPT_END;
+    case QE_OPT_MISSING:
+        o->exit = QE_EXIT_USAGE;
+        return QE_OPT_END;
+    case QE_OPT_END:
+        if (o->n_pos < c->min_pos) {
+            c->usage(stderr);
+            o->exit = QE_EXIT_USAGE;
+        }
+        return QE_OPT_END;
+    default:
+        return id;
     }
 }
 
@@ -108,4 +147,22 @@ const char *qe_opt_take_optional(qe_opt *o)
         }
     }
     return NULL;
+}
+
+size_t qe_opt_add_paths(const qe_opt *o, qe_paths *in, qe_paths_want_fn want)
+{
+    size_t errors = 0;
+    for (size_t i = 0; i < o->n_pos; i++) {
+        qe_err e = {0};
+        size_t seen = in->n_errors;
+        int rc = qe_paths_add(in, o->pos[i], want, &e);
+        for (size_t k = seen; k < in->n_errors; k++, errors++)
+            fprintf(stderr, "qeval: %s\n", in->errors[k]);
+        if (rc) {
+            fprintf(stderr, "qeval: %s\n", e.msg);
+            errors++;
+            break;
+        }
+    }
+    return errors;
 }

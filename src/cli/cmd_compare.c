@@ -40,11 +40,7 @@ int qe_cmpcli_option(qe_cmpcli_opts *o, int id, const char *arg, const char *v)
         *(id == QE_CMPCLI_O_BASELINE ? &o->baseline : &o->task) = v;
         return 0;
     case QE_CMPCLI_O_SCORER:
-        if (!strcmp(v, "lmeval"))
-            o->scorer = QE_SCORER_LMEVAL;
-        else if (!strcmp(v, "math"))
-            o->scorer = QE_SCORER_MATH;
-        else {
+        if (qe_opt_pick(v, qe_opt_scorers, NULL, &o->scorer)) {
             fprintf(stderr, "qeval %s: --scorer wants lmeval or math\n", o->cmd);
             return QE_EXIT_USAGE;
         }

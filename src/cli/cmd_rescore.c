@@ -212,7 +212,7 @@ static const qe_opt_cmd cli = {"rescore", options, sizeof options / sizeof *opti
 
 int cmd_rescore(int argc, char **argv)
 {
-    enum fmt fmt = FMT_TABLE;
+    int fmt = FMT_TABLE;
     const char *scorer = "lmeval", *task = NULL, *write_dir = NULL;
     int neumaier = 0;
     qe_opt p;
@@ -220,17 +220,16 @@ int cmd_rescore(int argc, char **argv)
         return QE_EXIT_IO;
     for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
         const char *v = p.val;
+        int k;
         if (id == O_FORMAT) {
-            if (!strcmp(v, "table"))
-                fmt = FMT_TABLE;
-            else if (!strcmp(v, "json"))
-                fmt = FMT_JSON;
-            else {
+            static const char *const names[] = {"table", "json", NULL};
+            static const int values[] = {FMT_TABLE, FMT_JSON};
+            if (qe_opt_pick(v, names, values, &fmt)) {
                 fprintf(stderr, "qeval rescore: --format wants table or json\n");
                 qe_opt_fail(&p);
             }
         } else if (id == O_SCORER) {
-            if (strcmp(v, "lmeval") && strcmp(v, "math")) {
+            if (qe_opt_pick(v, qe_opt_scorers, NULL, &k)) {
                 fprintf(stderr, "qeval rescore: --scorer wants lmeval or math\n");
                 qe_opt_fail(&p);
             }

@@ -127,6 +127,7 @@ static const qe_opt_spec options[] = {
     {"output-path", O_OUTPUT_PATH, QE_OPT_VALUE},
     {"-o", O_OUTPUT_PATH, QE_OPT_VALUE},
 };
+static const char *const thinks[] = {"on", "off", "default", NULL};
 static const qe_opt_cmd cli = {"run", options, sizeof options / sizeof *options, 0, NULL, 0};
 
 int cmd_run(int argc, char **argv)
@@ -188,25 +189,17 @@ int cmd_run(int argc, char **argv)
         } else if (id == O_SYSTEM_INSTRUCTION) {
             o.system_instruction = v;
         } else if (id == O_THINK) {
-            if (!strcmp(v, "on"))
-                o.think = 1;
-            else if (!strcmp(v, "off"))
-                o.think = 0;
-            else if (!strcmp(v, "default"))
-                o.think = -1;
-            else {
+            if (qe_opt_pick(v, thinks, (const int[]){1, 0, -1}, &o.think)) {
                 fprintf(stderr, "qeval run: --think takes on, off or default, not '%s'\n", v);
                 goto out;
             }
         } else if (id == O_SCORER) {
-            if (!strcmp(v, "lmeval"))
-                o.scorer = QE_RUN_SCORER_LMEVAL;
-            else if (!strcmp(v, "math"))
-                o.scorer = QE_RUN_SCORER_MATH;
-            else {
+            int k;
+            if (qe_opt_pick(v, qe_opt_scorers, NULL, &k)) {
                 fprintf(stderr, "qeval run: --scorer takes lmeval or math, not '%s'\n", v);
                 goto out;
             }
+            o.scorer = k ? QE_RUN_SCORER_MATH : QE_RUN_SCORER_LMEVAL;
         } else if (id == O_GEN_KWARGS) {
             o.gen_kwargs = v;
         } else if (id == O_NUM_CONCURRENT) {

@@ -600,8 +600,7 @@ static const qe_opt_cmd cli = {"summarize", options, sizeof options / sizeof *op
 
 int cmd_summarize(int argc, char **argv)
 {
-    enum fmt fmt = FMT_TABLE;
-    int all = 0, neumaier = 0;
+    int fmt = FMT_TABLE, all = 0, neumaier = 0;
     ctx c = {0};
     qe_opt p;
     if (qe_opt_init(&p, &cli, argc, argv, 1))
@@ -609,15 +608,9 @@ int cmd_summarize(int argc, char **argv)
     for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
         const char *v = p.val;
         if (id == O_FORMAT) {
-            if (!strcmp(v, "table"))
-                fmt = FMT_TABLE;
-            else if (!strcmp(v, "csv"))
-                fmt = FMT_CSV;
-            else if (!strcmp(v, "json"))
-                fmt = FMT_JSON;
-            else if (!strcmp(v, "md") || !strcmp(v, "markdown"))
-                fmt = FMT_MD;
-            else {
+            static const char *const names[] = {"table", "csv", "json", "md", "markdown", NULL};
+            static const int values[] = {FMT_TABLE, FMT_CSV, FMT_JSON, FMT_MD, FMT_MD};
+            if (qe_opt_pick(v, names, values, &fmt)) {
                 fprintf(stderr, "qeval summarize: --format wants table, csv, json or md\n");
                 qe_opt_fail(&p);
             }

@@ -118,13 +118,12 @@ static int show(int argc, char **argv)
             o.num_fewshot = (int)k;
             break;
         case O_THINK:
-            if (!strcmp(v, "on"))
-                think = QE_THINK_ON;
-            else if (!strcmp(v, "off"))
-                think = QE_THINK_OFF;
-            else if (!strcmp(v, "default"))
-                think = QE_THINK_DEFAULT;
-            else {
+            static const char *const names[] = {"on", "off", "default", NULL};
+            static const int values[] = {QE_THINK_ON, QE_THINK_OFF, QE_THINK_DEFAULT};
+            int t;
+            if (!qe_opt_pick(v, names, values, &t)) {
+                think = (enum qe_chat_think)t;
+            } else {
                 fprintf(stderr, "qeval tasks: --think %s: want on, off or default\n", v);
                 return QE_EXIT_USAGE;
             }

@@ -7,6 +7,8 @@
 #include "cli.h"
 #include "err.h"
 
+const char *const qe_opt_scorers[] = {"lmeval", "math", NULL};
+
 int qe_opt_init(qe_opt *o, const qe_opt_cmd *cmd, int argc, char **argv, int first)
 {
     memset(o, 0, sizeof *o);
@@ -165,4 +167,14 @@ size_t qe_opt_add_paths(const qe_opt *o, qe_paths *in, qe_paths_want_fn want)
         }
     }
     return errors;
+}
+
+int qe_opt_pick(const char *v, const char *const *names, const int *values, int *out)
+{
+    for (int k = 0; names[k]; k++)
+        if (!strcmp(v, names[k])) {
+            *out = values ? values[k] : k;
+            return 0;
+        }
+    return -1;
 }

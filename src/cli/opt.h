@@ -85,6 +85,14 @@ void qe_opt_fail(qe_opt *o);
  * like an option ("-" counts as a value); NULL when there is none. */
 const char *qe_opt_take_optional(qe_opt *o);
 
+/* Looks v up in names (NULL-terminated): sets *out to the matching entry of
+ * values (its index when values is NULL) and returns 0; -1 when absent. */
+int qe_opt_pick(const char *v, const char *const *names, const int *values, int *out);
+
+/* "lmeval", "math": the --scorer names of rescore, compare, report and run,
+ * in the order of their scorer enums. */
+extern const char *const qe_opt_scorers[];
+
 /* Adds every collected positional to *in (qe_paths_add: files, directories
  * searched with want, globs), printing each problem as "qeval: ..." and
  * stopping at the first hard one. Returns how many problems were printed. */

@@ -117,17 +117,17 @@ static int show(int argc, char **argv)
             }
             o.num_fewshot = (int)k;
             break;
-        case O_THINK:
+        case O_THINK: {
             static const char *const names[] = {"on", "off", "default", NULL};
             static const int values[] = {QE_THINK_ON, QE_THINK_OFF, QE_THINK_DEFAULT};
             int t;
-            if (!qe_opt_pick(v, names, values, &t)) {
-                think = (enum qe_chat_think)t;
-            } else {
+            if (qe_opt_pick(v, names, values, &t)) {
                 fprintf(stderr, "qeval tasks: --think %s: want on, off or default\n", v);
                 return QE_EXIT_USAGE;
             }
+            think = (enum qe_chat_think)t;
             break;
+        }
         case QE_OPT_MISSING: /* reported */
             return QE_EXIT_USAGE;
         case QE_OPT_POS:

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compare_cli_helper.h"
+#include "cli_run.h"
 
 #define EX "examples/r1-distill-1.5b-quant/"
 

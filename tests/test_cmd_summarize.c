@@ -12,45 +12,15 @@
 #include <sys/wait.h>
 
 #include "buf.h"
+#include "cli_run.h"
 
 #define FX "tests/fixtures/lmeval/"
 
-typedef struct {
-    int status;
-    qe_buf out, err;
-} result;
+typedef cli_result result;
 
-/* Runs qeval with args (a shell-quoted string); captures stdout/stderr. */
-static void run(const char *args, result *r)
-{
-    const char *b = getenv("QEVAL_BUILD");
-    char errf[] = "/tmp/qeval-sum-err-XXXXXX";
-    int fd = mkstemp(errf);
-    assert_true(fd >= 0);
-    qe_buf cmd = QE_BUF_INIT;
-    qe_buf_printf(&cmd, "%s/qeval summarize %s 2>%s", b ? b : "build", args, errf);
-    memset(r, 0, sizeof *r);
-    FILE *p = popen(qe_buf_str(&cmd), "r");
-    assert_non_null(p);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-        qe_buf_append(&r->out, buf, n);
-    int st = pclose(p);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    FILE *e = fdopen(fd, "r");
-    while ((n = fread(buf, 1, sizeof buf, e)) > 0)
-        qe_buf_append(&r->err, buf, n);
-    fclose(e);
-    unlink(errf);
-    qe_buf_free(&cmd);
-}
-
-static void done(result *r)
-{
-    qe_buf_free(&r->out);
-    qe_buf_free(&r->err);
-}
+/* Runs `qeval summarize ARGS...`; captures exit status, stdout and stderr. */
+#define run(r, ...) assert_int_equal(CLI_QEVAL((r), "summarize", __VA_ARGS__), 0)
+#define done cli_done
 
 static json_t *find_row(json_t *a, const char *model, const char *task)
 {
@@ -68,7 +38,7 @@ static void test_json_contract(void **state)
 {
     (void)state;
     result r;
-    run("--format json " FX "runs " FX "verdicts '" FX "flat/run_*.json'", &r);
+    run(&r, "--format", "json", FX "runs", FX "verdicts", FX "flat/run_*.json");
     assert_int_equal(r.status, 0);
     json_error_t je;
     json_t *a = json_loads(qe_buf_str(&r.out), 0, &je);
@@ -120,7 +90,7 @@ static void test_table_csv_md(void **state)
 {
     (void)state;
     result r;
-    run(FX "runs", &r);
+    run(&r, FX "runs");
     assert_int_equal(r.status, 0);
     const char *t = qe_buf_str(&r.out);
     assert_non_null(strstr(t, "0.2700"));
@@ -131,7 +101,7 @@ static void test_table_csv_md(void **state)
     assert_null(strstr(t, "0.5000"));           /* older FP8 run hidden */
     done(&r);
 
-    run("--format csv --all " FX "runs", &r);
+    run(&r, "--format", "csv", "--all", FX "runs");
     assert_int_equal(r.status, 0);
     t = qe_buf_str(&r.out);
     assert_int_equal(strncmp(t, "model,task,filter,metric,value,stderr,ci_low,ci_high,n,n_original,limit,max_gen_toks,gen_kwargs,latest,file\n", 107), 0);
@@ -141,7 +111,7 @@ static void test_table_csv_md(void **state)
     assert_non_null(strstr(t, ",no,"));
     done(&r);
 
-    run("--format md " FX "runs", &r);
+    run(&r, "--format", "md", FX "runs");
     assert_int_equal(r.status, 0);
     t = qe_buf_str(&r.out);
     assert_int_equal(strncmp(t, "| model | task | filter | metric | value | stderr | 95% CI | n |", 62), 0);
@@ -154,7 +124,7 @@ static void test_globs_groups_samples(void **state)
 {
     (void)state;
     result r;
-    run("--format json '" FX "**/results_*.json'", &r);
+    run(&r, "--format", "json", FX "**/results_*.json");
     /* bad/ matches too: one unreadable file → exit 1, the rest shown */
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(qe_buf_str(&r.err), "bad/results_2025-01-01T00-00-00.000000.json:4:3: malformed JSON"));
@@ -170,8 +140,9 @@ static void test_globs_groups_samples(void **state)
     done(&r);
 
     /* samples JSONL next to its results file: one row, the results one */
-    run("--format json " FX "runs/Qwen__Qwen3-32B/results_2025-12-24T00-52-25.664596.json '" FX
-        "runs/Qwen__Qwen3-32B/samples_*.jsonl' " FX "flat/samples_hendrycks_math500_2025-12-25T08-30-00.500000.jsonl", &r);
+    run(&r, "--format", "json", FX "runs/Qwen__Qwen3-32B/results_2025-12-24T00-52-25.664596.json",
+        FX "runs/Qwen__Qwen3-32B/samples_*.jsonl",
+        FX "flat/samples_hendrycks_math500_2025-12-25T08-30-00.500000.jsonl");
     assert_int_equal(r.status, 0);
     a = json_loads(qe_buf_str(&r.out), 0, NULL);
     assert_int_equal(json_array_size(a), 3);
@@ -186,26 +157,26 @@ static void test_errors_and_usage(void **state)
 {
     (void)state;
     result r;
-    run(FX "runs /nonexistent/x.json " FX "bad", &r);
+    run(&r, FX "runs", "/nonexistent/x.json", FX "bad");
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(qe_buf_str(&r.err), "qeval: /nonexistent/x.json: "));
     assert_non_null(strstr(qe_buf_str(&r.out), "0.2700"));
     done(&r);
-    run(FX "bad/samples_aime24_2025-01-01T00-00-00.000000.jsonl", &r);
+    run(&r, FX "bad/samples_aime24_2025-01-01T00-00-00.000000.jsonl");
     assert_int_equal(r.status, 1); /* two bad lines reported, two good lines summarized */
     assert_non_null(strstr(qe_buf_str(&r.err), ".jsonl:2: malformed JSON"));
     assert_non_null(strstr(qe_buf_str(&r.err), ".jsonl:3: line is not a JSON object"));
     done(&r);
-    run(FX "bad/results_2025-01-01T00-00-00.000000.json", &r);
+    run(&r, FX "bad/results_2025-01-01T00-00-00.000000.json");
     assert_int_equal(r.status, 3);
     done(&r);
-    run("", &r);
+    assert_int_equal(CLI_QEVAL(&r, "summarize"), 0);
     assert_int_equal(r.status, 2);
     done(&r);
-    run("--format xml " FX "runs", &r);
+    run(&r, "--format", "xml", FX "runs");
     assert_int_equal(r.status, 2);
     done(&r);
-    run("--help", &r);
+    run(&r, "--help");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(qe_buf_str(&r.out), "usage: qeval summarize"));
     done(&r);

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "compare_cli_helper.h"
+#include "cli_run.h"
 
 #define EX "examples/r1-distill-1.5b-quant/"
 #define HOSTILE "</script><img src=x onerror=alert(1)>"
@@ -54,45 +54,8 @@ static const char *find_chromium(void)
 /* Runs argv in its own process group with a time limit; captures output. */
 static int run_timed(char *const *argv, cli_result *r, int timeout_s)
 {
-    memset(r, 0, sizeof *r);
-    char outf[] = "/tmp/qeval-chr-out-XXXXXX", errf[] = "/tmp/qeval-chr-err-XXXXXX";
-    int fo = mkstemp(outf), fe = mkstemp(errf);
-    if (fo < 0 || fe < 0)
-        return -1;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    if (pid < 0)
-        return -1;
-    setpgid(pid, pid);
-    int st = 0, done = 0;
-    for (int i = 0; i < timeout_s * 20 && !done; i++) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            done = 1;
-        else
-            nanosleep(&(struct timespec){0, 50000000}, NULL);
-    }
-    if (!done) {
-        kill(-pid, SIGKILL);
-        waitpid(pid, &st, 0);
-    }
-    kill(-pid, SIGKILL); /* helpers left behind by the browser, if any */
-    close(fo);
-    close(fe);
-    r->status = !done ? -2 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    cli_slurp(outf, &r->out);
-    cli_slurp(errf, &r->err);
-    unlink(outf);
-    unlink(errf);
-    return 0;
+    cli_opts o = {NULL, NULL, timeout_s};
+    return cli_run_opts(argv, &o, r);
 }
 
 /* mode: "--screenshot=PATH" or "--dump-dom". */

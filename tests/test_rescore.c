@@ -23,48 +23,18 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cli_run.h"
 #include "lmeval_io.h"
 #include "paths.h"
 #include "rescore.h"
 
 #define REAL "tests/fixtures/lmeval-real"
 
-typedef struct {
-    int status;
-    qe_buf out, err;
-} result;
+typedef cli_result result;
 
-/* Runs `qeval ARGS` (a shell-quoted string); captures stdout/stderr. */
-static void run(const char *args, result *r)
-{
-    const char *b = getenv("QEVAL_BUILD");
-    char errf[] = "/tmp/qeval-rescore-err-XXXXXX";
-    int fd = mkstemp(errf);
-    assert_true(fd >= 0);
-    qe_buf cmd = QE_BUF_INIT;
-    qe_buf_printf(&cmd, "%s/qeval %s 2>%s", b ? b : "build", args, errf);
-    memset(r, 0, sizeof *r);
-    FILE *p = popen(qe_buf_str(&cmd), "r");
-    assert_non_null(p);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-        qe_buf_append(&r->out, buf, n);
-    int st = pclose(p);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    FILE *e = fdopen(fd, "r");
-    while ((n = fread(buf, 1, sizeof buf, e)) > 0)
-        qe_buf_append(&r->err, buf, n);
-    fclose(e);
-    unlink(errf);
-    qe_buf_free(&cmd);
-}
-
-static void done(result *r)
-{
-    qe_buf_free(&r->out);
-    qe_buf_free(&r->err);
-}
+/* Runs `qeval ARGS...`; captures exit status, stdout and stderr. */
+#define run(r, ...) assert_int_equal(CLI_QEVAL((r), __VA_ARGS__), 0)
+#define done cli_done
 
 static int want_samples(const char *path)
 {
@@ -149,9 +119,7 @@ static size_t check_reproduces(const char *dir)
         qe_rescore_result_free(r);
 
         result cr;
-        qe_buf args = QE_BUF_INIT;
-        qe_buf_printf(&args, "rescore --scorer lmeval --format json '%s'", path);
-        run(qe_buf_str(&args), &cr);
+        run(&cr, "rescore", "--scorer", "lmeval", "--format", "json", path);
         assert_int_equal(cr.status, 0);
         json_t *a = json_loads(qe_buf_str(&cr.out), 0, NULL);
         assert_non_null(a);
@@ -163,7 +131,6 @@ static size_t check_reproduces(const char *dir)
         }
         json_decref(a);
         done(&cr);
-        qe_buf_free(&args);
     }
     size_t n = ps.n_files;
     qe_paths_free(&ps);
@@ -235,13 +202,12 @@ static void test_flipped_verdict_reported(void **state)
 {
     (void)state;
     char *d = tmpdir_new();
-    qe_buf dst = QE_BUF_INIT, args = QE_BUF_INIT;
+    qe_buf dst = QE_BUF_INIT;
     qe_buf_printf(&dst, "%s/samples_gsm8k_2025-04-30T18-24-41.082644.jsonl", d);
     write_flipped(GSM8K_REAL, qe_buf_str(&dst), 1, "strict-match");
 
     result r;
-    qe_buf_printf(&args, "rescore --format json %s", qe_buf_str(&dst));
-    run(qe_buf_str(&args), &r);
+    run(&r, "rescore", "--format", "json", qe_buf_str(&dst));
     assert_int_equal(r.status, 0);
     json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
     assert_non_null(a);
@@ -258,15 +224,12 @@ static void test_flipped_verdict_reported(void **state)
     done(&r);
 
     /* table output names the changed doc id too */
-    qe_buf_reset(&args);
-    qe_buf_printf(&args, "rescore %s", qe_buf_str(&dst));
-    run(qe_buf_str(&args), &r);
+    run(&r, "rescore", qe_buf_str(&dst));
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(qe_buf_str(&r.out), "changed verdicts (doc ids):"));
     assert_non_null(strstr(qe_buf_str(&r.out), "gsm8k strict-match: 1\n"));
     done(&r);
     qe_buf_free(&dst);
-    qe_buf_free(&args);
     rm_rf(d);
     free(d);
 }
@@ -275,7 +238,7 @@ static void test_json_contract(void **state)
 {
     (void)state;
     result r;
-    run("rescore --format=json '" REAL "/**/samples_*.jsonl'", &r);
+    run(&r, "rescore", "--format=json", REAL "/**/samples_*.jsonl");
     assert_int_equal(r.status, 0);
     json_error_t je;
     json_t *a = json_loads(qe_buf_str(&r.out), 0, &je);
@@ -322,7 +285,7 @@ static void test_bad_lines_and_files(void **state)
     (void)state;
     char *d = tmpdir_new();
     char *good = first_line(GSM8K_REAL);
-    qe_buf p = QE_BUF_INIT, text = QE_BUF_INIT, args = QE_BUF_INIT;
+    qe_buf p = QE_BUF_INIT, text = QE_BUF_INIT;
     qe_buf_printf(&p, "%s/samples_gsm8k_2025-01-01T00-00-00.000000.jsonl", d);
     /* line 2: bad JSON; 3: not an object; 4: no doc; 5: unknown filter;
      * 6: blank (ignored); 7: good */
@@ -336,8 +299,7 @@ static void test_bad_lines_and_files(void **state)
     write_text(qe_buf_str(&p), qe_buf_str(&text));
 
     result r;
-    qe_buf_printf(&args, "rescore --format json %s /nonexistent/samples_gsm8k_x.jsonl", qe_buf_str(&p));
-    run(qe_buf_str(&args), &r);
+    run(&r, "rescore", "--format", "json", qe_buf_str(&p), "/nonexistent/samples_gsm8k_x.jsonl");
     assert_int_equal(r.status, 1);
     const char *err = qe_buf_str(&r.err);
     qe_buf want = QE_BUF_INIT;
@@ -362,7 +324,7 @@ static void test_bad_lines_and_files(void **state)
     done(&r);
 
     /* only unusable inputs: exit 3 */
-    run("rescore /nonexistent/samples_gsm8k_x.jsonl", &r);
+    run(&r, "rescore", "/nonexistent/samples_gsm8k_x.jsonl");
     assert_int_equal(r.status, 3);
     done(&r);
 
@@ -370,15 +332,11 @@ static void test_bad_lines_and_files(void **state)
     qe_buf_reset(&p);
     qe_buf_printf(&p, "%s/dump.jsonl", d);
     write_text(qe_buf_str(&p), good);
-    qe_buf_reset(&args);
-    qe_buf_printf(&args, "rescore %s", qe_buf_str(&p));
-    run(qe_buf_str(&args), &r);
+    run(&r, "rescore", qe_buf_str(&p));
     assert_int_equal(r.status, 3);
     assert_non_null(strstr(qe_buf_str(&r.err), "--task"));
     done(&r);
-    qe_buf_reset(&args);
-    qe_buf_printf(&args, "rescore --task gsm8k --format json %s", qe_buf_str(&p));
-    run(qe_buf_str(&args), &r);
+    run(&r, "rescore", "--task", "gsm8k", "--format", "json", qe_buf_str(&p));
     assert_int_equal(r.status, 0);
     a = json_loads(qe_buf_str(&r.out), 0, NULL);
     assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "task")), "gsm8k");
@@ -389,9 +347,7 @@ static void test_bad_lines_and_files(void **state)
     qe_buf_reset(&p);
     qe_buf_printf(&p, "%s/samples_mmlu_2025-01-01T00-00-00.jsonl", d);
     write_text(qe_buf_str(&p), good);
-    qe_buf_reset(&args);
-    qe_buf_printf(&args, "rescore %s", qe_buf_str(&p));
-    run(qe_buf_str(&args), &r);
+    run(&r, "rescore", qe_buf_str(&p));
     assert_int_equal(r.status, 3);
     assert_non_null(strstr(qe_buf_str(&r.err), "task 'mmlu' has no lm-eval scorer"));
     done(&r);
@@ -399,7 +355,6 @@ static void test_bad_lines_and_files(void **state)
     qe_buf_free(&want);
     qe_buf_free(&p);
     qe_buf_free(&text);
-    qe_buf_free(&args);
     free(good);
     rm_rf(d);
     free(d);
@@ -409,24 +364,24 @@ static void test_usage(void **state)
 {
     (void)state;
     result r;
-    run("rescore --help", &r);
+    run(&r, "rescore", "--help");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(qe_buf_str(&r.out), "usage: qeval rescore"));
     done(&r);
-    run("rescore", &r);
+    run(&r, "rescore");
     assert_int_equal(r.status, 2);
     done(&r);
-    run("rescore --format csv " GSM8K_REAL, &r);
+    run(&r, "rescore", "--format", "csv", GSM8K_REAL);
     assert_int_equal(r.status, 2);
     done(&r);
-    run("rescore --scorer nope " GSM8K_REAL, &r);
+    run(&r, "rescore", "--scorer", "nope", GSM8K_REAL);
     assert_int_equal(r.status, 2);
     done(&r);
-    run("rescore --scorer", &r);
+    run(&r, "rescore", "--scorer");
     assert_int_equal(r.status, 2);
     done(&r);
     /* the math scorer is in this build and says so in --help */
-    run("rescore --help", &r);
+    run(&r, "rescore", "--help");
     assert_non_null(strstr(qe_buf_str(&r.out), "math-verify"));
     done(&r);
 }
@@ -463,8 +418,8 @@ static void test_write_dir(void **state)
     write_flipped(GSM8K_REAL, qe_buf_str(&in), 2, "strict-match");
 
     result r;
-    qe_buf_printf(&args, "rescore --write-dir %s/out %s %s", d, GSM8K_REAL, qe_buf_str(&in));
-    run(qe_buf_str(&args), &r);
+    qe_buf_printf(&args, "%s/out", d);
+    run(&r, "rescore", "--write-dir", qe_buf_str(&args), GSM8K_REAL, qe_buf_str(&in));
     assert_int_equal(r.status, 0);
     done(&r);
 
@@ -488,9 +443,7 @@ static void test_write_dir(void **state)
     assert_int_equal(same, 2);
     free(orig);
 
-    qe_buf_reset(&args);
-    qe_buf_printf(&args, "summarize --format json %s/out", d);
-    run(qe_buf_str(&args), &r);
+    run(&r, "summarize", "--format", "json", qe_buf_str(&args));
     assert_int_equal(r.status, 0);
     json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
     assert_non_null(a);
@@ -581,7 +534,7 @@ static void test_math_scorer_cli(void **state)
 {
     (void)state;
     result r;
-    run("rescore --scorer math --format json " MATH_FIX, &r);
+    run(&r, "rescore", "--scorer", "math", "--format", "json", MATH_FIX);
     assert_int_equal(r.status, 0);
     json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
     assert_non_null(a);
@@ -606,7 +559,7 @@ static void test_math_scorer_cli(void **state)
     done(&r);
 
     /* the lmeval scorer's json has the same fields (nothing changed here) */
-    run("rescore --format json " MATH_FIX, &r);
+    run(&r, "rescore", "--format", "json", MATH_FIX);
     assert_int_equal(r.status, 0);
     a = json_loads(qe_buf_str(&r.out), 0, NULL);
     o = json_array_get(a, 0);
@@ -619,7 +572,7 @@ static void test_math_scorer_cli(void **state)
     done(&r);
 
     /* table: undecided column and the two directions of change */
-    run("rescore --scorer math " MATH_FIX, &r);
+    run(&r, "rescore", "--scorer", "math", MATH_FIX);
     assert_int_equal(r.status, 0);
     const char *out = qe_buf_str(&r.out);
     assert_non_null(strstr(out, "undecided"));
@@ -716,8 +669,8 @@ static void test_math_write_dir(void **state)
     char *d = tmpdir_new();
     qe_buf args = QE_BUF_INIT;
     result r;
-    qe_buf_printf(&args, "rescore --scorer math --write-dir %s/out " MATH_FIX, d);
-    run(qe_buf_str(&args), &r);
+    qe_buf_printf(&args, "%s/out", d);
+    run(&r, "rescore", "--scorer", "math", "--write-dir", qe_buf_str(&args), MATH_FIX);
     assert_int_equal(r.status, 0);
     done(&r);
     qe_paths ps = {0};
@@ -765,9 +718,7 @@ static void test_math_write_dir(void **state)
             json_decref(root);
         }
     }
-    qe_buf_reset(&args);
-    qe_buf_printf(&args, "summarize --format json %s/out", d);
-    run(qe_buf_str(&args), &r);
+    run(&r, "summarize", "--format", "json", qe_buf_str(&args));
     assert_int_equal(r.status, 0);
     json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
     assert_int_equal(json_array_size(a), 1);
@@ -793,9 +744,7 @@ static void test_summarize_genuine_results(void **state)
         json_t *root = json_load_file(ps.files[i], 0, NULL);
         assert_non_null(root);
         result r;
-        qe_buf args = QE_BUF_INIT;
-        qe_buf_printf(&args, "summarize --format json --all '%s'", ps.files[i]);
-        run(qe_buf_str(&args), &r);
+        run(&r, "summarize", "--format", "json", "--all", ps.files[i]);
         assert_int_equal(r.status, 0);
         json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
         assert_non_null(a);
@@ -825,7 +774,6 @@ static void test_summarize_genuine_results(void **state)
         json_decref(a);
         json_decref(root);
         done(&r);
-        qe_buf_free(&args);
     }
     qe_paths_free(&ps);
 }

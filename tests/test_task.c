@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "cli_run.h"
 #include "task.h"
 
 static void sha_hex(const char *s, size_t n, char out[65])
@@ -266,21 +267,16 @@ static void test_gen_kwargs_and_config(void **state)
 
 /* End to end: `qeval tasks` exit codes and the shown prompt (needs
  * QEVAL_BUILD, set by `make test`; skipped otherwise). */
-static int run_cli(const char *args, qe_buf *out)
+static int run_cli_args(const char *const *args, qe_buf *out)
 {
-    const char *bd = getenv("QEVAL_BUILD");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/qeval tasks %s 2>/dev/null", bd, args);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        fail_msg("popen %s", cmd);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-        qe_buf_append(out, buf, n);
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    cli_result r;
+    assert_int_equal(cli_qeval_opts(args, NULL, &r), 0);
+    qe_buf_append(out, r.out.data ? r.out.data : "", r.out.len);
+    int status = r.status;
+    cli_done(&r);
+    return status;
 }
+#define run_cli(out, ...) run_cli_args((const char *const[]){"tasks", __VA_ARGS__, NULL}, (out))
 
 static void test_cli(void **state)
 {
@@ -288,25 +284,25 @@ static void test_cli(void **state)
     if (!getenv("QEVAL_BUILD"))
         skip();
     qe_buf b = QE_BUF_INIT;
-    assert_int_equal(run_cli("", &b), 0);
+    assert_int_equal(run_cli(&b, NULL), 0);
     assert_non_null(strstr(qe_buf_str(&b), "aime24"));
     assert_non_null(strstr(qe_buf_str(&b), "32768"));
     qe_buf_reset(&b);
-    assert_int_equal(run_cli("show nosuchtask", &b), 2);
-    assert_int_equal(run_cli("show aime24 --doc 30", &b), 2);
-    assert_int_equal(run_cli("show aime24 --doc x", &b), 2);
-    assert_int_equal(run_cli("show aime24 --think maybe", &b), 2);
-    assert_int_equal(run_cli("--help", &b), 0);
+    assert_int_equal(run_cli(&b, "show", "nosuchtask"), 2);
+    assert_int_equal(run_cli(&b, "show", "aime24", "--doc", "30"), 2);
+    assert_int_equal(run_cli(&b, "show", "aime24", "--doc", "x"), 2);
+    assert_int_equal(run_cli(&b, "show", "aime24", "--think", "maybe"), 2);
+    assert_int_equal(run_cli(&b, "--help"), 0);
     qe_buf_reset(&b);
     /* Same bytes as qe_task_context (golden-checked above). */
-    assert_int_equal(run_cli("show gsm8k --doc 5", &b), 0);
+    assert_int_equal(run_cli(&b, "show", "gsm8k", "--doc", "5"), 0);
     qe_buf want = QE_BUF_INIT;
     qe_err e = {0};
     assert_int_equal(qe_task_context(must_find("gsm8k"), 5, NULL, &want, &e), 0);
     assert_int_equal(b.len, want.len);
     assert_memory_equal(b.data, want.data, want.len);
     qe_buf_reset(&b);
-    assert_int_equal(run_cli("show hendrycks_math500 --doc 7 --chat --think off", &b), 0);
+    assert_int_equal(run_cli(&b, "show", "hendrycks_math500", "--doc", "7", "--chat", "--think", "off"), 0);
     assert_non_null(strstr(qe_buf_str(&b), "<|im_start|>user\nProblem: The set of points"));
     assert_non_null(strstr(qe_buf_str(&b), "<|im_start|>assistant\n<think>\n\n</think>\n\n"));
     qe_buf_free(&want);

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "verify.h"
 
 /* Floors the current code meets (99.5% accuracy, 28 false negatives on 5263
@@ -277,37 +278,33 @@ static int starts(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Runs a shell command, returns its exit status, captures stdout. */
-static int run(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+/* Runs qeval with args (stdin: text or /dev/null); returns its exit status;
+ * r holds stdout and stderr (free with cli_done). */
+#define run(r, text, ...)                                                                  \
+    (assert_int_equal(cli_qeval_opts((const char *const[]){"grade", __VA_ARGS__, NULL},    \
+                                     &(cli_opts){(text), NULL, 0}, (r)),                  \
+                      0),                                                                  \
+     (r)->status)
 
 static void test_cli_grade(void **state)
 {
     (void)state;
-    const char *bd = getenv("QEVAL_BUILD");
-    if (!bd)
-        bd = "build";
-    char cmd[1024], out[8192];
-    snprintf(cmd, sizeof cmd, "%s/qeval grade --no-extract --gold '\\frac12' --pred 0.5", bd);
-    assert_int_equal(run(cmd, out, sizeof out), 0);
+    cli_result r;
+    assert_int_equal(run(&r, NULL, "--no-extract", "--gold", "\\frac12", "--pred", "0.5"), 0);
+    const char *out = qe_buf_str(&r.out);
     assert_non_null(strstr(out, "verdict: true"));
     assert_non_null(strstr(out, "reason: equal as exact rationals"));
-    snprintf(cmd, sizeof cmd, "%s/qeval grade --gold 70 --pred '<think>\\boxed{12}</think> so \\boxed{071}'", bd);
-    assert_int_equal(run(cmd, out, sizeof out), 0);
+    cli_done(&r);
+    assert_int_equal(run(&r, NULL, "--gold", "70", "--pred", "<think>\\boxed{12}</think> so \\boxed{071}"), 0);
+    out = qe_buf_str(&r.out);
     assert_non_null(strstr(out, "verdict: false"));
     assert_non_null(strstr(out, "extracted (boxed): 071"));
-    snprintf(cmd, sizeof cmd, "%s/qeval grade --help", bd);
-    assert_int_equal(run(cmd, out, sizeof out), 0);
-    assert_non_null(strstr(out, "--jsonl"));
-    snprintf(cmd, sizeof cmd, "%s/qeval grade --bogus 2>/dev/null", bd);
-    assert_int_equal(run(cmd, out, sizeof out), 2);
+    cli_done(&r);
+    assert_int_equal(run(&r, NULL, "--help"), 0);
+    assert_non_null(strstr(qe_buf_str(&r.out), "--jsonl"));
+    cli_done(&r);
+    assert_int_equal(run(&r, NULL, "--bogus"), 2);
+    cli_done(&r);
 
     /* JSONL: order kept, malformed line reported and answered with null */
     char path[] = "/tmp/qeval_grade_XXXXXX";
@@ -320,30 +317,24 @@ static void test_cli_grade(void **state)
     fputs("{\"id\": 4, \"gold\": \"2^{10^{9}}\", \"pred\": \"2\"}\n", f);
     fputs("{\"id\": 5, \"gold\": 3}\n", f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "%s/qeval grade --jsonl %s 2>%s.err", bd, path, path);
-    assert_int_equal(run(cmd, out, sizeof out), 1);
-    char *l1 = out, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1, *l4 = strchr(l3, '\n') + 1,
-         *l5 = strchr(l4, '\n') + 1;
+    assert_int_equal(run(&r, NULL, "--jsonl", path), 1);
+    char *l1 = r.out.data, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1,
+         *l4 = strchr(l3, '\n') + 1, *l5 = strchr(l4, '\n') + 1;
     assert_true(starts(l1, "{\"id\":1,\"verdict\":true"));
     assert_true(starts(l2, "{\"id\":null,\"verdict\":null,\"reason\":\"line 2:"));
     assert_true(starts(l3, "{\"id\":\"c\",\"verdict\":false"));
     assert_true(starts(l4, "{\"id\":4,\"verdict\":null"));
     assert_true(starts(l5, "{\"id\":5,\"verdict\":null"));
-    char errp[64];
-    snprintf(errp, sizeof errp, "%s.err", path);
-    f = fopen(errp, "r");
-    assert_non_null(f);
-    char eb[1024];
-    size_t en = fread(eb, 1, sizeof eb - 1, f);
-    eb[en] = 0;
-    fclose(f);
+    const char *eb = qe_buf_str(&r.err);
     assert_non_null(strstr(eb, "line 2: "));
     assert_non_null(strstr(eb, "line 5: "));
-    unlink(errp);
+    cli_done(&r);
     /* stdin and --no-extract */
-    snprintf(cmd, sizeof cmd, "printf '%%s\\n' '{\"id\":1,\"gold\":\"5\",\"pred\":\"x = 5\"}' | %s/qeval grade --jsonl - --no-extract", bd);
-    assert_int_equal(run(cmd, out, sizeof out), 0);
-    assert_true(starts(out, "{\"id\":1,\"verdict\":true"));
+    assert_int_equal(run(&r, "{\"id\":1,\"gold\":\"5\",\"pred\":\"x = 5\"}\n", "--jsonl", "-",
+                         "--no-extract"),
+                     0);
+    assert_true(starts(qe_buf_str(&r.out), "{\"id\":1,\"verdict\":true"));
+    cli_done(&r);
     unlink(path);
 }
 

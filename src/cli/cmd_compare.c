@@ -19,6 +19,7 @@
 #include "compare.h"
 #include "err.h"
 #include "inputs.h"
+#include "opt.h"
 
 #if defined(__has_include)
 #if __has_include("verify.h")
@@ -26,6 +27,31 @@
 #define QE_HAVE_VERIFY 1
 #endif
 #endif
+
+int qe_cmpcli_option(qe_cmpcli_opts *o, int id, const char *arg, const char *v)
+{
+    switch (id) {
+    case QE_CMPCLI_O_BASELINE:
+    case QE_CMPCLI_O_TASK:
+        if (!*v) {
+            fprintf(stderr, "qeval %s: %s wants a value\n", o->cmd, arg);
+            return QE_EXIT_USAGE;
+        }
+        *(id == QE_CMPCLI_O_BASELINE ? &o->baseline : &o->task) = v;
+        return 0;
+    case QE_CMPCLI_O_SCORER:
+        if (qe_opt_pick(v, qe_opt_scorers, NULL, &o->scorer)) {
+            fprintf(stderr, "qeval %s: --scorer wants lmeval or math\n", o->cmd);
+            return QE_EXIT_USAGE;
+        }
+        return 0;
+    case QE_CMPCLI_O_ALLOW_MISMATCH:
+        o->allow_mismatch = 1;
+        return 0;
+    default:
+        return -1;
+    }
+}
 
 int qe_cmpcli_have_math(void)
 {
@@ -347,86 +373,50 @@ static void math_lines(qe_buf *out, const qe_cmpcli_run *run, size_t max_ids)
     }
 }
 
+enum { O_FORMAT, O_FLIPS };
+
+static const qe_opt_spec options[] = {
+    {"format", O_FORMAT, QE_OPT_VALUE},
+    {"flips", O_FLIPS, QE_OPT_VALUE},
+    QE_CMPCLI_OPTIONS,
+};
+static const qe_opt_cmd cli = {"compare", options, sizeof options / sizeof *options,
+                               QE_OPT_COLLECT, usage, 1};
+
 int cmd_compare(int argc, char **argv)
 {
     qe_cmpcli_opts o = {"compare", NULL, NULL, 0, QE_SCORER_LMEVAL};
     int format = QE_COMPARE_TABLE;
     long flips = 10;
-    const char **args = calloc((size_t)argc + 1, sizeof *args);
-    size_t nargs = 0;
-    if (!args)
+    qe_opt p;
+    if (qe_opt_init(&p, &cli, argc, argv, 1))
         return QE_EXIT_IO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-#define OPT(name)                                                                             \
-    ((!strcmp(a, name) && (v = i + 1 < argc ? argv[++i] : NULL, 1)) ||                        \
-     (!strncmp(a, name "=", sizeof name) && (v = a + sizeof name, 1)))
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            free(args);
-            return QE_EXIT_OK;
-        } else if (OPT("--format")) {
-            format = v ? qe_compare_format_parse(v) : -1;
+    for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
+        const char *v = p.val;
+        char *end;
+        if (id == O_FORMAT) {
+            format = qe_compare_format_parse(v);
             if (format < 0) {
                 fprintf(stderr, "qeval compare: --format wants table, json, md or csv\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
-        } else if (OPT("--baseline")) {
-            if (!v || !*v)
-                goto missing;
-            o.baseline = v;
-        } else if (OPT("--task") || OPT("--tasks")) {
-            if (!v || !*v)
-                goto missing;
-            o.task = v;
-        } else if (OPT("--flips")) {
-            char *end;
-            flips = v ? strtol(v, &end, 10) : -1;
-            if (!v || *end || flips < 0 || flips > 1000000) {
+        } else if (id == O_FLIPS) {
+            flips = strtol(v, &end, 10);
+            if (*end || flips < 0 || flips > 1000000) {
                 fprintf(stderr, "qeval compare: --flips wants a count >= 0\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
-        } else if (OPT("--scorer")) {
-            if (v && !strcmp(v, "lmeval"))
-                o.scorer = QE_SCORER_LMEVAL;
-            else if (v && !strcmp(v, "math"))
-                o.scorer = QE_SCORER_MATH;
-            else {
-                fprintf(stderr, "qeval compare: --scorer wants lmeval or math\n");
-                free(args);
-                return QE_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--allow-mismatch") || !strcmp(a, "--allow_mismatch")) {
-            o.allow_mismatch = 1;
-        } else if (!strcmp(a, "--")) {
-            while (++i < argc)
-                args[nargs++] = argv[i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "qeval compare: unknown option '%s'\n", a);
-            usage(stderr);
-            free(args);
-            return QE_EXIT_USAGE;
-        } else {
-            args[nargs++] = a;
+        } else if (qe_cmpcli_option(&o, id, p.arg, v)) {
+            qe_opt_fail(&p);
         }
-        continue;
-    missing:
-        fprintf(stderr, "qeval compare: %s wants a value\n", a);
-        free(args);
-        return QE_EXIT_USAGE;
-#undef OPT
     }
-    if (nargs < 1) {
-        usage(stderr);
-        free(args);
-        return QE_EXIT_USAGE;
+    if (p.exit >= 0) {
+        qe_opt_free(&p);
+        return p.exit;
     }
     qe_cmpcli_run run;
-    int rc = qe_cmpcli_prepare(args, nargs, &o, &run);
-    free(args);
+    int rc = qe_cmpcli_prepare(p.pos, p.n_pos, &o, &run);
+    qe_opt_free(&p);
     if (rc)
         return rc;
     qe_err e = {0};

@@ -7,6 +7,7 @@
  * --no-extract is given. */
 #include "cli.h"
 #include "err.h"
+#include "opt.h"
 #include "verify.h"
 
 #include <jansson.h>
@@ -129,34 +130,54 @@ static int grade_jsonl(const char *path, int extract, qe_verify_opts *o)
     return bad ? QE_EXIT_PARTIAL : QE_EXIT_OK;
 }
 
+enum { O_GOLD, O_PRED, O_NO_EXTRACT, O_EXTRACT, O_JSONL };
+
+static const qe_opt_spec options[] = {
+    {"gold", O_GOLD, QE_OPT_VALUE},         {"pred", O_PRED, QE_OPT_VALUE},
+    {"no-extract", O_NO_EXTRACT, QE_OPT_FLAG}, {"extract", O_EXTRACT, QE_OPT_VALUE},
+    {"jsonl", O_JSONL, QE_OPT_FLAG},
+};
+static const qe_opt_cmd cli = {"grade", options, sizeof options / sizeof *options, 0, NULL, 0};
+
 int cmd_grade(int argc, char **argv)
 {
     const char *gold = NULL, *pred = NULL, *jsonl = NULL;
     int extract = 1;
     qe_verify_opts o;
     qe_verify_opts_init(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    qe_opt p;
+    qe_opt_init(&p, &cli, argc, argv, 1);
+    int id;
+    while ((id = qe_opt_next(&p)) != QE_OPT_END) {
+        switch (id) {
+        case QE_OPT_HELP:
             usage(stdout);
             return QE_EXIT_OK;
-        } else if (!strcmp(a, "--gold") && i + 1 < argc)
-            gold = argv[++i];
-        else if (!strcmp(a, "--pred") && i + 1 < argc)
-            pred = argv[++i];
-        else if (!strcmp(a, "--no-extract"))
+        case O_GOLD:
+            gold = p.val;
+            break;
+        case O_PRED:
+            pred = p.val;
+            break;
+        case O_NO_EXTRACT:
             extract = 0;
-        else if (!strcmp(a, "--extract") && i + 1 < argc) {
-            if (qe_extract_opts_parse(&o.extract, argv[++i])) {
-                fprintf(stderr, "qeval grade: --extract: unknown method in '%s'\n", argv[i]);
+            break;
+        case O_EXTRACT:
+            if (qe_extract_opts_parse(&o.extract, p.val)) {
+                fprintf(stderr, "qeval grade: --extract: unknown method in '%s'\n", p.val);
                 return QE_EXIT_USAGE;
             }
-        } else if (!strcmp(a, "--jsonl")) {
-            jsonl = "-";
-            if (i + 1 < argc && (argv[i + 1][0] != '-' || !strcmp(argv[i + 1], "-")))
-                jsonl = argv[++i];
-        } else {
-            fprintf(stderr, "qeval grade: unknown or incomplete option '%s'\n", a);
+            break;
+        case O_JSONL:
+            jsonl = qe_opt_take_optional(&p);
+            if (!jsonl)
+                jsonl = "-";
+            break;
+        case QE_OPT_MISSING: /* reported */
+            usage(stderr);
+            return QE_EXIT_USAGE;
+        default:
+            fprintf(stderr, "qeval grade: unknown or incomplete option '%s'\n", p.arg);
             usage(stderr);
             return QE_EXIT_USAGE;
         }

@@ -117,74 +117,39 @@ static int write_atomic(const char *out, const qe_compare_result *res, const qe_
     return rc;
 }
 
+enum { O_TITLE, O_FORCE };
+
+static const qe_opt_spec options[] = {
+    {"title", O_TITLE, QE_OPT_VALUE},
+    {"force", O_FORCE, QE_OPT_FLAG},
+    {"-f", O_FORCE, QE_OPT_FLAG},
+    QE_CMPCLI_OPTIONS,
+};
+static const qe_opt_cmd cli = {"report", options, sizeof options / sizeof *options,
+                               QE_OPT_COLLECT, usage, 2};
+
 int cmd_report(int argc, char **argv)
 {
     qe_cmpcli_opts o = {"report", NULL, NULL, 0, QE_SCORER_LMEVAL};
     qe_report_opts ro = {0};
     int force = 0;
-    const char **args = calloc((size_t)argc + 1, sizeof *args);
-    size_t nargs = 0;
-    if (!args)
+    qe_opt p;
+    if (qe_opt_init(&p, &cli, argc, argv, 1))
         return QE_EXIT_IO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-#define OPT(name)                                                                             \
-    ((!strcmp(a, name) && (v = i + 1 < argc ? argv[++i] : NULL, 1)) ||                        \
-     (!strncmp(a, name "=", sizeof name) && (v = a + sizeof name, 1)))
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            free(args);
-            return QE_EXIT_OK;
-        } else if (OPT("--baseline")) {
-            if (!v || !*v)
-                goto missing;
-            o.baseline = v;
-        } else if (OPT("--title")) {
-            if (!v)
-                goto missing;
-            ro.title = v;
-        } else if (OPT("--task") || OPT("--tasks")) {
-            if (!v || !*v)
-                goto missing;
-            o.task = v;
-        } else if (OPT("--scorer")) {
-            if (v && !strcmp(v, "lmeval"))
-                o.scorer = QE_SCORER_LMEVAL;
-            else if (v && !strcmp(v, "math"))
-                o.scorer = QE_SCORER_MATH;
-            else {
-                fprintf(stderr, "qeval report: --scorer wants lmeval or math\n");
-                free(args);
-                return QE_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--allow-mismatch") || !strcmp(a, "--allow_mismatch")) {
-            o.allow_mismatch = 1;
-        } else if (!strcmp(a, "--force") || !strcmp(a, "-f")) {
+    for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
+        if (id == O_TITLE)
+            ro.title = p.val;
+        else if (id == O_FORCE)
             force = 1;
-        } else if (!strcmp(a, "--")) {
-            while (++i < argc)
-                args[nargs++] = argv[i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "qeval report: unknown option '%s'\n", a);
-            usage(stderr);
-            free(args);
-            return QE_EXIT_USAGE;
-        } else {
-            args[nargs++] = a;
-        }
-        continue;
-    missing:
-        fprintf(stderr, "qeval report: %s wants a value\n", a);
-        free(args);
-        return QE_EXIT_USAGE;
-#undef OPT
+        else if (qe_cmpcli_option(&o, id, p.arg, p.val))
+            qe_opt_fail(&p);
     }
-    if (nargs < 2) {
-        usage(stderr);
-        free(args);
-        return QE_EXIT_USAGE;
+    if (p.exit >= 0) {
+        qe_opt_free(&p);
+        return p.exit;
     }
+    const char **args = p.pos;
+    size_t nargs = p.n_pos;
     const char *out = args[0];
     size_t ol = strlen(out);
     struct stat st;
@@ -192,18 +157,18 @@ int cmd_report(int argc, char **argv)
         fprintf(stderr, "qeval report: the first argument is the output file and must end in "
                         ".html (got '%s')\n",
                 out);
-        free(args);
+        qe_opt_free(&p);
         return QE_EXIT_USAGE;
     }
     if (!force && stat(out, &st) == 0) { /* fail before the work; link() re-checks */
         fprintf(stderr, "qeval report: %s exists; --force replaces it\n", out);
-        free(args);
+        qe_opt_free(&p);
         return QE_EXIT_IO;
     }
     qe_cmpcli_run run;
     int rc = qe_cmpcli_prepare(args + 1, nargs - 1, &o, &run);
     if (rc) {
-        free(args);
+        qe_opt_free(&p);
         return rc;
     }
     size_t bytes = 0;
@@ -211,7 +176,7 @@ int cmd_report(int argc, char **argv)
     if (!rc)
         printf("wrote %s (%zu bytes, %.1f KB)\n", out, bytes, (double)bytes / 1024.0);
     qe_cmpcli_free(&run);
-    free(args);
+    qe_opt_free(&p);
     fflush(stdout);
     return rc;
 }

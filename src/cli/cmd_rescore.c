@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "err.h"
 #include "lmeval_io.h"
+#include "opt.h"
 #include "paths.h"
 #include "pyjson.h"
 #include "rescore.h"
@@ -200,93 +201,64 @@ static void next_date_id(double *last, char out[32])
     qe_lmeval_date_id(t, out);
 }
 
+enum { O_FORMAT, O_SCORER, O_TASK, O_WRITE_DIR, O_NEUMAIER };
+
+static const qe_opt_spec options[] = {
+    {"format", O_FORMAT, QE_OPT_VALUE}, {"scorer", O_SCORER, QE_OPT_VALUE},
+    {"task", O_TASK, QE_OPT_VALUE},     {"write-dir", O_WRITE_DIR, QE_OPT_VALUE},
+    {"neumaier", O_NEUMAIER, QE_OPT_FLAG},
+};
+static const qe_opt_cmd cli = {"rescore", options, sizeof options / sizeof *options, QE_OPT_COLLECT, usage, 1};
+
 int cmd_rescore(int argc, char **argv)
 {
-    enum fmt fmt = FMT_TABLE;
+    int fmt = FMT_TABLE;
     const char *scorer = "lmeval", *task = NULL, *write_dir = NULL;
     int neumaier = 0;
-    char **args = calloc((size_t)argc + 1, sizeof *args);
-    size_t nargs = 0;
-    if (!args)
+    qe_opt p;
+    if (qe_opt_init(&p, &cli, argc, argv, 1))
         return QE_EXIT_IO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-#define OPT(name)                                                                                  \
-    ((!strcmp(a, name) && (v = i + 1 < argc ? argv[++i] : NULL, 1)) ||                             \
-     (!strncmp(a, name "=", sizeof name) && (v = a + sizeof name, 1)))
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            free(args);
-            return QE_EXIT_OK;
-        } else if (OPT("--format")) {
-            if (v && !strcmp(v, "table"))
-                fmt = FMT_TABLE;
-            else if (v && !strcmp(v, "json"))
-                fmt = FMT_JSON;
-            else {
+    for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
+        const char *v = p.val;
+        int k;
+        if (id == O_FORMAT) {
+            static const char *const names[] = {"table", "json", NULL};
+            static const int values[] = {FMT_TABLE, FMT_JSON};
+            if (qe_opt_pick(v, names, values, &fmt)) {
                 fprintf(stderr, "qeval rescore: --format wants table or json\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
-        } else if (OPT("--scorer")) {
-            if (!v || (strcmp(v, "lmeval") && strcmp(v, "math"))) {
+        } else if (id == O_SCORER) {
+            if (qe_opt_pick(v, qe_opt_scorers, NULL, &k)) {
                 fprintf(stderr, "qeval rescore: --scorer wants lmeval or math\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
             scorer = v;
-        } else if (OPT("--task")) {
-            if (!v || !qe_rescore_task_supported(v)) {
+        } else if (id == O_TASK) {
+            if (!qe_rescore_task_supported(v)) {
                 fprintf(stderr,
                         "qeval rescore: --task wants hendrycks_math500, aime24, aime25 or gsm8k\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
             task = v;
-        } else if (OPT("--write-dir")) {
-            if (!v || !*v) {
+        } else if (id == O_WRITE_DIR) {
+            if (!*v) {
                 fprintf(stderr, "qeval rescore: --write-dir wants a directory\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
             write_dir = v;
-        } else if (!strcmp(a, "--neumaier")) {
+        } else if (id == O_NEUMAIER) {
             neumaier = 1;
-        } else if (!strcmp(a, "--")) {
-            while (++i < argc)
-                args[nargs++] = argv[i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "qeval rescore: unknown option '%s'\n", a);
-            usage(stderr);
-            free(args);
-            return QE_EXIT_USAGE;
-        } else {
-            args[nargs++] = argv[i];
         }
-#undef OPT
     }
-    if (nargs == 0) {
-        usage(stderr);
-        free(args);
-        return QE_EXIT_USAGE;
+    if (p.exit >= 0) {
+        qe_opt_free(&p);
+        return p.exit;
     }
-
     qe_paths in = {0};
-    int errors = 0, write_failed = 0;
-    for (size_t i = 0; i < nargs; i++) {
-        qe_err e = {0};
-        size_t seen = in.n_errors;
-        int prc = qe_paths_add(&in, args[i], wanted_in_dir, &e);
-        for (size_t k = seen; k < in.n_errors; k++, errors++)
-            fprintf(stderr, "qeval: %s\n", in.errors[k]);
-        if (prc) {
-            fprintf(stderr, "qeval: %s\n", e.msg);
-            errors++;
-            break;
-        }
-    }
-    free(args);
+    int write_failed = 0;
+    int errors = (int)qe_opt_add_paths(&p, &in, wanted_in_dir);
+    qe_opt_free(&p);
 
     qe_rescore_result **res = calloc(in.n_files ? in.n_files : 1, sizeof *res);
     size_t nres = 0;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "opt.h"
 #include "runner.h"
 
 static volatile sig_atomic_t g_stop; /* set by the signal handler only */
@@ -69,29 +70,6 @@ static void usage(FILE *f)
             "6 store refused; 130 interrupted (everything answered is kept).\n");
 }
 
-/* Matches "--name" / "--name=value" in dash or underscore spelling. */
-static int flag_is(const char *arg, const char *name, const char **inline_val)
-{
-    if (strncmp(arg, "--", 2))
-        return 0;
-    arg += 2;
-    size_t i = 0;
-    for (; name[i]; i++) {
-        char a = arg[i] == '_' ? '-' : arg[i];
-        if (a != name[i])
-            return 0;
-    }
-    if (arg[i] == 0) {
-        *inline_val = NULL;
-        return 1;
-    }
-    if (arg[i] == '=') {
-        *inline_val = arg + i + 1;
-        return 1;
-    }
-    return 0;
-}
-
 static int parse_int(const char *s, long lo, long hi, long *out)
 {
     char *end;
@@ -123,6 +101,35 @@ static char *base_root(const char *url)
     return u;
 }
 
+enum {
+    O_BASE_URL, O_MODEL, O_TASKS, O_LIMIT, O_APPLY_CHAT_TEMPLATE, O_NO_CHAT, O_SYSTEM_INSTRUCTION, O_THINK, O_SCORER, O_GEN_KWARGS, O_NUM_CONCURRENT, O_REPEATS, O_SEED, O_LOG_SAMPLES, O_API_KEY_ENV, O_TIMEOUT, O_SERVER_WAIT, O_MAX_ATTEMPTS, O_OUTPUT_PATH,
+};
+
+static const qe_opt_spec options[] = {
+    {"base-url", O_BASE_URL, QE_OPT_VALUE},
+    {"model", O_MODEL, QE_OPT_VALUE},
+    {"tasks", O_TASKS, QE_OPT_VALUE},
+    {"limit", O_LIMIT, QE_OPT_VALUE},
+    {"apply-chat-template", O_APPLY_CHAT_TEMPLATE, QE_OPT_INLINE},
+    {"no-chat", O_NO_CHAT, QE_OPT_INLINE},
+    {"system-instruction", O_SYSTEM_INSTRUCTION, QE_OPT_VALUE},
+    {"think", O_THINK, QE_OPT_VALUE},
+    {"scorer", O_SCORER, QE_OPT_VALUE},
+    {"gen-kwargs", O_GEN_KWARGS, QE_OPT_VALUE},
+    {"num-concurrent", O_NUM_CONCURRENT, QE_OPT_VALUE},
+    {"repeats", O_REPEATS, QE_OPT_VALUE},
+    {"seed", O_SEED, QE_OPT_VALUE},
+    {"log-samples", O_LOG_SAMPLES, QE_OPT_INLINE},
+    {"api-key-env", O_API_KEY_ENV, QE_OPT_VALUE},
+    {"timeout", O_TIMEOUT, QE_OPT_VALUE},
+    {"server-wait", O_SERVER_WAIT, QE_OPT_VALUE},
+    {"max-attempts", O_MAX_ATTEMPTS, QE_OPT_VALUE},
+    {"output-path", O_OUTPUT_PATH, QE_OPT_VALUE},
+    {"-o", O_OUTPUT_PATH, QE_OPT_VALUE},
+};
+static const char *const thinks[] = {"on", "off", "default", NULL};
+static const qe_opt_cmd cli = {"run", options, sizeof options / sizeof *options, 0, NULL, 0};
+
 int cmd_run(int argc, char **argv)
 {
     qe_run_opts o;
@@ -142,39 +149,28 @@ int cmd_run(int argc, char **argv)
     char *roots[64] = {0};
     size_t n_urls = 0;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-#define VALUE()                                                                            \
-    do {                                                                                   \
-        if (!v) {                                                                          \
-            if (i + 1 >= argc) {                                                           \
-                fprintf(stderr, "qeval run: %s needs a value\n", a);                       \
-                goto out;                                                                  \
-            }                                                                              \
-            v = argv[++i];                                                                 \
-        }                                                                                  \
-    } while (0)
+    qe_opt p;
+    qe_opt_init(&p, &cli, argc, argv, 1);
+    int id;
+    while ((id = qe_opt_next(&p)) != QE_OPT_END) {
+        const char *v = p.val;
         long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (id == QE_OPT_HELP) {
             usage(stdout);
             ret = QE_EXIT_OK;
             goto out;
-        } else if (flag_is(a, "base-url", &v)) {
-            VALUE();
+        } else if (id == O_BASE_URL) {
             if (n_urls >= 64) {
                 fprintf(stderr, "qeval run: at most 64 --base-url\n");
                 goto out;
             }
             urls_in[n_urls++] = v;
             base_url = v;
-        } else if (flag_is(a, "model", &v)) {
-            VALUE();
+        } else if (id == O_MODEL) {
             o.model = v;
-        } else if (flag_is(a, "tasks", &v)) {
-            VALUE();
+        } else if (id == O_TASKS) {
             tasks_arg = v;
-        } else if (flag_is(a, "limit", &v)) {
-            VALUE();
+        } else if (id == O_LIMIT) {
             char *end;
             errno = 0;
             o.limit = strtod(v, &end);
@@ -182,81 +178,62 @@ int cmd_run(int argc, char **argv)
                 fprintf(stderr, "qeval run: --limit must be a positive number, not '%s'\n", v);
                 goto out;
             }
-        } else if (flag_is(a, "apply-chat-template", &v)) {
+        } else if (id == O_APPLY_CHAT_TEMPLATE) {
             if (v && strcmp(v, "true") && strcmp(v, "1")) {
                 fprintf(stderr, "qeval run: named chat templates are not supported ('%s')\n", v);
                 goto out;
             }
             chat = true;
-        } else if (flag_is(a, "no-chat", &v)) {
+        } else if (id == O_NO_CHAT) {
             no_chat = true;
-        } else if (flag_is(a, "system-instruction", &v)) {
-            VALUE();
+        } else if (id == O_SYSTEM_INSTRUCTION) {
             o.system_instruction = v;
-        } else if (flag_is(a, "think", &v)) {
-            VALUE();
-            if (!strcmp(v, "on"))
-                o.think = 1;
-            else if (!strcmp(v, "off"))
-                o.think = 0;
-            else if (!strcmp(v, "default"))
-                o.think = -1;
-            else {
+        } else if (id == O_THINK) {
+            if (qe_opt_pick(v, thinks, (const int[]){1, 0, -1}, &o.think)) {
                 fprintf(stderr, "qeval run: --think takes on, off or default, not '%s'\n", v);
                 goto out;
             }
-        } else if (flag_is(a, "scorer", &v)) {
-            VALUE();
-            if (!strcmp(v, "lmeval"))
-                o.scorer = QE_RUN_SCORER_LMEVAL;
-            else if (!strcmp(v, "math"))
-                o.scorer = QE_RUN_SCORER_MATH;
-            else {
+        } else if (id == O_SCORER) {
+            int k;
+            if (qe_opt_pick(v, qe_opt_scorers, NULL, &k)) {
                 fprintf(stderr, "qeval run: --scorer takes lmeval or math, not '%s'\n", v);
                 goto out;
             }
-        } else if (flag_is(a, "gen-kwargs", &v)) {
-            VALUE();
+            o.scorer = k ? QE_RUN_SCORER_MATH : QE_RUN_SCORER_LMEVAL;
+        } else if (id == O_GEN_KWARGS) {
             o.gen_kwargs = v;
-        } else if (flag_is(a, "num-concurrent", &v)) {
-            VALUE();
+        } else if (id == O_NUM_CONCURRENT) {
             if (parse_int(v, 1, 4096, &n)) {
                 fprintf(stderr, "qeval run: --num-concurrent must be 1..4096\n");
                 goto out;
             }
             o.num_concurrent = (int)n;
-        } else if (flag_is(a, "repeats", &v)) {
-            VALUE();
+        } else if (id == O_REPEATS) {
             if (parse_int(v, 1, 1000, &n)) {
                 fprintf(stderr, "qeval run: --repeats must be 1..1000\n");
                 goto out;
             }
             o.repeats = (int)n;
-        } else if (flag_is(a, "seed", &v)) {
-            VALUE();
+        } else if (id == O_SEED) {
             if (parse_int(v, 0, 2147483647L, &n)) {
                 fprintf(stderr, "qeval run: --seed must be 0..2147483647\n");
                 goto out;
             }
             o.seed = (uint64_t)n;
-        } else if (flag_is(a, "output-path", &v) || !strcmp(a, "-o")) {
-            VALUE();
+        } else if (id == O_OUTPUT_PATH) {
             o.output_path = v;
-        } else if (flag_is(a, "log-samples", &v)) {
+        } else if (id == O_LOG_SAMPLES) {
             o.log_samples = true;
-        } else if (flag_is(a, "api-key-env", &v)) {
-            VALUE();
+        } else if (id == O_API_KEY_ENV) {
             key_env = v;
-        } else if (flag_is(a, "timeout", &v)) {
-            VALUE();
+        } else if (id == O_TIMEOUT) {
             char *end;
             o.timeout_s = strtod(v, &end);
             if (end == v || *end || !(o.timeout_s > 0) || o.timeout_s > 86400) {
                 fprintf(stderr, "qeval run: --timeout must be 0 < seconds <= 86400\n");
                 goto out;
             }
-        } else if (flag_is(a, "server-wait", &v)) {
-            VALUE();
+        } else if (id == O_SERVER_WAIT) {
             char *end;
             o.server_wait_s = strtod(v, &end);
             if (end == v || *end || o.server_wait_s > 86400) {
@@ -265,18 +242,18 @@ int cmd_run(int argc, char **argv)
             }
             if (o.server_wait_s == 0)
                 o.server_wait_s = -1;
-        } else if (flag_is(a, "max-attempts", &v)) {
-            VALUE();
+        } else if (id == O_MAX_ATTEMPTS) {
             if (parse_int(v, 1, 100, &n)) {
                 fprintf(stderr, "qeval run: --max-attempts must be 1..100\n");
                 goto out;
             }
             o.max_attempts = (int)n;
+        } else if (id == QE_OPT_MISSING) { /* reported */
+            goto out;
         } else {
-            fprintf(stderr, "qeval run: unknown argument '%s' (see qeval run --help)\n", a);
+            fprintf(stderr, "qeval run: unknown argument '%s' (see qeval run --help)\n", p.arg);
             goto out;
         }
-#undef VALUE
     }
     if (!base_url || !o.model || !tasks_arg || !o.output_path) {
         fprintf(stderr, "qeval run: --base-url, --model, --tasks and --output-path are required "

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "err.h"
 #include "lmeval_io.h"
+#include "opt.h"
 #include "paths.h"
 #include "pyjson.h"
 #include "records.h"
@@ -588,72 +589,43 @@ static void free_row(row *r)
         free(r->settings[i].key), free(r->settings[i].val);
 }
 
+enum { O_FORMAT, O_ALL, O_NEUMAIER };
+
+static const qe_opt_spec options[] = {
+    {"format", O_FORMAT, QE_OPT_VALUE},
+    {"all", O_ALL, QE_OPT_FLAG},
+    {"neumaier", O_NEUMAIER, QE_OPT_FLAG},
+};
+static const qe_opt_cmd cli = {"summarize", options, sizeof options / sizeof *options, QE_OPT_COLLECT, usage, 1};
+
 int cmd_summarize(int argc, char **argv)
 {
-    enum fmt fmt = FMT_TABLE;
-    int all = 0, neumaier = 0;
+    int fmt = FMT_TABLE, all = 0, neumaier = 0;
     ctx c = {0};
-    char **args = calloc((size_t)argc + 1, sizeof *args);
-    size_t nargs = 0;
-    if (!args)
+    qe_opt p;
+    if (qe_opt_init(&p, &cli, argc, argv, 1))
         return QE_EXIT_IO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            free(args);
-            return QE_EXIT_OK;
-        } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
-            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            if (v && !strcmp(v, "table"))
-                fmt = FMT_TABLE;
-            else if (v && !strcmp(v, "csv"))
-                fmt = FMT_CSV;
-            else if (v && !strcmp(v, "json"))
-                fmt = FMT_JSON;
-            else if (v && (!strcmp(v, "md") || !strcmp(v, "markdown")))
-                fmt = FMT_MD;
-            else {
+    for (int id; (id = qe_opt_next(&p)) != QE_OPT_END;) {
+        const char *v = p.val;
+        if (id == O_FORMAT) {
+            static const char *const names[] = {"table", "csv", "json", "md", "markdown", NULL};
+            static const int values[] = {FMT_TABLE, FMT_CSV, FMT_JSON, FMT_MD, FMT_MD};
+            if (qe_opt_pick(v, names, values, &fmt)) {
                 fprintf(stderr, "qeval summarize: --format wants table, csv, json or md\n");
-                free(args);
-                return QE_EXIT_USAGE;
+                qe_opt_fail(&p);
             }
-        } else if (!strcmp(a, "--all")) {
+        } else if (id == O_ALL) {
             all = 1;
-        } else if (!strcmp(a, "--neumaier")) {
+        } else if (id == O_NEUMAIER) {
             neumaier = 1;
-        } else if (!strcmp(a, "--")) {
-            while (++i < argc)
-                args[nargs++] = argv[i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "qeval summarize: unknown option '%s'\n", a);
-            usage(stderr);
-            free(args);
-            return QE_EXIT_USAGE;
-        } else {
-            args[nargs++] = argv[i];
         }
     }
-    if (nargs == 0) {
-        usage(stderr);
-        free(args);
-        return QE_EXIT_USAGE;
+    if (p.exit >= 0) {
+        qe_opt_free(&p);
+        return p.exit;
     }
-    for (size_t i = 0; i < nargs; i++) {
-        qe_err e = {0};
-        size_t seen = c.in.n_errors;
-        int prc = qe_paths_add(&c.in, args[i], wanted_in_dir, &e);
-        for (size_t k = seen; k < c.in.n_errors; k++) {
-            fprintf(stderr, "qeval: %s\n", c.in.errors[k]);
-            c.errors++;
-        }
-        if (prc) {
-            fprintf(stderr, "qeval: %s\n", e.msg);
-            c.errors++;
-            break;
-        }
-    }
-    free(args);
+    c.errors += (int)qe_opt_add_paths(&p, &c.in, wanted_in_dir);
+    qe_opt_free(&p);
 
     for (size_t i = 0; i < c.in.n_files; i++) {
         const char *f = c.in.files[i];

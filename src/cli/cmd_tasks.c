@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "chat.h"
+#include "opt.h"
 #include "task.h"
 
 #include <errno.h>
@@ -62,56 +63,82 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+enum { O_DOC, O_CHAT, O_JSON, O_FEWSHOT_AS_MULTITURN, O_SYSTEM_INSTRUCTION, O_NUM_FEWSHOT, O_THINK };
+
+static const qe_opt_spec show_options[] = {
+    {"doc", O_DOC, QE_OPT_VALUE},
+    {"chat", O_CHAT, QE_OPT_FLAG},
+    {"json", O_JSON, QE_OPT_FLAG},
+    {"fewshot-as-multiturn", O_FEWSHOT_AS_MULTITURN, QE_OPT_FLAG},
+    {"system-instruction", O_SYSTEM_INSTRUCTION, QE_OPT_VALUE},
+    {"num-fewshot", O_NUM_FEWSHOT, QE_OPT_VALUE},
+    {"think", O_THINK, QE_OPT_VALUE},
+};
+static const qe_opt_cmd show_cli = {"tasks", show_options,
+                                    sizeof show_options / sizeof *show_options, 0, NULL, 0};
+
 static int show(int argc, char **argv)
 {
     const char *name = NULL;
-    size_t doc = 0;
-    int chat = 0, json = 0;
+    size_t doc = 0, k;
+    int chat = 0, json = 0, id;
     enum qe_chat_think think = QE_THINK_DEFAULT;
     qe_prompt_opts o = QE_PROMPT_OPTS_INIT;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int has_val = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    qe_opt p;
+    qe_opt_init(&p, &show_cli, argc, argv, 0);
+    while ((id = qe_opt_next(&p)) != QE_OPT_END) {
+        const char *v = p.val;
+        switch (id) {
+        case QE_OPT_HELP:
             fputs(usage, stdout);
             return QE_EXIT_OK;
-        } else if (!strcmp(a, "--doc") && has_val) {
-            if (parse_size(argv[++i], &doc)) {
-                fprintf(stderr, "qeval tasks: --doc %s: not a document index\n", argv[i]);
+        case O_DOC:
+            if (parse_size(v, &doc)) {
+                fprintf(stderr, "qeval tasks: --doc %s: not a document index\n", v);
                 return QE_EXIT_USAGE;
             }
-        } else if (!strcmp(a, "--chat")) {
+            break;
+        case O_CHAT:
             chat = 1;
-        } else if (!strcmp(a, "--json")) {
+            break;
+        case O_JSON:
             json = 1;
-        } else if (!strcmp(a, "--fewshot-as-multiturn")) {
+            break;
+        case O_FEWSHOT_AS_MULTITURN:
             o.fewshot_as_multiturn = true;
-        } else if (!strcmp(a, "--system-instruction") && has_val) {
-            o.system_instruction = argv[++i];
-        } else if (!strcmp(a, "--num-fewshot") && has_val) {
-            size_t k;
-            if (parse_size(argv[++i], &k) || k > 64) {
-                fprintf(stderr, "qeval tasks: --num-fewshot %s: want 0..64\n", argv[i]);
+            break;
+        case O_SYSTEM_INSTRUCTION:
+            o.system_instruction = v;
+            break;
+        case O_NUM_FEWSHOT:
+            if (parse_size(v, &k) || k > 64) {
+                fprintf(stderr, "qeval tasks: --num-fewshot %s: want 0..64\n", v);
                 return QE_EXIT_USAGE;
             }
             o.num_fewshot = (int)k;
-        } else if (!strcmp(a, "--think") && has_val) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "on"))
-                think = QE_THINK_ON;
-            else if (!strcmp(v, "off"))
-                think = QE_THINK_OFF;
-            else if (!strcmp(v, "default"))
-                think = QE_THINK_DEFAULT;
-            else {
+            break;
+        case O_THINK: {
+            static const char *const names[] = {"on", "off", "default", NULL};
+            static const int values[] = {QE_THINK_ON, QE_THINK_OFF, QE_THINK_DEFAULT};
+            int t;
+            if (qe_opt_pick(v, names, values, &t)) {
                 fprintf(stderr, "qeval tasks: --think %s: want on, off or default\n", v);
                 return QE_EXIT_USAGE;
             }
-        } else if (a[0] == '-' || name) {
-            fprintf(stderr, "qeval tasks show: unexpected argument '%s' (see --help)\n", a);
+            think = (enum qe_chat_think)t;
+            break;
+        }
+        case QE_OPT_MISSING: /* reported */
             return QE_EXIT_USAGE;
-        } else {
-            name = a;
+        case QE_OPT_POS:
+            if (!name && p.arg[0] != '-') {
+                name = p.arg;
+                break;
+            }
+            /* fall through */
+        default:
+            fprintf(stderr, "qeval tasks show: unexpected argument '%s' (see --help)\n", p.arg);
+            return QE_EXIT_USAGE;
         }
     }
     if (!name) {

@@ -8,6 +8,7 @@
 
 #include "compare.h"
 #include "inputs.h"
+#include "opt.h"
 
 enum { QE_SCORER_LMEVAL = 0, QE_SCORER_MATH = 1 };
 
@@ -35,6 +36,23 @@ typedef struct {
     char **owned;         /* verifier-extracted answers the records point to */
     size_t n_owned;
 } qe_cmpcli_run;
+
+/* Options both commands take, for their qe_opt tables (opt.h): ids from
+ * QE_CMPCLI_O_BASELINE up are handled by qe_cmpcli_option. */
+enum {
+    QE_CMPCLI_O_BASELINE = 100,
+    QE_CMPCLI_O_TASK,
+    QE_CMPCLI_O_SCORER,
+    QE_CMPCLI_O_ALLOW_MISMATCH,
+};
+#define QE_CMPCLI_OPTIONS                                                                    \
+    {"baseline", QE_CMPCLI_O_BASELINE, QE_OPT_VALUE}, {"task", QE_CMPCLI_O_TASK, QE_OPT_VALUE}, \
+        {"tasks", QE_CMPCLI_O_TASK, QE_OPT_VALUE}, {"scorer", QE_CMPCLI_O_SCORER, QE_OPT_VALUE}, \
+        {"allow-mismatch", QE_CMPCLI_O_ALLOW_MISMATCH, QE_OPT_FLAG}
+
+/* Applies shared option id (value v, argument arg as given) to *o. Returns
+ * -1 when id is not a shared option, else an exit code (0 = carry on). */
+int qe_cmpcli_option(qe_cmpcli_opts *o, int id, const char *arg, const char *v);
 
 /* Loads, checks and compares; prints warnings/errors to stderr. Returns an
  * exit code (cli.h); on 0, *run is filled (free with qe_cmpcli_free). */

@@ -1094,6 +1094,85 @@ static void test_run_cli_hostile(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ---- qeval compare / qeval report end to end ---- */
+
+/* Writes one model's verdicts file dir/model/aime24.verdicts.jsonl with
+ * hostile responses: NUL, 10 MB, 100k-deep braces, </script>. */
+static void write_hostile_verdicts(const char *dir, const char *model, const int correct[4])
+{
+    char p[800];
+    snprintf(p, sizeof p, "%s/%s", dir, model);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/%s/aime24.verdicts.jsonl", dir, model);
+    char *big = big_text(MB10, " \\\\boxed{3}");
+    for (char *q = big; (q = strchr(q, '\n')) != NULL;)
+        *q = ' ';
+    char *deep = nested("\\\\boxed{", "{", DEEP, "7", "}", DEEP, "}");
+    const char *resp[4] = {"\\\\boxed{7}\\u0000\\\\boxed{8}", big, deep,
+                           "</script><script>alert(1)</script> \\\\boxed{5}"};
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 4; i++)
+        fprintf(f, "{\"doc_id\": %d, \"correct\": %s, \"response\": \"%s\", \"extracted\": \"<img src=x>\", "
+                   "\"gold\": \"<b>5</b>\"}\n",
+                i, correct[i] ? "true" : "false", resp[i]);
+    assert_int_equal(fclose(f), 0);
+    free(big);
+    free(deep);
+}
+
+/* Both commands read the hostile files and answer normally; the page has
+ * one script (its own) and no live markup from the files; a line of
+ * invalid UTF-8 stops the load with FILE:LINE (exit 3). */
+static void test_compare_report_cli_hostile(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], a[700], b[700], html[700], so[700], se[700];
+    snprintf(dir, sizeof dir, "%s/qe_untrusted_cmp_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    static const int ca[4] = {1, 1, 0, 1}, cb[4] = {0, 1, 1, 0};
+    write_hostile_verdicts(dir, "bf16", ca);
+    write_hostile_verdicts(dir, "fp8", cb);
+    snprintf(a, sizeof a, "%s/bf16", dir);
+    snprintf(b, sizeof b, "%s/fp8", dir);
+    snprintf(html, sizeof html, "%s/out.html", dir);
+    snprintf(so, sizeof so, "%s/stdout.txt", dir);
+    snprintf(se, sizeof se, "%s/stderr.txt", dir);
+
+    const char *rep[] = {"report", html, a, b, NULL};
+    assert_int_equal(run_qeval(rep, so, se), 0);
+    char *h = slurp_file(html);
+    assert_int_equal(count_of(h, "<script"), 1);
+    assert_int_equal(count_of(h, "</script"), 1);
+    assert_null(strstr(h, "alert(1)</script>"));
+    assert_null(strstr(h, "<img"));
+    assert_null(strstr(h, "<b>5"));
+    assert_true(strlen(h) < 4u * 1024u * 1024u); /* responses are cut, not embedded whole */
+    free(h);
+
+    const char *cmp[] = {"compare", a, b, NULL};
+    assert_int_equal(run_qeval(cmp, so, se), 0);
+    char *o = slurp_file(so);
+    assert_non_null(strstr(o, "aime24"));
+    free(o);
+
+    char p[800];
+    snprintf(p, sizeof p, "%s/aime24.verdicts.jsonl", b);
+    FILE *f = fopen(p, "ab");
+    assert_non_null(f);
+    fputs("{\"doc_id\": 9, \"correct\": true, \"response\": \"bad \xff\"}\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_not_equal(run_qeval(cmp, so, se), 0);
+    char *e = slurp_file(se);
+    snprintf(p, sizeof p, "%s/aime24.verdicts.jsonl:5:", b);
+    assert_non_null(strstr(e, p));
+    free(e);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1120,6 +1199,7 @@ int main(void)
         cmocka_unit_test(test_client_invalid_utf8),
         cmocka_unit_test(test_client_big_deep_script),
         cmocka_unit_test(test_run_cli_hostile),
+        cmocka_unit_test(test_compare_report_cli_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,21 @@ typedef struct {
     char url[64];
 } server;
 
+/* The server of the running test, stopped by the teardown when the test
+ * fails before server_stop (test-only state). */
+static pid_t live_server;
+
+static int stop_live_server(void **state)
+{
+    (void)state;
+    if (live_server > 0) {
+        kill(live_server, SIGKILL);
+        waitpid(live_server, NULL, 0);
+        live_server = 0;
+    }
+    return 0;
+}
+
 static void server_start(server *s, const char *script, const char *log)
 {
     char exe[4096];
@@ -99,6 +114,7 @@ static void server_start(server *s, const char *script, const char *log)
     close(p[1]);
     s->pid = pid;
     s->fd = p[0];
+    live_server = pid;
     char line[256];
     size_t len = 0;
     while (len < sizeof line - 1) {
@@ -125,6 +141,7 @@ static void server_stop(server *s)
 {
     kill(s->pid, SIGTERM);
     waitpid(s->pid, NULL, 0);
+    live_server = 0;
     close(s->fd);
 }
 
@@ -681,9 +698,9 @@ static void corrupt_store_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(kill9_at_random_points),
-        cmocka_unit_test(disk_full_then_resume),
-        cmocka_unit_test(corrupt_store_refused),
+        cmocka_unit_test_teardown(kill9_at_random_points, stop_live_server),
+        cmocka_unit_test_teardown(disk_full_then_resume, stop_live_server),
+        cmocka_unit_test_teardown(corrupt_store_refused, stop_live_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

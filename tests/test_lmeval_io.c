@@ -251,7 +251,8 @@ static void test_streaming_memory_bounded(void **state)
     (void)before;
     (void)after;
 #else
-    if (after - before > 8 * 1024)
+    /* under `make valgrind` memcheck holds freed blocks in a 20 MB queue */
+    if (!getenv("QEVAL_VALGRIND") && after - before > 8 * 1024)
         fail_msg("peak RSS grew by %ld KB reading a 50 MB file", after - before);
 #endif
 }

@@ -1030,6 +1030,12 @@ static int run_eval_step(sweep *s, size_t mi, size_t ti)
                           ts->truncated, ts->ok);
         set_pair(s, mi, ti, QE_SWEEP_DONE, "%s", qe_buf_str(&why));
         qe_buf_free(&why);
+        /* the same explanations `qeval run` prints: thinking cut off,
+         * scorer disagreement, what the sample size can detect */
+        qe_buf diag = QE_BUF_INIT;
+        if (qe_run_task_diagnose(ts, &diag) == 0 && diag.len)
+            note(s, "%s x %s:\n%s", m->name, task, qe_buf_str(&diag));
+        qe_buf_free(&diag);
         ret = record_pair(s, mi, ti);
     } else if (s->has_budget && clock_now(s) >= s->deadline) {
         set_pair(s, mi, ti, QE_SWEEP_SKIPPED, "the time budget ran out during the task (%zu of %zu answered; a rerun "

@@ -110,6 +110,13 @@ typedef struct {
     double metric_value;        /* its value (bools as 0/1) */
 } qe_lmeval_sample;
 
+/* The text of a JSON string value for C-string code: the value itself when
+ * it holds no NUL, else a copy in scratch with each NUL (U+0000) replaced
+ * by U+FFFD, so nothing after a NUL is lost (docs/reliability.md). *out is
+ * NULL when v is not a string; it lives as long as v and scratch. 0 or
+ * QE_ENOMEM. */
+int qe_lmeval_text(const json_t *v, qe_buf *scratch, const char **out);
+
 typedef struct qe_lmeval_samples qe_lmeval_samples;
 
 /* Opens for streaming; memory is bounded by the longest line. */

@@ -2,10 +2,13 @@
  * (see lmeval_io.h; formats in docs/lmeval-io.md). */
 #include "lmeval_io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -808,8 +811,14 @@ int qe_lmeval_write_file(const char *path, const void *data, size_t n, qe_err *e
 {
     char *dcopy = strdup(path);
     qe_buf tmp = QE_BUF_INIT;
-    if (!dcopy || qe_buf_printf(&tmp, "%s.tmp.XXXXXX", path)) {
+    /* "<dir>/.<name>.qeval-tmp.<pid>.XXXXXX": hidden, and recognisable by
+     * qe_lmeval_remove_stale_temps after a kill -9 */
+    const char *slash = strrchr(path, '/');
+    if (!dcopy || qe_buf_printf(&tmp, "%.*s.%s" QE_LMEVAL_TMP_TAG "%ld.XXXXXX",
+                                slash ? (int)(slash + 1 - path) : 0, path,
+                                slash ? slash + 1 : path, (long)getpid())) {
         free(dcopy);
+        qe_buf_free(&tmp);
         return qe_err_set(e, QE_ENOMEM, "out of memory");
     }
     char *dir = dirname(dcopy);
@@ -866,4 +875,37 @@ out:
     qe_buf_free(&tmp);
     free(dcopy);
     return rc;
+}
+
+size_t qe_lmeval_remove_stale_temps(const char *path)
+{
+    char *dcopy = strdup(path);
+    if (!dcopy)
+        return 0;
+    const char *dir = dirname(dcopy);
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        const char *tag = de->d_name[0] == '.' ? strstr(de->d_name, QE_LMEVAL_TMP_TAG) : NULL;
+        if (!tag)
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(tag + strlen(QE_LMEVAL_TMP_TAG), &end, 10);
+        if (errno || pid <= 0 || *end != '.' || (pid_t)pid != pid)
+            continue;
+        /* alive (or not ours to signal): maybe still writing, leave it */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char full[PATH_MAX];
+        if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full)
+            continue;
+        if (unlink(full) == 0)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    free(dcopy);
+    return n;
 }

@@ -197,6 +197,15 @@ int qe_lmeval_results_format(qe_buf *out, const json_t *results, qe_err *e);
  * of the directory). Never replaces an existing file: QE_EIO "exists". */
 int qe_lmeval_write_file(const char *path, const void *data, size_t n, qe_err *e);
 
+/* The temp file of qe_lmeval_write_file(".../name") is
+ * ".../.name" QE_LMEVAL_TMP_TAG "<pid>.XXXXXX"; it is unlinked on every
+ * return, so one is only left by a process killed while writing. */
+#define QE_LMEVAL_TMP_TAG ".qeval-tmp."
+/* Removes the temp files of that pattern in path's directory whose writer
+ * (pid) no longer exists (kill(pid, 0) fails with ESRCH). Best effort:
+ * returns how many were removed; never touches any other file. */
+size_t qe_lmeval_remove_stale_temps(const char *path);
+
 /* ---------- paths ---------- */
 
 /* re.sub(r"[\"<>:/\|\\?\*\[\]]+", "__", name). Returns malloc'd text. */

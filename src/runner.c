@@ -1438,6 +1438,7 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
         qe_buf_puts(&base, c->o->output_path);
     json_t *written = json_object(), *wsamples = json_object();
     char *rpath = NULL;
+    int rpath_cleaned = 0;
     for (size_t i = 0; i < c->nts && !rc; i++) {
         if (!outs[i].complete)
             continue;
@@ -1448,6 +1449,9 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
                              e);
         if (rc)
             break;
+        /* temp files a run killed while writing left here (never results) */
+        if (!rpath_cleaned++)
+            qe_lmeval_remove_stale_temps(rpath);
         if (c->o->log_samples) {
             rc = qe_lmeval_write_file(sp, outs[i].samples.data ? outs[i].samples.data : "",
                                       outs[i].samples.len, e);

@@ -1182,7 +1182,7 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             rc = qe_err_set(e, QE_ENOMEM, "out of memory");
             break;
         } else {
-            snprintf(vr.reason, sizeof vr.reason, "no gold: %s", ge.msg);
+            snprintf(vr.reason, sizeof vr.reason, "no gold: %.*s", (int)(sizeof vr.reason - 16), ge.msg);
         }
         out->math_correct += mv == QE_VERDICT_TRUE;
         out->math_undecided += mv == QE_VERDICT_UNDECIDED;

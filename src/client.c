@@ -217,16 +217,37 @@ static int utf8_repair(const char *s, size_t n, qe_buf *out)
 
 /* ---------- reply parsing ---------- */
 
-static char *dup_str(json_t *v)
+/* malloc'd copy of a string value ("" when not a string) with each NUL
+ * replaced by U+FFFD, so C-string code downstream sees the whole text;
+ * *len gets the copy's length, *nul is set when a NUL was replaced. */
+static char *dup_str(json_t *v, size_t *len, bool *nul)
 {
+    if (len)
+        *len = 0;
     if (!json_is_string(v))
         return strdup("");
     size_t n = json_string_length(v);
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, json_string_value(v), n);
-        s[n] = 0;
+    const char *src = json_string_value(v);
+    size_t nnul = 0;
+    for (const char *p = src; (p = memchr(p, 0, (size_t)(src + n - p))) != NULL; p++)
+        nnul++;
+    char *s = malloc(n + 2 * nnul + 1);
+    if (!s)
+        return NULL;
+    char *q = s;
+    for (size_t i = 0; i < n; i++) {
+        if (src[i]) {
+            *q++ = src[i];
+        } else {
+            memcpy(q, "\xef\xbf\xbd", 3);
+            q += 3;
+        }
     }
+    *q = 0;
+    if (nnul && nul)
+        *nul = true;
+    if (len)
+        *len = (size_t)(q - s);
     return s;
 }
 
@@ -397,8 +418,8 @@ static int scan_string(struct scan *s, struct jval *v)
             if (end - p < 6)
                 return FAST_NO;
             int u = hex4(p + 2);
-            if (u <= 0 || (u >= 0xDC00 && u <= 0xDFFF))
-                return FAST_NO; /* \u0000, bad hex, lone low surrogate */
+            if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF))
+                return FAST_NO; /* bad hex, lone low surrogate */
             p += 6;
             if (u >= 0xD800 && u <= 0xDBFF) {
                 if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
@@ -647,8 +668,9 @@ static void put_utf8(char **o, unsigned cp)
     *o = q;
 }
 
-/* malloc'd decoded copy of a captured string ("" when not a string). */
-static char *fast_str(const struct jval *v, size_t *len)
+/* malloc'd decoded copy of a captured string ("" when not a string);
+ * \u0000 becomes U+FFFD (3 bytes, shorter than the escape) and sets *nul. */
+static char *fast_str(const struct jval *v, size_t *len, bool *nul)
 {
     if (v->type != JT_STR) {
         if (len)
@@ -687,6 +709,11 @@ static char *fast_str(const struct jval *v, size_t *len)
                 unsigned lo = (unsigned)hex4(p + 2);
                 p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (cp == 0) {
+                cp = 0xFFFD;
+                if (nul)
+                    *nul = true;
             }
             put_utf8(&q, cp);
             break;
@@ -734,10 +761,10 @@ static int fast_parse(const char *body, size_t len, qe_reply *out)
         reasoning->type != JT_NULL)
         return FAST_NO;
     out->content_was_null = content->type != JT_STR;
-    out->content = fast_str(content, &out->content_len);
-    out->reasoning = reasoning ? fast_str(reasoning, NULL) : strdup("");
-    out->finish_reason = fast_str(&f[F_FINISH], NULL);
-    out->model = fast_str(&f[F_MODEL], NULL);
+    out->content = fast_str(content, &out->content_len, &out->nul_replaced);
+    out->reasoning = reasoning ? fast_str(reasoning, NULL, &out->nul_replaced) : strdup("");
+    out->finish_reason = fast_str(&f[F_FINISH], NULL, NULL);
+    out->model = fast_str(&f[F_MODEL], NULL, NULL);
     if (f[F_USAGE].type == JT_OBJ) {
         if (f[F_PT].type == JT_INT)
             out->prompt_tokens = (long)f[F_PT].i;
@@ -776,7 +803,7 @@ int qe_client_parse_reply(const char *body, size_t len, qe_reply *out, qe_err *e
         return qe_err_set(e, QE_ENOMEM, "out of memory copying reply");
     }
     json_error_t jerr;
-    json_t *j = json_loadb(body, len, 0, &jerr);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     int rc = 0;
     if (!j) {
         char ex[120];
@@ -834,11 +861,10 @@ int qe_client_parse_reply(const char *body, size_t len, qe_reply *out, qe_err *e
         goto out;
     }
     out->content_was_null = !json_is_string(content);
-    out->content = dup_str(content);
-    out->content_len = json_is_string(content) ? json_string_length(content) : 0;
-    out->reasoning = dup_str(reasoning);
-    out->finish_reason = dup_str(json_object_get(c0, "finish_reason"));
-    out->model = dup_str(json_object_get(j, "model"));
+    out->content = dup_str(content, &out->content_len, &out->nul_replaced);
+    out->reasoning = dup_str(reasoning, NULL, &out->nul_replaced);
+    out->finish_reason = dup_str(json_object_get(c0, "finish_reason"), NULL, NULL);
+    out->model = dup_str(json_object_get(j, "model"), NULL, NULL);
     json_t *usage = json_object_get(j, "usage");
     if (json_is_object(usage)) {
         json_t *pt = json_object_get(usage, "prompt_tokens");
@@ -1796,7 +1822,7 @@ int qe_client_models(const qe_client_opts *o, char ***ids, size_t *n, qe_err *e)
     size_t k = 0;
     for (size_t i = 0; v && i < cnt; i++) {
         json_t *id = json_object_get(json_array_get(data, i), "id");
-        if (json_is_string(id) && !(v[k++] = dup_str(id))) {
+        if (json_is_string(id) && !(v[k++] = dup_str(id, NULL, NULL))) {
             qe_client_free_strings(v, k);
             v = NULL;
         }
@@ -1869,7 +1895,7 @@ int qe_client_detokenize(const qe_client_opts *o, const char *model, const long 
         json_decref(j);
         return qe_err_set(e, QE_ESERVER, "POST /detokenize: reply has no prompt string");
     }
-    *text = dup_str(p);
+    *text = dup_str(p, NULL, NULL);
     json_decref(j);
     return *text ? 0 : qe_err_set(e, QE_ENOMEM, "out of memory");
 }

@@ -61,6 +61,8 @@ typedef struct {
     long prompt_tokens;     /* -1 when usage is absent */
     long completion_tokens; /* -1 when usage is absent */
     bool utf8_repaired;     /* invalid UTF-8 was replaced by U+FFFD */
+    bool nul_replaced;      /* a \u0000 in content/reasoning was replaced by
+                             * U+FFFD, so no text is cut at a NUL */
 } qe_reply;
 
 /* Parses a chat.completion or text_completion body. 0 or QE_ESERVER /

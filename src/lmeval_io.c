@@ -2,10 +2,13 @@
  * (see lmeval_io.h; formats in docs/lmeval-io.md). */
 #include "lmeval_io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -202,6 +205,27 @@ int qe_lmeval_paths(const char *output_path, const char *model_name, const char 
 static const char *str_or_null(const json_t *v)
 {
     return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int qe_lmeval_text(const json_t *v, qe_buf *scratch, const char **out)
+{
+    *out = NULL;
+    if (!json_is_string(v))
+        return 0;
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (strlen(s) == n) {
+        *out = s;
+        return 0;
+    }
+    qe_buf_reset(scratch);
+    for (size_t i = 0; i < n; i++) {
+        int rc = s[i] ? qe_buf_putc(scratch, s[i]) : qe_buf_append(scratch, "\xef\xbf\xbd", 3);
+        if (rc)
+            return QE_ENOMEM;
+    }
+    *out = qe_buf_str(scratch);
+    return 0;
 }
 
 static long int_or(const json_t *v, long dflt)
@@ -416,6 +440,7 @@ struct qe_lmeval_samples {
     long line;
     qe_buf cur;      /* current line */
     json_t *obj;     /* current parsed line */
+    qe_buf nul[3];   /* target, prompt, response with NUL replaced */
     char chunk[65536];
     size_t pos, len; /* unread bytes of chunk */
     int eof;
@@ -540,7 +565,8 @@ int qe_lmeval_samples_next(qe_lmeval_samples *r, qe_lmeval_sample *s, qe_err *e)
     s->arguments = json_object_get(r->obj, "arguments");
     s->resps = json_object_get(r->obj, "resps");
     s->filtered_resps = json_object_get(r->obj, "filtered_resps");
-    s->target = str_or_null(json_object_get(r->obj, "target"));
+    if (qe_lmeval_text(json_object_get(r->obj, "target"), &r->nul[0], &s->target))
+        return qe_err_set(e, QE_ENOMEM, "%s:%ld: out of memory", r->path, r->line);
     s->filter = str_or_null(json_object_get(r->obj, "filter"));
     if (!s->filter)
         s->filter = "none";
@@ -550,10 +576,13 @@ int qe_lmeval_samples_next(qe_lmeval_samples *r, qe_lmeval_sample *s, qe_err *e)
     s->doc_hash = str_or_null(json_object_get(r->obj, "doc_hash"));
     s->prompt_hash = str_or_null(json_object_get(r->obj, "prompt_hash"));
     s->target_hash = str_or_null(json_object_get(r->obj, "target_hash"));
-    s->prompt = str_or_null(json_object_get(json_object_get(s->arguments, "gen_args_0"), "arg_0"));
-    s->response = str_or_null(json_array_get(s->filtered_resps, 0));
-    if (!s->response)
-        s->response = str_or_null(json_array_get(json_array_get(s->resps, 0), 0));
+    const json_t *resp = json_array_get(s->filtered_resps, 0);
+    if (!json_is_string(resp))
+        resp = json_array_get(json_array_get(s->resps, 0), 0);
+    if (qe_lmeval_text(json_object_get(json_object_get(s->arguments, "gen_args_0"), "arg_0"),
+                       &r->nul[1], &s->prompt) ||
+        qe_lmeval_text(resp, &r->nul[2], &s->response))
+        return qe_err_set(e, QE_ENOMEM, "%s:%ld: out of memory", r->path, r->line);
     /* The metric: first listed name with a numeric value, else the usual
      * names lm-eval's math tasks use. */
     size_t nm = json_array_size(s->metrics);
@@ -578,6 +607,8 @@ void qe_lmeval_samples_close(qe_lmeval_samples *r)
         fclose(r->f);
     json_decref(r->obj);
     qe_buf_free(&r->cur);
+    for (size_t i = 0; i < sizeof r->nul / sizeof *r->nul; i++)
+        qe_buf_free(&r->nul[i]);
     free(r->path);
     free(r);
 }
@@ -780,8 +811,14 @@ int qe_lmeval_write_file(const char *path, const void *data, size_t n, qe_err *e
 {
     char *dcopy = strdup(path);
     qe_buf tmp = QE_BUF_INIT;
-    if (!dcopy || qe_buf_printf(&tmp, "%s.tmp.XXXXXX", path)) {
+    /* "<dir>/.<name>.qeval-tmp.<pid>.XXXXXX": hidden, and recognisable by
+     * qe_lmeval_remove_stale_temps after a kill -9 */
+    const char *slash = strrchr(path, '/');
+    if (!dcopy || qe_buf_printf(&tmp, "%.*s.%s" QE_LMEVAL_TMP_TAG "%ld.XXXXXX",
+                                slash ? (int)(slash + 1 - path) : 0, path,
+                                slash ? slash + 1 : path, (long)getpid())) {
         free(dcopy);
+        qe_buf_free(&tmp);
         return qe_err_set(e, QE_ENOMEM, "out of memory");
     }
     char *dir = dirname(dcopy);
@@ -838,4 +875,37 @@ out:
     qe_buf_free(&tmp);
     free(dcopy);
     return rc;
+}
+
+size_t qe_lmeval_remove_stale_temps(const char *path)
+{
+    char *dcopy = strdup(path);
+    if (!dcopy)
+        return 0;
+    const char *dir = dirname(dcopy);
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        const char *tag = de->d_name[0] == '.' ? strstr(de->d_name, QE_LMEVAL_TMP_TAG) : NULL;
+        if (!tag)
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(tag + strlen(QE_LMEVAL_TMP_TAG), &end, 10);
+        if (errno || pid <= 0 || *end != '.' || (pid_t)pid != pid)
+            continue;
+        /* alive (or not ours to signal): maybe still writing, leave it */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char full[PATH_MAX];
+        if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full)
+            continue;
+        if (unlink(full) == 0)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    free(dcopy);
+    return n;
 }

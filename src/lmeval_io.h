@@ -110,6 +110,13 @@ typedef struct {
     double metric_value;        /* its value (bools as 0/1) */
 } qe_lmeval_sample;
 
+/* The text of a JSON string value for C-string code: the value itself when
+ * it holds no NUL, else a copy in scratch with each NUL (U+0000) replaced
+ * by U+FFFD, so nothing after a NUL is lost (docs/reliability.md). *out is
+ * NULL when v is not a string; it lives as long as v and scratch. 0 or
+ * QE_ENOMEM. */
+int qe_lmeval_text(const json_t *v, qe_buf *scratch, const char **out);
+
 typedef struct qe_lmeval_samples qe_lmeval_samples;
 
 /* Opens for streaming; memory is bounded by the longest line. */
@@ -189,6 +196,15 @@ int qe_lmeval_results_format(qe_buf *out, const json_t *results, qe_err *e);
 /* Writes data to path atomically (temp file, fsync, link into place, fsync
  * of the directory). Never replaces an existing file: QE_EIO "exists". */
 int qe_lmeval_write_file(const char *path, const void *data, size_t n, qe_err *e);
+
+/* The temp file of qe_lmeval_write_file(".../name") is
+ * ".../.name" QE_LMEVAL_TMP_TAG "<pid>.XXXXXX"; it is unlinked on every
+ * return, so one is only left by a process killed while writing. */
+#define QE_LMEVAL_TMP_TAG ".qeval-tmp."
+/* Removes the temp files of that pattern in path's directory whose writer
+ * (pid) no longer exists (kill(pid, 0) fails with ESRCH). Best effort:
+ * returns how many were removed; never touches any other file. */
+size_t qe_lmeval_remove_stale_temps(const char *path);
 
 /* ---------- paths ---------- */
 

@@ -18,6 +18,7 @@ struct qe_records {
     char *task;    /* from the file name */
     qe_lmeval_samples *s;
     qe_buf gold, id; /* text of numeric gold / doc_id for the current record */
+    qe_buf resp, ext; /* response / extracted with NUL replaced (qe_lmeval_text) */
 };
 
 static const char *sv(const json_t *v)
@@ -170,11 +171,19 @@ static int bad(qe_records *r, long line, qe_err *e, const char *what)
     return qe_err_set(e, QE_EINVAL, "%s:%ld: %s", r->path, line, what);
 }
 
+/* Text of a string field with each NUL replaced by U+FFFD (see
+ * qe_lmeval_text), or NULL when v is not a string or memory ran out. */
+static const char *nul_free(const json_t *v, qe_buf *b)
+{
+    const char *t = NULL;
+    return qe_lmeval_text(v, b, &t) ? NULL : t;
+}
+
 /* Text of a string or number field (numbers via their JSON text). */
 static const char *text_of(const json_t *v, qe_buf *b)
 {
     if (json_is_string(v))
-        return json_string_value(v);
+        return or_empty(nul_free(v, b));
     qe_buf_reset(b);
     if (json_is_integer(v))
         qe_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -226,8 +235,8 @@ int qe_records_next(qe_records *r, qe_record *rec, qe_err *e)
         rec->task = t ? t : r->task;
         rec->filter = s.filter;
         rec->metric = "correct";
-        rec->response = or_empty(sv(json_object_get(o, "response")));
-        rec->extracted = or_empty(sv(json_object_get(o, "extracted")));
+        rec->response = or_empty(nul_free(json_object_get(o, "response"), &r->resp));
+        rec->extracted = or_empty(nul_free(json_object_get(o, "extracted"), &r->ext));
         rec->gold = text_of(json_object_get(o, "gold"), &r->gold);
         return 1;
     }
@@ -238,7 +247,7 @@ int qe_records_next(qe_records *r, qe_record *rec, qe_err *e)
     rec->filter = s.filter;
     rec->metric = s.metric_name;
     rec->value = s.metric_value;
-    rec->response = or_empty(sv(json_array_get(json_array_get(s.resps, 0), 0)));
+    rec->response = or_empty(nul_free(json_array_get(json_array_get(s.resps, 0), 0), &r->resp));
     rec->extracted = or_empty(s.response);
     rec->gold = s.target ? s.target : text_of(json_object_get(o, "target"), &r->gold);
     return 1;
@@ -251,6 +260,8 @@ void qe_records_close(qe_records *r)
     qe_lmeval_samples_close(r->s);
     qe_buf_free(&r->gold);
     qe_buf_free(&r->id);
+    qe_buf_free(&r->resp);
+    qe_buf_free(&r->ext);
     free(r->model);
     free(r->task);
     free(r->path);

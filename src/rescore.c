@@ -157,10 +157,11 @@ static void report(const qe_rescore_opts *o, qe_rescore_result *r, const qe_err 
         o->on_bad_line(o->arg, le);
 }
 
-/* The raw response of a line (NULL for a null response). Returns 0, or 1
- * with le filled when the line is not usable. */
-static int line_response(const qe_rescore_result *r, const qe_lmeval_sample *s, const char **resp,
-                         qe_err *le)
+/* The raw response of a line (NULL for a null response), each NUL replaced
+ * by U+FFFD (in nul) so the text after it is scored, as lm-eval does.
+ * Returns 0, 1 with le filled when the line is not usable, or QE_ENOMEM. */
+static int line_response(const qe_rescore_result *r, const qe_lmeval_sample *s, qe_buf *nul,
+                         const char **resp, qe_err *le)
 {
     *resp = NULL;
     if (!json_is_object(s->doc))
@@ -171,7 +172,8 @@ static int line_response(const qe_rescore_result *r, const qe_lmeval_sample *s, 
     const json_t *j = json_array_get(first, 0);
     if (j && !json_is_string(j) && !json_is_null(j))
         return qe_err_set(le, QE_EINVAL, "%s:%ld: resps[0][0] is not a string", r->file, s->line), 1;
-    *resp = json_string_value(j);
+    if (qe_lmeval_text(j, nul, resp))
+        return qe_err_set(le, QE_ENOMEM, "%s:%ld: out of memory", r->file, s->line);
     return 0;
 }
 
@@ -198,11 +200,12 @@ static int record_verdict(qe_rescore_result *r, group_extra *x, qe_rescore_group
 /* Scores one parsed line with score_lmeval. Returns 0 (scored), 1 (bad
  * line, le filled) or a negative status that stops the file. */
 static int score_line(qe_rescore_result *r, group_extra **extra, const qe_rescore_opts *o,
-                      const qe_lmeval_sample *s, qe_err *le)
+                      qe_buf *nul, const qe_lmeval_sample *s, qe_err *le)
 {
     const char *resp;
-    if (line_response(r, s, &resp, le))
-        return 1;
+    int lr = line_response(r, s, nul, &resp, le);
+    if (lr)
+        return lr;
     qe_lm_score sc;
     qe_err se = {0};
     if (qe_lm_score_doc(r->task, s->doc, resp, &sc, &se)) {
@@ -270,11 +273,13 @@ static int rescored_line_math(qe_rescore_result *r, const qe_lmeval_sample *s, c
 /* Scores one parsed line with the math verifier; same returns as
  * score_line. Only the lines of the first lm-eval filter seen are scored. */
 static int score_line_math(qe_rescore_result *r, group_extra **extra, const qe_rescore_opts *o,
-                           qe_verify_scratch *vs, const qe_lmeval_sample *s, qe_err *le)
+                           qe_verify_scratch *vs, qe_buf *nul, const qe_lmeval_sample *s,
+                           qe_err *le)
 {
     const char *resp;
-    if (line_response(r, s, &resp, le))
-        return 1;
+    int lr = line_response(r, s, nul, &resp, le);
+    if (lr)
+        return lr;
     if (!task_has_filter(r->task, s->filter))
         return qe_err_set(le, QE_EINVAL, "%s:%ld: filter '%s' is not a filter of %s", r->file, s->line,
                           s->filter, r->task), 1;
@@ -372,6 +377,7 @@ int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_resul
     qe_rescore_result *r = calloc(1, sizeof *r);
     group_extra *extra = NULL;
     qe_verify_scratch *vs = NULL;
+    qe_buf nul = QE_BUF_INIT; /* a response with NUL replaced */
     if (!r || !(r->file = strdup(path))) {
         free(r);
         return qe_err_set(e, QE_ENOMEM, "%s: out of memory", path);
@@ -421,8 +427,8 @@ int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_resul
             rc = qe_err_set(e, QE_ELIMIT, "%s: more than %u lines", path, QE_RESCORE_MAX_LINES);
             break;
         }
-        int sr = r->scorer == QE_RESCORE_MATH ? score_line_math(r, &extra, o, vs, &s, &le)
-                                              : score_line(r, &extra, o, &s, &le);
+        int sr = r->scorer == QE_RESCORE_MATH ? score_line_math(r, &extra, o, vs, &nul, &s, &le)
+                                              : score_line(r, &extra, o, &nul, &s, &le);
         if (sr == 1) {
             report(o, r, &le);
         } else if (sr < 0) {
@@ -450,10 +456,12 @@ int qe_rescore_file(const char *path, const qe_rescore_opts *o, qe_rescore_resul
         free(extra[i].rec);
     free(extra);
     qe_verify_scratch_free(vs);
+    qe_buf_free(&nul);
     *out = r;
     return 0;
 fail:
     qe_verify_scratch_free(vs);
+    qe_buf_free(&nul);
     if (extra)
         for (size_t i = 0; i < r->n_groups; i++)
             free(extra[i].rec);

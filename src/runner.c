@@ -1411,6 +1411,27 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
         qe_buf_free(&d);
         json_decref(stable);
     }
+    char date_id[32];
+    qe_lmeval_date_id(t_end, date_id);
+    qe_buf base = QE_BUF_INIT;
+    if (c->o->output_name)
+        qe_buf_printf(&base, "%s/%s.json", c->o->output_path, c->o->output_name);
+    else
+        qe_buf_puts(&base, c->o->output_path);
+    /* the atomic writer's temp files left in the output directory by a run
+     * killed while writing: removed when their writer is gone (never any
+     * results or samples file) */
+    for (size_t i = 0; i < c->nts && !rc; i++) {
+        if (!outs[i].complete)
+            continue;
+        char *rp0 = NULL, *sp0 = NULL;
+        qe_err pe = {0, ""};
+        if (!qe_lmeval_paths(qe_buf_str(&base), c->o->model, date_id, c->ts[i].name, &rp0, &sp0, &pe))
+            qe_lmeval_remove_stale_temps(rp0);
+        free(rp0);
+        free(sp0);
+        break;
+    }
     char *old_results = NULL;
     json_t *old_samples = NULL;
     if (!rc)
@@ -1427,15 +1448,9 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
         free(old_results);
         json_decref(old_samples);
         json_decref(res);
+        qe_buf_free(&base);
         return 0;
     }
-    char date_id[32];
-    qe_lmeval_date_id(t_end, date_id);
-    qe_buf base = QE_BUF_INIT;
-    if (c->o->output_name)
-        qe_buf_printf(&base, "%s/%s.json", c->o->output_path, c->o->output_name);
-    else
-        qe_buf_puts(&base, c->o->output_path);
     json_t *written = json_object(), *wsamples = json_object();
     char *rpath = NULL;
     for (size_t i = 0; i < c->nts && !rc; i++) {

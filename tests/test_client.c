@@ -844,7 +844,11 @@ static void test_parse_reply_cases(void **state)
                 assert_int_equal(r.content_was_null, json_is_true(v));
             if (!strcmp(k, "utf8_repaired"))
                 assert_int_equal(r.utf8_repaired, json_is_true(v));
+            if (!strcmp(k, "nul_replaced"))
+                assert_int_equal(r.nul_replaced, json_is_true(v));
         }
+        if (!json_object_get(c, "nul_replaced"))
+            assert_false(r.nul_replaced);
         if (!json_object_get(c, "utf8_repaired"))
             assert_false(r.utf8_repaired);
         assert_int_equal(r.content_len, strlen(r.content));
@@ -989,16 +993,42 @@ static uint64_t diff_rng(uint64_t *s)
 }
 
 struct oracle_reply {
-    bool ok, was_null;
+    bool ok, was_null, nul;
     char *content;
     size_t content_len;
-    const char *reasoning, *finish, *model;
+    char *reasoning, *finish, *model; /* malloc'd (oracle_free) */
     long pt, ct;
 };
 
-static const char *ostr(json_t *v)
+/* malloc'd text of a string value ("" otherwise), each NUL written as
+ * U+FFFD; *nul set when there was one. */
+static char *ostr(json_t *v, size_t *len, bool *nul)
 {
-    return json_is_string(v) ? json_string_value(v) : "";
+    const char *t = json_is_string(v) ? json_string_value(v) : "";
+    size_t n = json_is_string(v) ? json_string_length(v) : 0, k = 0;
+    char *out = malloc(3 * n + 1);
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i]) {
+            out[k++] = t[i];
+        } else {
+            out[k++] = (char)0xEF, out[k++] = (char)0xBF, out[k++] = (char)0xBD;
+            if (nul)
+                *nul = true;
+        }
+    }
+    out[k] = 0;
+    if (len)
+        *len = k;
+    return out;
+}
+
+static void oracle_free(struct oracle_reply *o)
+{
+    free(o->content);
+    free(o->reasoning);
+    free(o->finish);
+    free(o->model);
 }
 
 /* The rules, on a jansson tree. j is borrowed and must outlive *o. */
@@ -1029,11 +1059,10 @@ static void oracle(json_t *j, struct oracle_reply *o)
         return;
     o->ok = true;
     o->was_null = !json_is_string(content);
-    o->content = (char *)ostr(content);
-    o->content_len = json_is_string(content) ? json_string_length(content) : 0;
-    o->reasoning = ostr(reasoning);
-    o->finish = ostr(json_object_get(c0, "finish_reason"));
-    o->model = ostr(json_object_get(j, "model"));
+    o->content = ostr(content, &o->content_len, &o->nul);
+    o->reasoning = ostr(reasoning, NULL, &o->nul);
+    o->finish = ostr(json_object_get(c0, "finish_reason"), NULL, NULL);
+    o->model = ostr(json_object_get(j, "model"), NULL, NULL);
     json_t *u = json_object_get(j, "usage");
     if (json_is_object(u)) {
         if (json_is_integer(json_object_get(u, "prompt_tokens")))
@@ -1195,7 +1224,7 @@ static void test_parse_reply_differential(void **state)
         int muts = (int)(diff_rng(&rng) % 4); /* 0..3; 0 checks the bases themselves */
         for (int m = 0; m < muts; m++)
             mutate(b, &n, sizeof b, &rng);
-        json_t *j = json_loadb(b, n, 0, NULL);
+        json_t *j = json_loadb(b, n, JSON_ALLOW_NUL, NULL);
         struct oracle_reply o;
         oracle(j, &o);
         qe_reply r;
@@ -1209,7 +1238,7 @@ static void test_parse_reply_differential(void **state)
                 r.content[r.content_len] != 0 || r.content_was_null != o.was_null ||
                 strcmp(r.reasoning, o.reasoning) || strcmp(r.finish_reason, o.finish) ||
                 strcmp(r.model, o.model) || r.prompt_tokens != o.pt ||
-                r.completion_tokens != o.ct || r.utf8_repaired)
+                r.completion_tokens != o.ct || r.utf8_repaired || r.nul_replaced != o.nul)
                 fail_msg("fields differ on: %s (content '%s' vs '%s', reasoning '%s' vs '%s', "
                          "pt %ld vs %ld, ct %ld vs %ld)", b, r.content, o.content, r.reasoning,
                          o.reasoning, r.prompt_tokens, o.pt, r.completion_tokens, o.ct);
@@ -1218,6 +1247,7 @@ static void test_parse_reply_differential(void **state)
         } else {
             agree_fail++;
         }
+        oracle_free(&o);
         json_decref(j);
     }
     /* both verdicts must be well represented, or the test proves little */

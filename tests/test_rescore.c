@@ -732,6 +732,45 @@ static void test_math_write_dir(void **state)
     free(d);
 }
 
+/* A response holding \u0000: both scorers see the text after the NUL (read
+ * as U+FFFD), so \boxed{7}\u0000\boxed{8} is scored 8 like lm-eval; were the
+ * text cut at the NUL, doc 0 would score 0 and doc 1 (the answer 7 before
+ * the NUL, gold 7) would score 1. */
+static void test_nul_in_response(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/qe_rescore_nul_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/samples_aime24_2025-01-01T00-00-00.000000.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "{\"doc_id\": %d, \"doc\": {\"ID\": \"x-%d\", \"Problem\": \"p\", \"Answer\": %d}, "
+                   "\"target\": \"%d\", \"resps\": [[\"\\\\boxed{7}\\u0000\\\\boxed{8}\"]], "
+                   "\"filtered_resps\": [\"\\\\boxed{7}\\u0000\\\\boxed{8}\"], \"filter\": \"none\", "
+                   "\"metrics\": [\"exact_match\"], \"exact_match\": %d}\n",
+                i, i, i ? 7 : 8, i ? 7 : 8, i ? 0 : 1);
+    assert_int_equal(fclose(f), 0);
+    for (int sc = 0; sc < 2; sc++) {
+        qe_rescore_opts o = {.scorer = sc ? QE_RESCORE_MATH : QE_RESCORE_LMEVAL};
+        qe_rescore_result *r = NULL;
+        qe_err e = {0};
+        assert_int_equal(qe_rescore_file(path, &o, &r, &e), 0);
+        assert_int_equal(r->n_bad, 0);
+        assert_true(r->n_groups >= 1);
+        const qe_rescore_group *g = &r->groups[0];
+        assert_int_equal(g->n, 2);
+        assert_true(g->values[0] == 1);
+        assert_true(g->values[1] == 0);
+        assert_int_equal(g->n_changed, 0);
+        qe_rescore_result_free(r);
+    }
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* summarize on every genuine results file prints the recorded value and
  * stderr of each task x filter (read here straight from the JSON). */
 static void test_summarize_genuine_results(void **state)
@@ -794,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_lmeval_directions),
         cmocka_unit_test(test_math_gsm8k_one_verdict_per_doc),
         cmocka_unit_test(test_math_write_dir),
+        cmocka_unit_test(test_nul_in_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,8 +101,9 @@ static int lm_score(const char *task, const char *gold, const char *response, ch
 }
 
 /* A NUL inside a C string ends it: the scorer sees only what precedes it.
- * (Replies carrying NUL are refused earlier, by the client: see the client
- * cases below.) Here the answer after the NUL is not seen. */
+ * That is why every reader hands model text on with NUL replaced by U+FFFD
+ * (client, records, rescore: see the cases below); a raw NUL reaching the
+ * scorer would hide the answer after it, as here. */
 static void test_lm_nul_ends_text(void **state)
 {
     (void)state;
@@ -373,16 +374,16 @@ static int read_verdict(const char *line, size_t n, char **resp, qe_err *e)
 }
 
 /* NUL in a stored response: the reader keeps the JSON line (JSON_ALLOW_NUL)
- * but hands the text on as a C string, so everything after the NUL is cut
- * off. Recorded as a gap in docs/reliability.md; this asserts what happens. */
+ * and hands the text on with each NUL replaced by U+FFFD, so nothing after
+ * the NUL is lost (docs/reliability.md). */
 static void test_records_nul(void **state)
 {
     (void)state;
-    static const char line[] = "{\"doc_id\": 1, \"correct\": true, \"response\": \"\\\\boxed{7}\\u0000\\\\boxed{8}\"}\n";
+    static const char line[] = "{\"doc_id\": 1, \"correct\": true, \"response\": \"\\\\boxed{7}\\u0000\\\\boxed{8}\\u0000\"}\n";
     char *resp = NULL;
     qe_err e = {0};
     assert_int_equal(read_verdict(line, sizeof line - 1, &resp, &e), 1);
-    assert_string_equal(resp, "\\boxed{7}");
+    assert_string_equal(resp, "\\boxed{7}\xef\xbf\xbd\\boxed{8}\xef\xbf\xbd");
     free(resp);
 }
 
@@ -586,8 +587,8 @@ static void add_sample(qe_buf *b, int id, int answer, int recorded, const char *
 }
 
 /* What `qeval rescore` does with each hostile kind, in one file:
- *  line 1 NUL: the text after \u0000 is not seen (GAP: lm-eval would take
- *         the later \boxed{8}; the verdict is reported as changed),
+ *  line 1 NUL: read with the NUL as U+FFFD, so the later \boxed{8} is
+ *         scored like lm-eval does (the recorded verdict is kept),
  *  line 2 invalid UTF-8: refused as FILE:2: malformed JSON, others go on,
  *  line 3 10 MB response: scored (answer at the end found),
  *  line 4 100k-deep braces in the text: scored (wrong, as lm-eval),
@@ -637,8 +638,7 @@ static void test_rescore_cli_hostile(void **state)
     assert_int_equal(json_integer_value(json_object_get(g, "n")), 4);
     assert_int_equal(json_integer_value(json_object_get(g, "bad_lines")), 2);
     json_t *changed = json_object_get(g, "changed");
-    assert_int_equal(json_array_size(changed), 1);
-    assert_int_equal(json_integer_value(json_array_get(changed, 0)), 0); /* the NUL gap */
+    assert_int_equal(json_array_size(changed), 0); /* line 1 scored 8, as recorded */
     char want[800];
     snprintf(want, sizeof want, "%s:2:", path);
     assert_non_null(strstr(e, want));
@@ -815,19 +815,22 @@ static char *reply_body(const char *content_json)
     return qe_buf_detach(&b);
 }
 
-/* NUL: a reply whose content holds \u0000 is refused as a whole, with a
- * message saying why (qeval run then stores the request as failed and asks
- * again on the next run); a raw NUL byte likewise. */
+/* NUL: a reply whose content holds \u0000 is accepted, each NUL replaced
+ * by U+FFFD and flagged (nul_replaced), so no C-string code downstream cuts
+ * the text; a raw NUL byte is not JSON and is refused. */
 static void test_client_nul(void **state)
 {
     (void)state;
     char *body = reply_body("\\\\boxed{7}\\u0000\\\\boxed{8}");
     qe_reply r;
     qe_err e = {0};
-    assert_int_equal(qe_client_parse_reply(body, strlen(body), &r, &e), QE_ESERVER);
-    assert_non_null(strstr(e.msg, "not valid JSON"));
-    assert_non_null(strstr(e.msg, "\\u0000"));
-    assert_null(r.content);
+    assert_int_equal(qe_client_parse_reply(body, strlen(body), &r, &e), 0);
+    assert_true(r.nul_replaced);
+    assert_false(r.utf8_repaired);
+    assert_string_equal(r.content, "\\boxed{7}\xef\xbf\xbd\\boxed{8}");
+    assert_int_equal(r.content_len, strlen(r.content));
+    assert_int_equal(lm_score("aime24", "8", r.content, NULL), 1);
+    qe_reply_free(&r);
     free(body);
     static const char raw[] = "{\"choices\":[{\"message\":{\"content\":\"a\0b\"}}]}";
     assert_int_equal(qe_client_parse_reply(raw, sizeof raw - 1, &r, &e), QE_ESERVER);
@@ -980,9 +983,8 @@ static long long aime_answer(size_t i)
 }
 
 /* `qeval run` against a server whose answers are hostile:
- *  - NUL in the content: the reply is refused ("\u0000 is not allowed"),
- *    the doc is stored as failed and named on stderr, exit 1 (GAP: a model
- *    that really emits U+0000 can never complete that doc);
+ *  - NUL in the content: stored and written with U+FFFD in its place, the
+ *    run completes, and the answer after the NUL is the one scored;
  *  - invalid UTF-8: repaired to U+FFFD, answer scored right;
  *  - 10 MB answer: stored and written whole, scored right;
  *  - 100k-deep braces: stored whole, scored wrong like lm-eval;
@@ -1001,10 +1003,10 @@ static void test_run_cli_hostile(void **state)
     char *c[5];
     size_t l[5];
     qe_buf b = QE_BUF_INIT;
-    /* 1. NUL */
-    qe_buf_printf(&b, "\\boxed{%lld}", aime_answer(0));
-    qe_buf_putc(&b, '\0');
+    /* 1. NUL, the right answer after it */
     qe_buf_printf(&b, "\\boxed{%lld}", aime_answer(0) + 1);
+    qe_buf_putc(&b, '\0');
+    qe_buf_printf(&b, "\\boxed{%lld}", aime_answer(0));
     l[0] = b.len;
     c[0] = qe_buf_detach(&b);
     for (size_t i = 1; i < 5; i++) {
@@ -1018,13 +1020,33 @@ static void test_run_cli_hostile(void **state)
     start_fake_server(script, &srv, url, sizeof url);
     snprintf(out, sizeof out, "%s/out1", dir);
     const char *a1[] = {"run", "--base-url", url, "--model", "m", "--tasks", "aime24", "--limit", "1",
-                        "--apply-chat-template", "--max-attempts", "2", "--output-path", out, NULL};
-    assert_int_equal(run_qeval(a1, so, se), 1);
-    char *err = slurp_file(se);
-    assert_non_null(strstr(err, "aime24 doc 0 repeat 0"));
-    assert_non_null(strstr(err, "\\u0000 is not allowed"));
-    free(err);
+                        "--apply-chat-template", "--max-attempts", "2", "--output-path", out,
+                        "--log-samples", NULL};
+    assert_int_equal(run_qeval(a1, so, se), 0);
     stop_fake_server(srv);
+    {
+        snprintf(mdir, sizeof mdir, "%s/m", out);
+        DIR *d1 = opendir(mdir);
+        assert_non_null(d1);
+        char s1[1200] = "";
+        struct dirent *de1;
+        while ((de1 = readdir(d1)) != NULL)
+            if (strncmp(de1->d_name, "samples_aime24_", 15) == 0)
+                snprintf(s1, sizeof s1, "%s/%s", mdir, de1->d_name);
+        closedir(d1);
+        assert_true(s1[0] != '\0');
+        char *t1 = slurp_file(s1);
+        json_t *o1 = json_loads(t1, JSON_DISABLE_EOF_CHECK, NULL);
+        assert_non_null(o1);
+        assert_int_equal(json_integer_value(json_object_get(o1, "exact_match")), 1);
+        char want1[128];
+        snprintf(want1, sizeof want1, "\\boxed{%lld}\xef\xbf\xbd\\boxed{%lld}", aime_answer(0) + 1,
+                 aime_answer(0));
+        assert_string_equal(
+            json_string_value(json_array_get(json_array_get(json_object_get(o1, "resps"), 0), 0)), want1);
+        json_decref(o1);
+        free(t1);
+    }
 
     /* 2..5 (doc 0 answered plainly this time) */
     free(c[0]);

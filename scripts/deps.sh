@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential clang pkg-config libjansson-dev libcurl4-openssl-dev
 libsqlite3-dev libyaml-dev libgmp-dev libmpfr-dev libpcre2-dev libssl-dev
-libcmocka-dev libmicrohttpd-dev libclang-rt-14-dev valgrind curl"
+libcmocka-dev libmicrohttpd-dev libclang-rt-14-dev valgrind curl wrk"
 # Browser test of the HTML report (skipped with a message when absent).
 [ "${QEVAL_NO_BROWSER:-0}" = 1 ] || PKGS="$PKGS chromium"
 missing=""

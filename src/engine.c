@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "proc.h"
 
 struct qe_engine {
     pid_t pid;        /* main process; also the process group id */
@@ -44,67 +44,20 @@ struct qe_engine {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    if (s <= 0)
-        return;
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) && errno == EINTR) {
-    }
-}
-
 void qe_engine_strv_free(char **v)
 {
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
+    qe_proc_strv_free(v);
 }
 
-typedef struct {
-    char **v;
-    size_t n, cap;
-    bool oom;
-} strv;
-
-static void sv_push(strv *s, const char *x)
-{
-    if (s->oom)
-        return;
-    if (s->n + 2 > s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 32;
-        char **nv = realloc(s->v, nc * sizeof *nv);
-        if (!nv) {
-            s->oom = true;
-            return;
-        }
-        s->v = nv;
-        s->cap = nc;
-    }
-    if (!(s->v[s->n] = strdup(x))) {
-        s->oom = true;
-        return;
-    }
-    s->v[++s->n] = NULL;
-}
-
-static void sv_pushf(strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sv_pushf(strv *s, const char *fmt, ...)
+static void sv_pushf(qe_proc_strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sv_pushf(qe_proc_strv *s, const char *fmt, ...)
 {
     char tmp[64];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    sv_push(s, tmp);
+    qe_proc_strv_push(s, tmp);
 }
 
 /* Shortest of "%.2f" (0.90, as people write it) and "%.17g" that reads back
@@ -154,44 +107,44 @@ static int build_argv(const qe_engine_spec *spec, int port, char ***argv_out, qe
     if (!spec->model || !*spec->model)
         return qe_err_set(err, QE_EINVAL, "engine: no model given");
     const qe_plan_engine_args *a = spec->args;
-    strv s = {0};
-    sv_push(&s, spec->binary ? spec->binary : "vllm");
-    sv_push(&s, "serve");
-    sv_push(&s, spec->model);
+    qe_proc_strv s = {0};
+    qe_proc_strv_push(&s, spec->binary ? spec->binary : "vllm");
+    qe_proc_strv_push(&s, "serve");
+    qe_proc_strv_push(&s, spec->model);
     if (a && a->tensor_parallel_size) {
-        sv_push(&s, "--tensor-parallel-size");
+        qe_proc_strv_push(&s, "--tensor-parallel-size");
         sv_pushf(&s, "%d", a->tensor_parallel_size);
     }
     if (a && a->gpu_memory_utilization > 0) {
         char d[40];
         fmt_double(d, sizeof d, a->gpu_memory_utilization);
-        sv_push(&s, "--gpu-memory-utilization");
-        sv_push(&s, d);
+        qe_proc_strv_push(&s, "--gpu-memory-utilization");
+        qe_proc_strv_push(&s, d);
     }
     if (a && a->max_model_len) {
-        sv_push(&s, "--max-model-len");
+        qe_proc_strv_push(&s, "--max-model-len");
         sv_pushf(&s, "%d", a->max_model_len);
     }
     if (a && a->max_num_seqs) {
-        sv_push(&s, "--max-num-seqs");
+        qe_proc_strv_push(&s, "--max-num-seqs");
         sv_pushf(&s, "%d", a->max_num_seqs);
     }
     if (a && a->download_dir) {
-        sv_push(&s, "--download-dir");
-        sv_push(&s, a->download_dir);
+        qe_proc_strv_push(&s, "--download-dir");
+        qe_proc_strv_push(&s, a->download_dir);
     }
     int p = port > 0 ? port : a ? a->port : 0;
     if (p > 0) {
-        sv_push(&s, "--port");
+        qe_proc_strv_push(&s, "--port");
         sv_pushf(&s, "%d", p);
     } else if (port < 0) {
-        sv_push(&s, "--port");
-        sv_push(&s, "AUTO");
+        qe_proc_strv_push(&s, "--port");
+        qe_proc_strv_push(&s, "AUTO");
     }
-    sv_push(&s, "--served-model-name");
-    sv_push(&s, spec->served_name ? spec->served_name : spec->model);
+    qe_proc_strv_push(&s, "--served-model-name");
+    qe_proc_strv_push(&s, spec->served_name ? spec->served_name : spec->model);
     for (size_t i = 0; a && i < a->n_extra_args; i++)
-        sv_push(&s, a->extra_args[i]);
+        qe_proc_strv_push(&s, a->extra_args[i]);
     if (s.oom) {
         qe_engine_strv_free(s.v);
         return qe_err_set(err, QE_ENOMEM, "out of memory");
@@ -205,66 +158,6 @@ int qe_engine_build_argv(const qe_engine_spec *spec, int port, char ***argv_out,
     return build_argv(spec, port < 0 ? 0 : port, argv_out, err);
 }
 
-/* Current environment with the plan's variables added or replaced. */
-static char **build_envp(const qe_plan_kv *env, size_t n_env)
-{
-    strv s = {0};
-    for (char **e = environ; e && *e; e++) {
-        bool overridden = false;
-        for (size_t i = 0; i < n_env; i++) {
-            size_t kl = strlen(env[i].key);
-            if (!strncmp(*e, env[i].key, kl) && (*e)[kl] == '=')
-                overridden = true;
-        }
-        if (!overridden)
-            sv_push(&s, *e);
-    }
-    for (size_t i = 0; i < n_env; i++) {
-        qe_buf b = QE_BUF_INIT;
-        qe_buf_printf(&b, "%s=%s", env[i].key, env[i].value);
-        sv_push(&s, qe_buf_str(&b));
-        qe_buf_free(&b);
-    }
-    if (!s.v && !s.oom) {
-        s.v = calloc(1, sizeof *s.v);
-        s.oom = !s.v;
-    }
-    if (s.oom) {
-        qe_engine_strv_free(s.v);
-        return NULL;
-    }
-    return s.v;
-}
-
-static const char *envp_get(char **envp, const char *key)
-{
-    size_t kl = strlen(key);
-    for (char **e = envp; *e; e++)
-        if (!strncmp(*e, key, kl) && (*e)[kl] == '=')
-            return *e + kl + 1;
-    return NULL;
-}
-
-static void shell_quote(qe_buf *b, const char *s)
-{
-    bool plain = *s != '\0';
-    for (const char *p = s; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("-_./:=,@%+", *p))
-            plain = false;
-    if (plain) {
-        qe_buf_puts(b, s);
-        return;
-    }
-    qe_buf_putc(b, '\'');
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'')
-            qe_buf_puts(b, "'\\''");
-        else
-            qe_buf_putc(b, *p);
-    }
-    qe_buf_putc(b, '\'');
-}
-
 int qe_engine_dry_run_cmd(const qe_engine_spec *spec, qe_buf *out, qe_err *err)
 {
     char **argv;
@@ -274,13 +167,13 @@ int qe_engine_dry_run_cmd(const qe_engine_spec *spec, qe_buf *out, qe_err *err)
     for (size_t i = 0; i < spec->n_env; i++) {
         qe_buf_puts(out, "env ");
         qe_buf_printf(out, "%s=", spec->env[i].key);
-        shell_quote(out, spec->env[i].value);
+        qe_proc_shell_quote(out, spec->env[i].value);
         qe_buf_putc(out, '\n');
     }
     for (size_t i = 0; argv[i]; i++) {
         if (i)
             qe_buf_putc(out, ' ');
-        shell_quote(out, argv[i]);
+        qe_proc_shell_quote(out, argv[i]);
     }
     rc = qe_buf_putc(out, '\n') ? qe_err_set(err, QE_ENOMEM, "out of memory") : 0;
     qe_engine_strv_free(argv);
@@ -407,15 +300,15 @@ static int models_lists(const char *base_url, const char *api_key, const char *n
 int qe_engine_wait_endpoint(const char *base_url, const char *api_key, const char *expect_model, double timeout,
                             qe_err *err)
 {
-    double t0 = now_s();
+    double t0 = qe_proc_now();
     qe_buf url = QE_BUF_INIT;
     qe_buf_printf(&url, "%s/health", base_url);
     long code = 0;
     for (;;) {
         code = http_get(qe_buf_str(&url), api_key, NULL);
-        if (code == 200 || now_s() - t0 >= timeout)
+        if (code == 200 || qe_proc_now() - t0 >= timeout)
             break;
-        sleep_s(0.5);
+        qe_proc_sleep(0.5);
     }
     qe_buf_free(&url);
     if (code != 200)
@@ -437,30 +330,6 @@ int qe_engine_wait_endpoint(const char *base_url, const char *api_key, const cha
 }
 
 /* ---- logs -------------------------------------------------------------- */
-
-/* Opens a fresh log file: log_path itself, or the first free log_path.N. */
-static int open_log(const char *log_path, char **actual)
-{
-    for (int i = 0; i < 10000; i++) {
-        qe_buf b = QE_BUF_INIT;
-        if (i == 0)
-            qe_buf_puts(&b, log_path);
-        else
-            qe_buf_printf(&b, "%s.%d", log_path, i);
-        if (!b.data)
-            return -1;
-        int fd = open(b.data, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            *actual = qe_buf_detach(&b);
-            return fd;
-        }
-        int e = errno;
-        qe_buf_free(&b);
-        if (e != EEXIST)
-            return -1;
-    }
-    return -1;
-}
 
 /* Reads up to the last max bytes of a file. */
 static int read_tail_bytes(const char *path, size_t max, qe_buf *out)
@@ -582,7 +451,7 @@ static long gpu_mib_used(void)
     if (!smi)
         return -1;
     qe_buf cmd = QE_BUF_INIT;
-    shell_quote(&cmd, smi);
+    qe_proc_shell_quote(&cmd, smi);
     qe_buf_puts(&cmd, " --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null");
     free(smi);
     FILE *f = popen(qe_buf_str(&cmd), "r");
@@ -633,12 +502,12 @@ static bool kill_group(qe_engine *e, double grace)
     bool killed = false;
     if (!group_gone(e->pid) || !e->reaped) {
         kill(-e->pid, SIGTERM);
-        double t0 = now_s();
-        while (now_s() - t0 < grace) {
+        double t0 = qe_proc_now();
+        while (qe_proc_now() - t0 < grace) {
             reap(e, false);
             if (e->reaped && group_gone(e->pid))
                 break;
-            sleep_s(0.05);
+            qe_proc_sleep(0.05);
         }
         if (!(e->reaped && group_gone(e->pid))) {
             kill(-e->pid, SIGKILL);
@@ -647,10 +516,10 @@ static bool kill_group(qe_engine *e, double grace)
     }
     reap(e, true);
     /* Workers reparented to init are reaped by it shortly after SIGKILL. */
-    double t0 = now_s();
-    while (!group_gone(e->pid) && now_s() - t0 < 10) {
+    double t0 = qe_proc_now();
+    while (!group_gone(e->pid) && qe_proc_now() - t0 < 10) {
         kill(-e->pid, SIGKILL);
-        sleep_s(0.02);
+        qe_proc_sleep(0.02);
     }
     return killed;
 }
@@ -719,11 +588,11 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
                           "checks (likely cause: port in use)", port);
     }
 
-    char **envp = build_envp(spec->env, spec->n_env);
+    char **envp = qe_proc_envp_merge(spec->env, spec->n_env);
     if (!envp)
         return qe_err_set(err, QE_ENOMEM, "out of memory");
     const char *bin = spec->binary ? spec->binary : "vllm";
-    char *path = qe_engine_which(bin, envp_get(envp, "PATH"));
+    char *path = qe_engine_which(bin, qe_proc_envp_get(envp, "PATH"));
     if (!path) {
         qe_engine_strv_free(envp);
         if (fail)
@@ -736,7 +605,7 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
     int logfd = -1;
     if (!rc && !e)
         rc = qe_err_set(err, QE_ENOMEM, "out of memory");
-    if (!rc && (logfd = open_log(spec->log_path, &e->log_path)) < 0)
+    if (!rc && (logfd = qe_proc_open_new_log(spec->log_path, 9999, O_APPEND, &e->log_path)) < 0)
         rc = qe_err_set(err, QE_EIO, "%s: cannot create log: %s", spec->log_path, strerror(errno));
     int nullfd = rc ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (rc) {
@@ -759,7 +628,7 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
         qe_buf_puts(&h, "# qeval: starting:");
         for (size_t i = 0; argv[i]; i++) {
             qe_buf_putc(&h, ' ');
-            shell_quote(&h, argv[i]);
+            qe_proc_shell_quote(&h, argv[i]);
         }
         qe_buf_putc(&h, '\n');
         if (h.data && write(logfd, h.data, h.len) < 0) {
@@ -768,7 +637,7 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
         qe_buf_free(&h);
     }
 
-    double t0 = now_s();
+    double t0 = qe_proc_now();
     pid_t pid = fork();
     if (pid == 0) {
         /* child: only async-signal-safe calls from here on */
@@ -815,9 +684,9 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
             ready = true;
             break;
         }
-        if (now_s() - t0 >= timeout)
+        if (qe_proc_now() - t0 >= timeout)
             break;
-        sleep_s(poll);
+        qe_proc_sleep(poll);
     }
     qe_buf_free(&url);
     if (!ready && e->reaped) {
@@ -841,7 +710,7 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
         return start_failed(e, fail, QE_ENGINE_CAUSE_NAME, false, grace, err, what);
     }
     qe_buf_free(&seen);
-    e->started_s = now_s() - t0;
+    e->started_s = qe_proc_now() - t0;
     scan_quant_lines(e);
     *out = e;
     return 0;
@@ -858,9 +727,9 @@ int qe_engine_stop(qe_engine *e, qe_engine_stop_report *report, qe_err *err)
     r->sigkilled = kill_group(e, e->stop_grace);
     r->wait_status = e->wait_status;
     /* The listening socket may take a moment to close after the last exit. */
-    double t0 = now_s();
-    while (!(r->port_free = qe_engine_port_is_free(e->port)) && now_s() - t0 < 5)
-        sleep_s(0.1);
+    double t0 = qe_proc_now();
+    while (!(r->port_free = qe_engine_port_is_free(e->port)) && qe_proc_now() - t0 < 5)
+        qe_proc_sleep(0.1);
     if (e->check_gpu) {
         r->gpu_mib_before = e->gpu_mib_before;
         if (e->gpu_mib_before < 0) {
@@ -872,7 +741,7 @@ int qe_engine_stop(qe_engine *e, qe_engine_stop_report *report, qe_err *err)
                 r->gpu_mib_after = gpu_mib_used();
                 if (r->gpu_mib_after >= 0 && r->gpu_mib_after <= e->gpu_mib_before + 512)
                     break;
-                sleep_s(1);
+                qe_proc_sleep(1);
             }
             r->gpu_released = r->gpu_mib_after >= 0 && r->gpu_mib_after <= e->gpu_mib_before + 512;
             if (!r->gpu_released)

@@ -16,63 +16,15 @@
 #include <unistd.h>
 
 #include "engine.h"
-
-extern char **environ;
+#include "proc.h"
 
 #define MAX_ARGS 64
 #define MAX_LOG_SUFFIX 1000
 #define MAX_DIR_ENTRIES 100000
 
-typedef struct {
-    char **v;
-    size_t n, cap;
-    bool oom;
-} strv;
-
-static void sv_push(strv *s, const char *x)
-{
-    if (s->oom)
-        return;
-    if (s->n + 2 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        char **nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv) {
-            s->oom = true;
-            return;
-        }
-        s->v = nv;
-        s->cap = cap;
-    }
-    char *d = strdup(x);
-    if (!d) {
-        s->oom = true;
-        return;
-    }
-    s->v[s->n++] = d;
-    s->v[s->n] = NULL;
-}
-
 void qe_lmeval_strv_free(char **v)
 {
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&t, &t) && errno == EINTR) {
-    }
+    qe_proc_strv_free(v);
 }
 
 /* "0.90" as people write it, unless that changes the value. */
@@ -92,15 +44,15 @@ int qe_lmeval_build_argv(const qe_plan *p, size_t mi, size_t ti, const char *out
     const qe_plan_engine_args *a = &m->args;
     const qe_plan_task *t = &p->tasks[ti];
     const qe_plan_generation *g = &p->generation;
-    strv s = {0};
+    qe_proc_strv s = {0};
     char num[64];
     qe_buf b = QE_BUF_INIT;
 
-    sv_push(&s, p->engine.binary ? p->engine.binary : "python");
-    sv_push(&s, "-m");
-    sv_push(&s, "lm_eval");
-    sv_push(&s, "--model");
-    sv_push(&s, "vllm");
+    qe_proc_strv_push(&s, p->engine.binary ? p->engine.binary : "python");
+    qe_proc_strv_push(&s, "-m");
+    qe_proc_strv_push(&s, "lm_eval");
+    qe_proc_strv_push(&s, "--model");
+    qe_proc_strv_push(&s, "vllm");
     /* model_args in the document's order */
     qe_buf_printf(&b, "pretrained=%s", m->model);
     if (a->tensor_parallel_size > 0)
@@ -121,22 +73,22 @@ int qe_lmeval_build_argv(const qe_plan *p, size_t mi, size_t ti, const char *out
         qe_buf_puts(&b, ",enable_thinking=False");
     else if (g->think == QE_PLAN_THINK_ON)
         qe_buf_puts(&b, ",enable_thinking=True");
-    sv_push(&s, "--model_args");
-    sv_push(&s, qe_buf_str(&b));
-    sv_push(&s, "--tasks");
-    sv_push(&s, t->task);
-    sv_push(&s, "--batch_size");
-    sv_push(&s, "1");
+    qe_proc_strv_push(&s, "--model_args");
+    qe_proc_strv_push(&s, qe_buf_str(&b));
+    qe_proc_strv_push(&s, "--tasks");
+    qe_proc_strv_push(&s, t->task);
+    qe_proc_strv_push(&s, "--batch_size");
+    qe_proc_strv_push(&s, "1");
     if (t->limit > 0) {
-        sv_push(&s, "--limit");
+        qe_proc_strv_push(&s, "--limit");
         snprintf(num, sizeof num, "%d", t->limit);
-        sv_push(&s, num);
+        qe_proc_strv_push(&s, num);
     }
     if (g->apply_chat_template)
-        sv_push(&s, "--apply_chat_template");
+        qe_proc_strv_push(&s, "--apply_chat_template");
     if (g->system_instruction) {
-        sv_push(&s, "--system_instruction");
-        sv_push(&s, g->system_instruction);
+        qe_proc_strv_push(&s, "--system_instruction");
+        qe_proc_strv_push(&s, g->system_instruction);
     }
     /* Only what the plan sets; greedy (temperature 0) is lm-eval's default
      * for these tasks, so it is not written out (the document does not). */
@@ -152,17 +104,17 @@ int qe_lmeval_build_argv(const qe_plan *p, size_t mi, size_t ti, const char *out
         qe_buf_printf(&b, "%stop_p=%s", b.len ? "," : "", num);
     }
     if (b.len) {
-        sv_push(&s, "--gen_kwargs");
-        sv_push(&s, qe_buf_str(&b));
+        qe_proc_strv_push(&s, "--gen_kwargs");
+        qe_proc_strv_push(&s, qe_buf_str(&b));
     }
     if (g->has_seed) {
-        sv_push(&s, "--seed");
+        qe_proc_strv_push(&s, "--seed");
         snprintf(num, sizeof num, "%ld", g->seed);
-        sv_push(&s, num);
+        qe_proc_strv_push(&s, num);
     }
-    sv_push(&s, "--log_samples");
-    sv_push(&s, "--output_path");
-    sv_push(&s, out_json);
+    qe_proc_strv_push(&s, "--log_samples");
+    qe_proc_strv_push(&s, "--output_path");
+    qe_proc_strv_push(&s, out_json);
     qe_buf_free(&b);
     if (s.oom || s.n > MAX_ARGS) {
         qe_lmeval_strv_free(s.v);
@@ -170,27 +122,6 @@ int qe_lmeval_build_argv(const qe_plan *p, size_t mi, size_t ti, const char *out
     }
     *argv = s.v;
     return 0;
-}
-
-static void shell_quote(qe_buf *b, const char *s)
-{
-    bool plain = *s != '\0';
-    for (const char *c = s; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr("-_./:=,@%+", *c)))
-            plain = false;
-    if (plain) {
-        qe_buf_puts(b, s);
-        return;
-    }
-    qe_buf_putc(b, '\'');
-    for (const char *c = s; *c; c++) {
-        if (*c == '\'')
-            qe_buf_puts(b, "'\\''");
-        else
-            qe_buf_putc(b, *c);
-    }
-    qe_buf_putc(b, '\'');
 }
 
 int qe_lmeval_dry_run_cmd(const qe_plan *p, size_t mi, size_t ti, const char *out_json, qe_buf *out, qe_err *err)
@@ -201,78 +132,16 @@ int qe_lmeval_dry_run_cmd(const qe_plan *p, size_t mi, size_t ti, const char *ou
         return rc;
     for (size_t i = 0; i < p->n_env; i++) {
         qe_buf_printf(out, "env %s=", p->env[i].key);
-        shell_quote(out, p->env[i].value);
+        qe_proc_shell_quote(out, p->env[i].value);
         qe_buf_putc(out, '\n');
     }
     for (size_t i = 0; argv[i]; i++) {
         if (i)
             qe_buf_putc(out, ' ');
-        shell_quote(out, argv[i]);
+        qe_proc_shell_quote(out, argv[i]);
     }
     qe_lmeval_strv_free(argv);
     return qe_buf_putc(out, '\n') ? qe_err_set(err, QE_ENOMEM, "out of memory") : 0;
-}
-
-static char **build_envp(const qe_plan_kv *env, size_t n_env)
-{
-    strv s = {0};
-    for (char **e = environ; e && *e; e++) {
-        bool over = false;
-        for (size_t i = 0; i < n_env; i++) {
-            size_t kl = strlen(env[i].key);
-            if (!strncmp(*e, env[i].key, kl) && (*e)[kl] == '=')
-                over = true;
-        }
-        if (!over)
-            sv_push(&s, *e);
-    }
-    qe_buf b = QE_BUF_INIT;
-    for (size_t i = 0; i < n_env; i++) {
-        qe_buf_reset(&b);
-        qe_buf_printf(&b, "%s=%s", env[i].key, env[i].value);
-        sv_push(&s, qe_buf_str(&b));
-    }
-    qe_buf_free(&b);
-    if (!s.v && !s.oom) {
-        s.v = calloc(1, sizeof *s.v);
-        s.oom = !s.v;
-    }
-    if (s.oom) {
-        qe_lmeval_strv_free(s.v);
-        return NULL;
-    }
-    return s.v;
-}
-
-static const char *envp_get(char **envp, const char *key)
-{
-    size_t kl = strlen(key);
-    for (char **e = envp; *e; e++)
-        if (!strncmp(*e, key, kl) && (*e)[kl] == '=')
-            return *e + kl + 1;
-    return NULL;
-}
-
-/* Opens a new log file: path, else path.1, path.2, ... (never reuses one). */
-static int open_new_log(const char *path, char **actual)
-{
-    qe_buf b = QE_BUF_INIT;
-    for (int i = 0; i <= MAX_LOG_SUFFIX; i++) {
-        qe_buf_reset(&b);
-        if (i)
-            qe_buf_printf(&b, "%s.%d", path, i);
-        else
-            qe_buf_puts(&b, path);
-        int fd = open(qe_buf_str(&b), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            *actual = qe_buf_detach(&b);
-            return fd;
-        }
-        if (errno != EEXIST)
-            break;
-    }
-    qe_buf_free(&b);
-    return -1;
 }
 
 static void read_tail(const char *path, char *out, size_t outsz, int max_lines)
@@ -317,13 +186,13 @@ static int list_matching(const char *dir, const char *prefix, const char *suffix
     DIR *d = opendir(dir);
     if (!d)
         return errno == ENOENT ? 0 : -1;
-    strv s = {0};
+    qe_proc_strv s = {0};
     size_t pl = strlen(prefix), xl = strlen(suffix), seen = 0;
     struct dirent *de;
     while ((de = readdir(d)) && seen++ < MAX_DIR_ENTRIES) {
         size_t l = strlen(de->d_name);
         if (l >= pl + xl && !strncmp(de->d_name, prefix, pl) && !strcmp(de->d_name + l - xl, suffix))
-            sv_push(&s, de->d_name);
+            qe_proc_strv_push(&s, de->d_name);
     }
     closedir(d);
     if (s.oom) {
@@ -430,13 +299,13 @@ static void kill_group(pid_t pgid, double grace)
 {
     if (kill(-pgid, SIGTERM) && errno == ESRCH)
         return;
-    double t0 = now_s();
-    while (now_s() - t0 < grace) {
+    double t0 = qe_proc_now();
+    while (qe_proc_now() - t0 < grace) {
         if (kill(-pgid, 0) && errno == ESRCH)
             return;
         int st;
         waitpid(pgid, &st, WNOHANG); /* reap the leader so the group can vanish */
-        sleep_s(0.05);
+        qe_proc_sleep(0.05);
     }
     kill(-pgid, SIGKILL);
 }
@@ -488,12 +357,12 @@ int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, 
     char **argv = NULL, **envp = NULL;
     char *bin = NULL;
     int rc = qe_lmeval_build_argv(p, mi, ti, out_json, &argv, err);
-    if (!rc && !(envp = build_envp(p->env, p->n_env)))
+    if (!rc && !(envp = qe_proc_envp_merge(p->env, p->n_env)))
         rc = qe_err_set(err, QE_ENOMEM, "out of memory");
-    if (!rc && !(bin = qe_engine_which(argv[0], envp_get(envp, "PATH"))))
+    if (!rc && !(bin = qe_engine_which(argv[0], qe_proc_envp_get(envp, "PATH"))))
         rc = qe_err_set(err, QE_EINVAL, "'%s' not found on PATH or not executable (set engine.binary)", argv[0]);
     int logfd = -1;
-    if (!rc && (logfd = open_new_log(log_path, &res->log_path)) < 0)
+    if (!rc && (logfd = qe_proc_open_new_log(log_path, MAX_LOG_SUFFIX, 0, &res->log_path)) < 0)
         rc = qe_err_set(err, QE_EIO, "%s: cannot create log: %s", log_path, strerror(errno));
     int nullfd = rc ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC);
     pid_t pid = -1;
@@ -502,7 +371,7 @@ int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, 
         qe_buf_puts(&h, "# qeval: starting:");
         for (size_t i = 0; argv[i]; i++) {
             qe_buf_putc(&h, ' ');
-            shell_quote(&h, argv[i]);
+            qe_proc_shell_quote(&h, argv[i]);
         }
         qe_buf_putc(&h, '\n');
         if (h.data && write(logfd, h.data, h.len) < 0) {
@@ -545,7 +414,7 @@ int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, 
         return rc;
     }
 
-    double t0 = now_s();
+    double t0 = qe_proc_now();
     int st = 0;
     bool stopped = false;
     for (;;) {
@@ -562,9 +431,9 @@ int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, 
             stopped = true;
             break;
         }
-        sleep_s(0.05);
+        qe_proc_sleep(0.05);
     }
-    res->seconds = now_s() - t0;
+    res->seconds = qe_proc_now() - t0;
     res->exit_status = st;
     /* Leftover workers (vLLM's in-process engine) must not outlive the run. */
     if (!(kill(-pid, 0) && errno == ESRCH))

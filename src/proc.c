@@ -1,0 +1,141 @@
+/* proc: process plumbing shared by engine.c and lmeval_engine.c
+ * (see proc.h). */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+void qe_proc_strv_push(qe_proc_strv *s, const char *x)
+{
+    if (s->oom)
+        return;
+    if (s->n + 2 > s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        char **nv = realloc(s->v, nc * sizeof *nv);
+        if (!nv) {
+            s->oom = true;
+            return;
+        }
+        s->v = nv;
+        s->cap = nc;
+    }
+    if (!(s->v[s->n] = strdup(x))) {
+        s->oom = true;
+        return;
+    }
+    s->v[++s->n] = NULL;
+}
+
+void qe_proc_strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+static bool names_var(const char *entry, const char *key)
+{
+    size_t kl = strlen(key);
+    return !strncmp(entry, key, kl) && entry[kl] == '=';
+}
+
+char **qe_proc_envp_merge(const qe_plan_kv *env, size_t n_env)
+{
+    qe_proc_strv s = {0};
+    for (char **e = environ; e && *e; e++) {
+        bool overridden = false;
+        for (size_t i = 0; i < n_env; i++)
+            if (names_var(*e, env[i].key))
+                overridden = true;
+        if (!overridden)
+            qe_proc_strv_push(&s, *e);
+    }
+    qe_buf b = QE_BUF_INIT;
+    for (size_t i = 0; i < n_env; i++) {
+        qe_buf_reset(&b);
+        qe_buf_printf(&b, "%s=%s", env[i].key, env[i].value);
+        qe_proc_strv_push(&s, qe_buf_str(&b));
+    }
+    qe_buf_free(&b);
+    if (!s.v && !s.oom) {
+        s.v = calloc(1, sizeof *s.v);
+        s.oom = !s.v;
+    }
+    if (s.oom) {
+        qe_proc_strv_free(s.v);
+        return NULL;
+    }
+    return s.v;
+}
+
+const char *qe_proc_envp_get(char *const *envp, const char *key)
+{
+    for (char *const *e = envp; *e; e++)
+        if (names_var(*e, key))
+            return *e + strlen(key) + 1;
+    return NULL;
+}
+
+void qe_proc_shell_quote(qe_buf *b, const char *s)
+{
+    bool plain = *s != '\0';
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr("-_./:=,@%+", *c)))
+            plain = false;
+    if (plain) {
+        qe_buf_puts(b, s);
+        return;
+    }
+    qe_buf_putc(b, '\'');
+    for (const char *c = s; *c; c++) {
+        if (*c == '\'')
+            qe_buf_puts(b, "'\\''");
+        else
+            qe_buf_putc(b, *c);
+    }
+    qe_buf_putc(b, '\'');
+}
+
+int qe_proc_open_new_log(const char *path, int max_suffix, int extra_flags, char **actual)
+{
+    qe_buf b = QE_BUF_INIT;
+    for (int i = 0; i <= max_suffix; i++) {
+        qe_buf_reset(&b);
+        if (i ? qe_buf_printf(&b, "%s.%d", path, i) : qe_buf_puts(&b, path))
+            break;
+        int fd = open(qe_buf_str(&b), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | extra_flags, 0644);
+        if (fd >= 0) {
+            *actual = qe_buf_detach(&b);
+            return fd;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    qe_buf_free(&b);
+    return -1;
+}
+
+double qe_proc_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void qe_proc_sleep(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) && errno == EINTR) {
+    }
+}

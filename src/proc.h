@@ -1,0 +1,54 @@
+/* proc: process plumbing shared by the engines that spawn subprocesses
+ * (engine.c for vllm serve, lmeval_engine.c for lm_eval): NULL-terminated
+ * string vectors, environment merging, shell quoting for dry-run output,
+ * never-reused log files and monotonic time helpers. */
+#ifndef QE_PROC_H
+#define QE_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "plan.h"
+
+/* Growable NULL-terminated vector of owned strings. Start with {0}. After a
+ * failed allocation oom is set and further pushes do nothing; the caller
+ * checks oom once at the end. v (when non-NULL) is always NULL-terminated
+ * and is freed with qe_proc_strv_free. */
+typedef struct {
+    char **v;
+    size_t n, cap;
+    bool oom;
+} qe_proc_strv;
+
+/* Appends a copy of x. */
+void qe_proc_strv_push(qe_proc_strv *s, const char *x);
+
+/* Frees a NULL-terminated vector and every string in it; NULL is a no-op. */
+void qe_proc_strv_free(char **v);
+
+/* The current environment with env[0..n_env) added, replacing any variable
+ * of the same name. Returns a new vector (free with qe_proc_strv_free), or
+ * NULL when out of memory. */
+char **qe_proc_envp_merge(const qe_plan_kv *env, size_t n_env);
+
+/* Value of key in an envp vector (borrowed from it), or NULL. */
+const char *qe_proc_envp_get(char *const *envp, const char *key);
+
+/* Appends s to b, single-quoted for POSIX sh unless it is non-empty and made
+ * only of ASCII letters, digits and -_./:=,@%+ . */
+void qe_proc_shell_quote(qe_buf *b, const char *s);
+
+/* Creates a log file that did not exist: path, else path.1 .. path.max_suffix.
+ * Opened O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC|extra_flags, mode 0644. Returns
+ * the fd and sets *actual to the name used (caller frees), or -1 (errno set
+ * by the failing open when it was not EEXIST). */
+int qe_proc_open_new_log(const char *path, int max_suffix, int extra_flags, char **actual);
+
+/* Seconds on the monotonic clock. */
+double qe_proc_now(void);
+
+/* Sleeps s seconds (resuming after signals); s <= 0 returns at once. */
+void qe_proc_sleep(double s);
+
+#endif

@@ -622,45 +622,10 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
     e->gpu_mib_before = e->check_gpu ? gpu_mib_used() : -1;
     snprintf(e->base_url, sizeof e->base_url, "http://%s:%d", host, port);
 
-    /* A header line so a reader of the log knows what ran. */
-    {
-        qe_buf h = QE_BUF_INIT;
-        qe_buf_puts(&h, "# qeval: starting:");
-        for (size_t i = 0; argv[i]; i++) {
-            qe_buf_putc(&h, ' ');
-            qe_proc_shell_quote(&h, argv[i]);
-        }
-        qe_buf_putc(&h, '\n');
-        if (h.data && write(logfd, h.data, h.len) < 0) {
-            /* the log is best effort; the child writes its own lines */
-        }
-        qe_buf_free(&h);
-    }
-
+    qe_proc_log_cmdline(logfd, argv);
     double t0 = qe_proc_now();
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* child: only async-signal-safe calls from here on */
-        setpgid(0, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        if (nullfd >= 0)
-            dup2(nullfd, 0);
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        execve(path, argv, envp);
-        static const char msg[] = "qeval: exec of the vllm binary failed\n";
-        if (write(2, msg, sizeof msg - 1) < 0) {
-        }
-        _exit(127);
-    }
+    pid_t pid = qe_proc_spawn_group(path, argv, envp, nullfd, logfd, "qeval: exec of the vllm binary failed\n");
     int fork_errno = errno;
-    if (pid > 0)
-        setpgid(pid, pid); /* also from the parent: no race with our first kill(-pgid) */
     close(logfd);
     if (nullfd >= 0)
         close(nullfd);

@@ -367,39 +367,9 @@ int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, 
     int nullfd = rc ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC);
     pid_t pid = -1;
     if (!rc) {
-        qe_buf h = QE_BUF_INIT;
-        qe_buf_puts(&h, "# qeval: starting:");
-        for (size_t i = 0; argv[i]; i++) {
-            qe_buf_putc(&h, ' ');
-            qe_proc_shell_quote(&h, argv[i]);
-        }
-        qe_buf_putc(&h, '\n');
-        if (h.data && write(logfd, h.data, h.len) < 0) {
-            /* best effort */
-        }
-        qe_buf_free(&h);
-        pid = fork();
-        if (pid == 0) {
-            setpgid(0, 0);
-            sigset_t none;
-            sigemptyset(&none);
-            sigprocmask(SIG_SETMASK, &none, NULL);
-            signal(SIGPIPE, SIG_DFL);
-            signal(SIGINT, SIG_DFL);
-            signal(SIGTERM, SIG_DFL);
-            if (nullfd >= 0)
-                dup2(nullfd, 0);
-            dup2(logfd, 1);
-            dup2(logfd, 2);
-            execve(bin, argv, envp);
-            static const char msg[] = "qeval: exec of the lm-eval python failed\n";
-            if (write(2, msg, sizeof msg - 1) < 0) {
-            }
-            _exit(127);
-        }
-        if (pid > 0)
-            setpgid(pid, pid);
-        else
+        qe_proc_log_cmdline(logfd, argv);
+        pid = qe_proc_spawn_group(bin, argv, envp, nullfd, logfd, "qeval: exec of the lm-eval python failed\n");
+        if (pid < 0)
             rc = qe_err_set(err, QE_EIO, "fork: %s", strerror(errno));
     }
     if (logfd >= 0)

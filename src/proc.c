@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -122,6 +123,51 @@ int qe_proc_open_new_log(const char *path, int max_suffix, int extra_flags, char
     }
     qe_buf_free(&b);
     return -1;
+}
+
+void qe_proc_log_cmdline(int fd, char *const *argv)
+{
+    qe_buf h = QE_BUF_INIT;
+    qe_buf_puts(&h, "# qeval: starting:");
+    for (size_t i = 0; argv[i]; i++) {
+        qe_buf_putc(&h, ' ');
+        qe_proc_shell_quote(&h, argv[i]);
+    }
+    qe_buf_putc(&h, '\n');
+    if (h.data && write(fd, h.data, h.len) < 0) {
+        /* the log is best effort; the child writes its own lines */
+    }
+    qe_buf_free(&h);
+}
+
+pid_t qe_proc_spawn_group(const char *path, char *const *argv, char *const *envp, int in_fd, int out_fd,
+                          const char *exec_fail_msg)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* child: only async-signal-safe calls from here on */
+        setpgid(0, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        if (in_fd >= 0)
+            dup2(in_fd, 0);
+        dup2(out_fd, 1);
+        dup2(out_fd, 2);
+        execve(path, argv, envp);
+        if (write(2, exec_fail_msg, strlen(exec_fail_msg)) < 0) {
+        }
+        _exit(127);
+    }
+    if (pid > 0) {
+        int saved = errno;
+        setpgid(pid, pid); /* also from the parent: no race with a first kill(-pgid) */
+        errno = saved;
+    }
+    return pid;
 }
 
 double qe_proc_now(void)

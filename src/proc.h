@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "plan.h"
@@ -44,6 +45,20 @@ void qe_proc_shell_quote(qe_buf *b, const char *s);
  * the fd and sets *actual to the name used (caller frees), or -1 (errno set
  * by the failing open when it was not EEXIST). */
 int qe_proc_open_new_log(const char *path, int max_suffix, int extra_flags, char **actual);
+
+/* Writes "# qeval: starting: <argv, shell-quoted>\n" to fd so a reader of
+ * the log knows what ran. Best effort: write errors are ignored. */
+void qe_proc_log_cmdline(int fd, char *const *argv);
+
+/* Forks a child in its own process group (pgid = its pid, set from both
+ * sides so a kill(-pid) right after cannot miss it) with default signal
+ * dispositions and an empty mask, stdin from in_fd (kept when < 0), stdout
+ * and stderr to out_fd, and execve(path, argv, envp). If exec fails the
+ * child writes exec_fail_msg (a static string) to stderr and exits 127.
+ * Returns the pid, or -1 with errno from fork. Does not allocate after fork;
+ * the caller still owns and closes its fds. */
+pid_t qe_proc_spawn_group(const char *path, char *const *argv, char *const *envp, int in_fd, int out_fd,
+                          const char *exec_fail_msg);
 
 /* Seconds on the monotonic clock. */
 double qe_proc_now(void);

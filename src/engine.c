@@ -60,15 +60,6 @@ static void sv_pushf(qe_proc_strv *s, const char *fmt, ...)
     qe_proc_strv_push(s, tmp);
 }
 
-/* Shortest of "%.2f" (0.90, as people write it) and "%.17g" that reads back
- * as the same double. */
-static void fmt_double(char *out, size_t n, double v)
-{
-    snprintf(out, n, "%.2f", v);
-    if (strtod(out, NULL) != v)
-        snprintf(out, n, "%.17g", v);
-}
-
 char *qe_engine_which(const char *name, const char *path)
 {
     if (!name || !*name)
@@ -117,7 +108,7 @@ static int build_argv(const qe_engine_spec *spec, int port, char ***argv_out, qe
     }
     if (a && a->gpu_memory_utilization > 0) {
         char d[40];
-        fmt_double(d, sizeof d, a->gpu_memory_utilization);
+        qe_proc_fmt_double(d, sizeof d, a->gpu_memory_utilization);
         qe_proc_strv_push(&s, "--gpu-memory-utilization");
         qe_proc_strv_push(&s, d);
     }

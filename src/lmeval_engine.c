@@ -27,14 +27,6 @@ void qe_lmeval_strv_free(char **v)
     qe_proc_strv_free(v);
 }
 
-/* "0.90" as people write it, unless that changes the value. */
-static void fmt_double(char *out, size_t n, double v)
-{
-    snprintf(out, n, "%.2f", v);
-    if (strtod(out, NULL) != v)
-        snprintf(out, n, "%.17g", v);
-}
-
 int qe_lmeval_build_argv(const qe_plan *p, size_t mi, size_t ti, const char *out_json, char ***argv, qe_err *err)
 {
     *argv = NULL;
@@ -58,7 +50,7 @@ int qe_lmeval_build_argv(const qe_plan *p, size_t mi, size_t ti, const char *out
     if (a->tensor_parallel_size > 0)
         qe_buf_printf(&b, ",tensor_parallel_size=%d", a->tensor_parallel_size);
     if (a->gpu_memory_utilization > 0) {
-        fmt_double(num, sizeof num, a->gpu_memory_utilization);
+        qe_proc_fmt_double(num, sizeof num, a->gpu_memory_utilization);
         qe_buf_printf(&b, ",gpu_memory_utilization=%s", num);
     }
     if (a->max_model_len > 0)
@@ -96,11 +88,11 @@ int qe_lmeval_build_argv(const qe_plan *p, size_t mi, size_t ti, const char *out
     if (g->max_gen_toks > 0)
         qe_buf_printf(&b, "max_gen_toks=%d", g->max_gen_toks);
     if (g->has_temperature && g->temperature != 0) {
-        fmt_double(num, sizeof num, g->temperature);
+        qe_proc_fmt_double(num, sizeof num, g->temperature);
         qe_buf_printf(&b, "%stemperature=%s", b.len ? "," : "", num);
     }
     if (g->has_top_p) {
-        fmt_double(num, sizeof num, g->top_p);
+        qe_proc_fmt_double(num, sizeof num, g->top_p);
         qe_buf_printf(&b, "%stop_p=%s", b.len ? "," : "", num);
     }
     if (b.len) {

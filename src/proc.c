@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -123,6 +124,13 @@ int qe_proc_open_new_log(const char *path, int max_suffix, int extra_flags, char
     }
     qe_buf_free(&b);
     return -1;
+}
+
+void qe_proc_fmt_double(char *out, size_t n, double v)
+{
+    snprintf(out, n, "%.2f", v);
+    if (strtod(out, NULL) != v)
+        snprintf(out, n, "%.17g", v);
 }
 
 void qe_proc_log_cmdline(int fd, char *const *argv)

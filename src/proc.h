@@ -46,6 +46,10 @@ void qe_proc_shell_quote(qe_buf *b, const char *s);
  * by the failing open when it was not EEXIST). */
 int qe_proc_open_new_log(const char *path, int max_suffix, int extra_flags, char **actual);
 
+/* Formats a number for a command-line argument: "%.2f" (0.90, as people
+ * write it) when that reads back as the same double, else "%.17g". */
+void qe_proc_fmt_double(char *out, size_t n, double v);
+
 /* Writes "# qeval: starting: <argv, shell-quoted>\n" to fd so a reader of
  * the log knows what ran. Best effort: write errors are ignored. */
 void qe_proc_log_cmdline(int fd, char *const *argv);

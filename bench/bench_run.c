@@ -4,26 +4,33 @@
  * generator (wrk when installed, else the qe_client library alone).
  *
  * The qeval figure is end to end: process start, GET /v1/models, the store
- * (group commit: one fsync'd transaction per event-loop turn, see
- * docs/run.md), scoring and writing the samples and results files are all
- * inside the measured wall time; requests/s =
+ * (group commit, see docs/run.md), scoring and writing the samples and
+ * results files are all inside the measured wall time; requests/s =
  * answers / wall. Also printed: qeval's CPU time per request (user+sys of
  * the child), the number that says whether qeval could ever keep a
  * 32-way vLLM waiting.
  *
- * Each point runs twice: output (and so the SQLite store, synchronous=FULL,
- * one fsync per commit) on /tmp, and on /dev/shm where fsync is free, to
- * separate qeval's CPU cost from the disk's fsync latency. The two agree
- * when group commit hides the fsyncs.
+ * Two layouts, because a zero-latency server makes every number a CPU
+ * budget and this may be a 2-core machine:
+ *   pinned  the server (2 threads) on one CPU, the load generator (wrk -t1,
+ *           or qeval) on another. Capacity is what the server's CPU can
+ *           answer; the ratio says whether qeval keeps that server busy
+ *           when it has a core of its own, as it has beside a real vLLM.
+ *   shared  nothing pinned: server (4 threads), wrk -t2 or qeval compete for
+ *           all CPUs. The ratio then mixes qeval's cost with the server's.
+ * Each point runs the store on /tmp (fsync per commit) and on /dev/shm
+ * (fsync free), to separate qeval's CPU from the disk's fsync latency.
  *
- * Usage: bench_run [repeats (default 2): requests = 500 x repeats]
+ * Usage: bench_run [repeats (default 20): requests = 500 x repeats]
  * Binaries: $QEVAL_BUILD/{qeval,tests/fake_server}, else next to this one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +59,19 @@ static double children_cpu(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static pid_t start_server(int *port)
+/* In a child before exec: run on cpu only (cpu < 0: anywhere allowed). */
+static void pin(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set))
+        _exit(126);
+}
+
+static pid_t start_server(int *port, int cpu, const char *threads)
 {
     char exe[PATH_MAX + 32];
     snprintf(exe, sizeof exe, "%s/tests/fake_server", g_build);
@@ -64,7 +83,8 @@ static pid_t start_server(int *port)
         dup2(p[1], 1);
         close(p[0]);
         close(p[1]);
-        execl(exe, exe, "--port", "0", "--model", "bench", "--threads", "4",
+        pin(cpu);
+        execl(exe, exe, "--port", "0", "--model", "bench", "--threads", threads,
               "--default-answer", "The answer is $\\boxed{5}$.", (char *)NULL);
         _exit(127);
     }
@@ -96,11 +116,10 @@ static const char BODY[] =
     "of $y=\\\\frac{2}{x^2+x-6}$ have?\\nAnswer:\",\"max_tokens\":256,\"temperature\":0,"
     "\"stop\":[\"Problem:\"],\"seed\":1234}";
 
-/* Server capacity through wrk; -1 when wrk is missing or failed. */
-static double wrk_rps(const char *base, int conc, int secs)
+/* Server capacity through wrk (threads 1 when pinned to a cpu or at
+ * concurrency 1, else 2); -1 when wrk is missing or failed. */
+static double wrk_rps(const char *base, int conc, int secs, int cpu)
 {
-    if (system("command -v wrk >/dev/null 2>&1") != 0)
-        return -1;
     char lua[] = "/tmp/bench_run_lua_XXXXXX";
     int fd = mkstemp(lua);
     if (fd < 0)
@@ -109,22 +128,43 @@ static double wrk_rps(const char *base, int conc, int secs)
     fprintf(f, "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
                "wrk.body = [==[%s]==]\n", BODY);
     fclose(f);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "wrk -t%d -c%d -d%ds -s %s %s/v1/completions 2>&1",
-             conc < 2 ? 1 : 2, conc, secs, lua, base);
-    FILE *p = popen(cmd, "r");
+    char t[8], c[16], d[16], url[128];
+    snprintf(t, sizeof t, "-t%d", conc < 2 || cpu >= 0 ? 1 : 2);
+    snprintf(c, sizeof c, "-c%d", conc);
+    snprintf(d, sizeof d, "-d%ds", secs);
+    snprintf(url, sizeof url, "%s/v1/completions", base);
+    int p[2];
     double rps = -1;
-    char line[512];
-    while (p && fgets(line, sizeof line, p))
-        if (!strncmp(line, "Requests/sec:", 13))
-            rps = atof(line + 13);
-    if (p)
-        pclose(p);
+    if (pipe(p) == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(p[1], 1);
+            dup2(p[1], 2);
+            close(p[0]);
+            close(p[1]);
+            pin(cpu);
+            execlp("wrk", "wrk", t, c, d, "-s", lua, url, (char *)NULL);
+            _exit(127);
+        }
+        close(p[1]);
+        FILE *out = fdopen(p[0], "r");
+        char line[512];
+        while (out && fgets(line, sizeof line, out))
+            if (!strncmp(line, "Requests/sec:", 13))
+                rps = atof(line + 13);
+        if (out)
+            fclose(out);
+        else
+            close(p[0]);
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
     unlink(lua);
     return rps;
 }
 
-/* Fallback capacity: the qe_client library alone, n requests. */
+/* Fallback capacity: the qe_client library alone, n requests, this process
+ * pinned to cpu for the measurement. */
 static int count_cb(void *ud, const qe_result *r)
 {
     (void)r;
@@ -132,29 +172,41 @@ static int count_cb(void *ud, const qe_result *r)
     return 0;
 }
 
-static double client_rps(const char *base, int conc, long n)
+static double client_rps(const char *base, int conc, long n, int cpu)
 {
+    cpu_set_t old;
+    bool pinned = cpu >= 0 && sched_getaffinity(0, sizeof old, &old) == 0;
+    if (pinned) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        pinned = sched_setaffinity(0, sizeof set, &set) == 0;
+    }
     qe_client_opts o;
     qe_client_opts_default(&o);
     o.base_url = base;
     o.num_concurrent = conc;
-    qe_client *c;
+    qe_client *cl;
     qe_err e = {0, ""};
-    if (qe_client_new(&o, &c, &e))
-        return -1;
-    for (long i = 0; i < n; i++)
-        qe_client_add(c, (uint64_t)i, "/v1/completions", BODY, &e);
-    long done = 0;
-    double t0 = now_s();
-    qe_client_run(c, count_cb, &done, NULL, &e);
-    double dt = now_s() - t0;
-    qe_client_free(c);
-    return done / dt;
+    double rps = -1;
+    if (qe_client_new(&o, &cl, &e) == 0) {
+        for (long i = 0; i < n; i++)
+            qe_client_add(cl, (uint64_t)i, "/v1/completions", BODY, &e);
+        long done = 0;
+        double t0 = now_s();
+        qe_client_run(cl, count_cb, &done, NULL, &e);
+        rps = done / (now_s() - t0);
+        qe_client_free(cl);
+    }
+    if (pinned)
+        sched_setaffinity(0, sizeof old, &old);
+    return rps;
 }
 
-/* One whole qeval run; returns requests/s and *cpu_us per request. */
+/* One whole qeval run (on cpu, or anywhere when cpu < 0); returns
+ * requests/s and *cpu_us per request. */
 static double qeval_rps(const char *tmpdir, const char *base, int conc, int repeats, int chat,
-                        double *cpu_us, double *wall)
+                        int cpu, double *cpu_us)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/bench_run_out_XXXXXX", tmpdir);
@@ -169,6 +221,7 @@ static double qeval_rps(const char *tmpdir, const char *base, int conc, int repe
     if (pid == 0) {
         int nul = open("/dev/null", O_WRONLY);
         dup2(nul, 1);
+        pin(cpu);
         execl(exe, exe, "run", "--base-url", base, "--model", "bench", "--tasks",
               "hendrycks_math500", "--repeats", rep_s, "--num-concurrent", conc_s,
               "--output-path", dir, "--log-samples", chat ? "--apply-chat-template" : "--no-chat",
@@ -177,7 +230,7 @@ static double qeval_rps(const char *tmpdir, const char *base, int conc, int repe
     }
     int st;
     waitpid(pid, &st, 0);
-    double dt = now_s() - t0, cpu = children_cpu() - c0;
+    double dt = now_s() - t0, used = children_cpu() - c0;
     char cmd[PATH_MAX + 32];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
@@ -187,14 +240,61 @@ static double qeval_rps(const char *tmpdir, const char *base, int conc, int repe
         return -1;
     }
     double n = 500.0 * repeats;
-    *cpu_us = cpu / n * 1e6;
-    *wall = dt;
+    *cpu_us = used / n * 1e6;
     return n / dt;
+}
+
+/* One table: a fresh server (on server_cpu, or unpinned when < 0), then
+ * capacity and qeval at each concurrency. Returns 0, or 1 when a qeval run
+ * failed. */
+static int table(const char *title, int server_cpu, int gen_cpu, const char *threads,
+                 int repeats, bool have_wrk, bool shm)
+{
+    int port = 0;
+    pid_t srv = start_server(&port, server_cpu, threads);
+    if (srv < 0) {
+        fprintf(stderr, "bench_run: cannot start %s/tests/fake_server\n", g_build);
+        return 1;
+    }
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    printf("\n%s\n", title);
+    printf("%6s %11s | %-29s | %-29s\n", "", "", "store on /tmp (fsync per commit)",
+           shm ? "store on /dev/shm (no fsync cost)" : "(no /dev/shm)");
+    printf("%6s %11s | %8s %6s %13s | %8s %6s %13s\n", "conc", "capacity", "qeval", "ratio",
+           "cpu/req", "qeval", "ratio", "cpu/req");
+    const int concs[] = {1, 8, 64, 256};
+    int rc = 0;
+    for (size_t i = 0; i < 4; i++) {
+        int c = concs[i];
+        double cap = have_wrk ? wrk_rps(base, c, 2, gen_cpu)
+                              : client_rps(base, c, 500L * repeats, gen_cpu);
+        double cpu = 0, cpu2 = 0, q2 = 0;
+        double q = qeval_rps("/tmp", base, c, repeats, 0, gen_cpu, &cpu);
+        if (shm)
+            q2 = qeval_rps("/dev/shm", base, c, repeats, 0, gen_cpu, &cpu2);
+        if (q < 0 || q2 < 0)
+            rc = 1;
+        printf("%6d %11.0f | %8.0f %6.3f %10.1f us | %8.0f %6.3f %10.1f us\n", c, cap, q,
+               cap > 0 ? q / cap : 0, cpu, q2, cap > 0 ? q2 / cap : 0, cpu2);
+        fflush(stdout);
+    }
+    /* chat mode adds the server-side prompt rendering (/tokenize + /detokenize per doc) */
+    double cpu = 0;
+    double q = qeval_rps(shm ? "/dev/shm" : "/tmp", base, 64, repeats, 1, gen_cpu, &cpu);
+    printf("chat mode, conc 64, store on %s (prompts rendered by the server first): %.0f rps, "
+           "%.1f us cpu/req\n",
+           shm ? "/dev/shm" : "/tmp", q, cpu);
+    if (q < 0)
+        rc = 1;
+    kill(srv, SIGTERM);
+    waitpid(srv, NULL, 0);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    int repeats = argc > 1 ? atoi(argv[1]) : 2;
+    int repeats = argc > 1 ? atoi(argv[1]) : 20;
     if (repeats < 1)
         repeats = 1;
     const char *b = getenv("QEVAL_BUILD");
@@ -205,45 +305,30 @@ int main(int argc, char **argv)
         snprintf(self, sizeof self, "%s", argv[0]);
         snprintf(g_build, sizeof g_build, "%s/..", dirname(self));
     }
-    int port = 0;
-    pid_t srv = start_server(&port);
-    if (srv < 0) {
-        fprintf(stderr, "bench_run: cannot start %s/tests/fake_server\n", g_build);
-        return 1;
-    }
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
-    int have_wrk = wrk_rps(base, 1, 1) > 0;
+    bool have_wrk = system("command -v wrk >/dev/null 2>&1") == 0;
+    bool shm = access("/dev/shm", W_OK) == 0;
     printf("bench_run: %d requests per qeval run (hendrycks_math500 x %d, raw completions), "
-           "baseline %s\n",
-           500 * repeats, repeats, have_wrk ? "wrk" : "qe_client alone");
-    int shm = access("/dev/shm", W_OK) == 0;
-    printf("%6s %11s | %-29s | %-29s\n", "", "", "store on /tmp (fsync per commit)",
-           shm ? "store on /dev/shm (no fsync cost)" : "(no /dev/shm)");
-    printf("%6s %11s | %8s %6s %13s | %8s %6s %13s\n", "conc", "server rps", "qeval", "ratio",
-           "cpu/req", "qeval", "ratio", "cpu/req");
-    const int concs[] = {1, 8, 64, 256};
+           "capacity measured by %s\n",
+           500 * repeats, repeats, have_wrk ? "wrk" : "qe_client alone (no wrk)");
+    /* the first two CPUs this process may use */
+    int cpus[2] = {-1, -1}, ncpu = 0;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int i = 0; i < CPU_SETSIZE && ncpu < 2; i++)
+            if (CPU_ISSET(i, &set))
+                cpus[ncpu++] = i;
     int rc = 0;
-    for (size_t i = 0; i < 4; i++) {
-        int c = concs[i];
-        double cap = have_wrk ? wrk_rps(base, c, 2) : client_rps(base, c, 500L * repeats);
-        double cpu = 0, wall = 0, cpu2 = 0, q2 = 0;
-        double q = qeval_rps("/tmp", base, c, repeats, 0, &cpu, &wall);
-        if (shm)
-            q2 = qeval_rps("/dev/shm", base, c, repeats, 0, &cpu2, &wall);
-        if (q < 0 || q2 < 0)
-            rc = 1;
-        printf("%6d %11.0f | %8.0f %6.3f %10.0f us | %8.0f %6.3f %10.0f us\n", c, cap, q,
-               cap > 0 ? q / cap : 0, cpu, q2, cap > 0 ? q2 / cap : 0, cpu2);
-        fflush(stdout);
+    if (ncpu == 2) {
+        char title[160];
+        snprintf(title, sizeof title,
+                 "pinned: server (2 threads) on CPU %d; %s and qeval on CPU %d", cpus[0],
+                 have_wrk ? "wrk -t1" : "qe_client", cpus[1]);
+        rc |= table(title, cpus[0], cpus[1], "2", repeats, have_wrk, shm);
+    } else {
+        printf("\npinned: skipped (fewer than 2 CPUs allowed)\n");
     }
-    /* chat mode adds the server-side prompt rendering (/tokenize + /detokenize per doc) */
-    double cpu = 0, wall = 0;
-    double q = qeval_rps(shm ? "/dev/shm" : "/tmp", base, 64, repeats, 1, &cpu, &wall);
-    printf("chat mode, conc 64, store on %s (prompts rendered by the server first): %.0f rps, "
-           "%.0f us cpu/req\n",
-           shm ? "/dev/shm" : "/tmp", q, cpu);
-    kill(srv, SIGTERM);
-    waitpid(srv, NULL, 0);
+    rc |= table(have_wrk ? "shared: nothing pinned; server 4 threads, wrk -t2 (-t1 at conc 1)"
+                         : "shared: nothing pinned; server 4 threads",
+                -1, -1, "4", repeats, have_wrk, shm);
     return rc;
 }

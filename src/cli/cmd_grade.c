@@ -5,6 +5,7 @@
  *                                      {"id","verdict","reason"} lines out
  * pred may be a full response: the final answer is extracted first unless
  * --no-extract is given. */
+#include "buf.h"
 #include "cli.h"
 #include "err.h"
 #include "opt.h"
@@ -52,6 +53,25 @@ static int grade_one(const char *gold, const char *pred, int extract, qe_verify_
     return r->verdict;
 }
 
+/* The string's text with each NUL (\u0000 in the JSON) replaced by U+FFFD,
+ * as the client and rescore do, so no answer is cut at a NUL; malloc'd. */
+static char *text_of(const json_t *s)
+{
+    const char *v = json_string_value(s);
+    size_t n = json_string_length(s);
+    qe_buf b = QE_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        const char *z = memchr(v + i, 0, n - i);
+        size_t run = z ? (size_t)(z - (v + i)) : n - i;
+        if (qe_buf_append(&b, v + i, run) || (z && qe_buf_puts(&b, "\xEF\xBF\xBD"))) {
+            qe_buf_free(&b);
+            return NULL;
+        }
+        i += run;
+    }
+    return qe_buf_detach(&b);
+}
+
 static int grade_jsonl(const char *path, int extract, qe_verify_opts *o)
 {
     FILE *in = stdin;
@@ -78,7 +98,7 @@ static int grade_jsonl(const char *path, int extract, qe_verify_opts *o)
         json_error_t je;
         json_t *doc = NULL;
         if (n <= GRADE_MAX_LINE)
-            doc = json_loadb(line, (size_t)n, 0, &je);
+            doc = json_loadb(line, (size_t)n, JSON_ALLOW_NUL, &je);
         else
             snprintf(je.text, sizeof je.text, "line longer than %d bytes", GRADE_MAX_LINE);
         json_t *id = doc ? json_object_get(doc, "id") : NULL;
@@ -104,7 +124,12 @@ static int grade_jsonl(const char *path, int extract, qe_verify_opts *o)
             json_object_set_new(outj, "reason", json_string(msg));
         } else {
             qe_verify_result r;
-            int v = grade_one(json_string_value(gold), json_string_value(pred), extract, o, &r);
+            char *g = text_of(gold), *p = text_of(pred);
+            int v = g && p ? grade_one(g, p, extract, o, &r) : QE_VERDICT_UNDECIDED;
+            if (!g || !p)
+                snprintf(r.reason, sizeof r.reason, "out of memory");
+            free(g);
+            free(p);
             json_object_set_new(outj, "verdict", v < 0 ? json_null() : json_boolean(v));
             json_object_set_new(outj, "reason", json_string(r.reason));
         }

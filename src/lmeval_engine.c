@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "lmeval_io.h"
 #include "proc.h"
 
 #define MAX_ARGS 64
@@ -240,6 +241,10 @@ int qe_lmeval_read_metric(const char *results_path, const char *task, double *ac
 {
     *acc = *stderr_ = NAN;
     *n = 0;
+    struct stat st;
+    if (stat(results_path, &st) == 0 && (long long)st.st_size > QE_LMEVAL_RESULTS_MAX)
+        return qe_err_set(err, QE_ELIMIT, "%s: %lld bytes, more than a results file can be",
+                          results_path, (long long)st.st_size);
     json_error_t je;
     json_t *root = json_load_file(results_path, JSON_DECODE_ANY, &je);
     if (!root)

@@ -342,6 +342,14 @@ int qe_lmeval_results_read(const char *path, qe_lmeval_results **out, qe_err *e)
         qe_lmeval_results_free(r);
         return QE_EIO;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (long long)st.st_size > QE_LMEVAL_RESULTS_MAX) {
+        fclose(f);
+        qe_err_set(e, QE_ELIMIT, "%s: %lld bytes, more than a results file can be (%lld MB cap)",
+                   path, (long long)st.st_size, QE_LMEVAL_RESULTS_MAX >> 20);
+        qe_lmeval_results_free(r);
+        return QE_ELIMIT;
+    }
     r->root = json_loadf(f, JSON_ALLOW_NUL, &je);
     fclose(f);
     int rc = 0;

@@ -84,6 +84,10 @@ typedef struct {
 
 /* Reads any lm-eval 0.4.x results file. Errors name the file and, for bad
  * JSON, line:column. *out is NULL on failure. */
+/* A results file larger than this is refused before it is parsed (lm-eval's
+ * are kilobytes; the cap keeps a wrong path from loading gigabytes). */
+#define QE_LMEVAL_RESULTS_MAX ((long long)64 << 20)
+
 int qe_lmeval_results_read(const char *path, qe_lmeval_results **out, qe_err *e);
 void qe_lmeval_results_free(qe_lmeval_results *r);
 const qe_lmeval_task *qe_lmeval_results_task(const qe_lmeval_results *r, const char *name);

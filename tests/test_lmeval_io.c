@@ -176,6 +176,22 @@ static void test_malformed_files(void **state)
     assert_int_equal(qe_lmeval_results_read(FX "nonexistent.json", &r, &e), QE_EIO);
     assert_non_null(strstr(e.msg, "nonexistent.json"));
 
+    /* a huge file (sparse: no disk used) is refused before parsing */
+    char huge[256];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(huge, sizeof huge, "%s/qe_lmeval_huge_%ld.json", tmp && *tmp ? tmp : "/tmp",
+             (long)getpid());
+    FILE *hf = fopen(huge, "wb");
+    assert_non_null(hf);
+    assert_int_equal(fputs("{\"results\": {}}", hf) >= 0, 1);
+    assert_int_equal(ftruncate(fileno(hf), (off_t)QE_LMEVAL_RESULTS_MAX + 1), 0);
+    assert_int_equal(fclose(hf), 0);
+    assert_int_equal(qe_lmeval_results_read(huge, &r, &e), QE_ELIMIT);
+    assert_null(r);
+    assert_non_null(strstr(e.msg, huge));
+    assert_non_null(strstr(e.msg, "64 MB cap"));
+    assert_int_equal(unlink(huge), 0);
+
     qe_lmeval_samples *sr;
     const char *bs = FX "bad/samples_aime24_2025-01-01T00-00-00.000000.jsonl";
     assert_int_equal(qe_lmeval_samples_open(bs, &sr, &e), 0);

@@ -7,8 +7,8 @@
  * gen_kwargs, fingerprint, store run, done-set -> prompts rendered by the
  * server (/tokenize + /detokenize) for what is still to ask -> one libcurl
  * multi loop over all tasks, fed a window at a time, every outcome copied
- * from the done callback and committed with the rest of its loop turn
- * (group commit, see gc_flush) -> per complete task: rows read back in
+ * from the done callback and handed, with the rest of its loop turn, to a
+ * committer thread (group commit, see gc_flush) -> per complete task: rows read back in
  * doc order, scored, samples + results written (or reused). */
 #include "runner.h"
 
@@ -82,6 +82,7 @@ struct tstate {
 struct gc_row {
     uint32_t id;   /* index in ctx.q; its body is the request_json */
     bool ok;
+    bool committed; /* set by gc_commit once its transaction is durable */
     long long ptok, ctok;
     double latency;
     int attempts;
@@ -96,6 +97,25 @@ struct gc_buf {
 };
 
 struct ctx;
+
+/* The committer thread: while the network loop goes on, it commits the
+ * batch it was handed (gc_commit: SQLite, fsync). The loop's own thread
+ * then settles the batch (gc_settle: counts committed answers, notes a
+ * failure), so all bookkeeping stays on the loop's side. With it, the
+ * answers of the turns that arrive during one fsync make the next batch,
+ * instead of each turn waiting for its own fsync. */
+struct committer {
+    pthread_t th;
+    bool started;         /* false: commits run synchronously in the caller */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;    /* hand-over, batch done, quit */
+    struct gc_buf batch;  /* the thread's while busy; the loop's otherwise */
+    bool busy;            /* handed over, not committed yet */
+    bool finished;        /* committed (or failed), not settled yet */
+    bool quit;
+    int rc;               /* of the finished batch */
+    qe_err err;
+};
 
 /* One endpoint: its own client, driven by its own thread when there are
  * several; all endpoints take work from the same queue. */
@@ -121,7 +141,8 @@ struct ctx {
     size_t nrequeue;
     size_t inflight;
     qe_store *store;
-    struct gc_buf gc;     /* answers received, not committed yet */
+    struct gc_buf gc;     /* answers received, not handed to the committer yet */
+    struct committer cm;
     bool chat;
     char *server_id, *server_root;
     bool offline;        /* server unreachable: only stored answers can be used */
@@ -760,13 +781,13 @@ static void gc_account(struct ctx *c, const struct gc_row *w)
     q->body = NULL;
 }
 
-/* Commits every buffered answer: one transaction (one fsync) per task
- * present. Only then is an answer counted as stored. On failure the
- * answers not committed are dropped (asked again on the next run) and the
- * error is in c->fatal. Caller holds c->mu. */
-static int gc_flush(struct ctx *c)
+/* Commits every row of g: one transaction (one fsync) per task present,
+ * marking each row committed once its transaction is. Stops at the first
+ * failure (its message in *e). Touches only the store and what no one
+ * changes while the batch is out: the rows, c->q[id] of final answers and
+ * the tasks' names, run ids and prompts. */
+static int gc_commit(struct ctx *c, struct gc_buf *g, qe_err *e)
 {
-    struct gc_buf *g = &c->gc;
     int rc = 0;
     for (size_t t = 0; t < c->nts && g->n && !rc; t++) {
         struct tstate *ts = &c->ts[t];
@@ -796,35 +817,126 @@ static int gc_flush(struct ctx *c)
         }
         if (k == 0)
             continue;
-        rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, &c->fatal);
-        if (rc)
-            break;
-        /* committed: account and drop this task's rows, keep the others */
-        size_t keep = 0;
-        for (size_t i = 0; i < g->n; i++) {
-            struct gc_row *w = &g->rows[i];
-            if (c->q[w->id].task == t) {
-                gc_account(c, w);
-                free(w->strs);
-            } else {
-                g->rows[keep++] = *w;
-            }
-        }
-        g->n = keep;
+        rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, e);
+        for (size_t i = 0; i < g->n && !rc; i++)
+            if (c->q[g->rows[i].id].task == t)
+                g->rows[i].committed = true;
     }
-    for (size_t i = 0; i < g->n; i++) /* only after a failure */
+    return rc;
+}
+
+/* Counts the committed rows of g as stored and empties g (its arrays are
+ * kept for reuse). Rows not committed (after a failure) are dropped: they
+ * are asked again on the next run. */
+static void gc_drain(struct ctx *c, struct gc_buf *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->rows[i].committed)
+            gc_account(c, &g->rows[i]);
         free(g->rows[i].strs);
+    }
     g->n = 0;
     g->bytes = 0;
+}
+
+static void *committer_main(void *arg)
+{
+    struct ctx *c = arg;
+    struct committer *m = &c->cm;
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        while (!m->busy && !m->quit)
+            pthread_cond_wait(&m->cv, &m->mu);
+        if (!m->busy)
+            break; /* quit with nothing handed over */
+        pthread_mutex_unlock(&m->mu);
+        qe_err err = {0, ""};
+        int rc = gc_commit(c, &m->batch, &err);
+        pthread_mutex_lock(&m->mu);
+        m->rc = rc;
+        m->err = err;
+        m->busy = false;
+        m->finished = true;
+        pthread_cond_broadcast(&m->cv);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* Settles a finished batch, if any: its answers count as stored, or its
+ * failure becomes c->fatal. 0 or that failure. Caller holds c->mu and
+ * m->mu, and the committer is not busy. */
+static int gc_settle(struct ctx *c)
+{
+    struct committer *m = &c->cm;
+    if (!m->finished)
+        return 0;
+    m->finished = false;
+    gc_drain(c, &m->batch);
+    int rc = m->rc;
+    if (rc && !c->fatal.code)
+        c->fatal = m->err;
+    m->rc = 0;
     if (!rc)
         progress(c, false);
     return rc;
 }
 
-static int gc_flush_locking(struct ctx *c)
+/* Hands the buffered answers to the committer. wait: also wait until
+ * everything handed over is committed and settled, so that on return every
+ * answer received so far is stored (or the failure is reported). Without
+ * wait, a busy committer keeps its batch and the answers keep gathering,
+ * unless the buffer is full (then it waits: backpressure). Without a
+ * committer thread the commit runs here. On failure the answers not
+ * committed are dropped (asked again on the next run) and the error is in
+ * c->fatal. Caller holds c->mu. */
+static int gc_flush(struct ctx *c, bool wait)
+{
+    struct committer *m = &c->cm;
+    struct gc_buf *g = &c->gc;
+    int rc = 0;
+    if (!m->started) {
+        if (g->n) {
+            qe_err err = {0, ""};
+            rc = gc_commit(c, g, &err);
+            if (rc && !c->fatal.code)
+                c->fatal = err;
+            gc_drain(c, g);
+            if (!rc)
+                progress(c, false);
+        }
+        return rc;
+    }
+    bool full = g->n >= GC_MAX_ROWS || g->bytes >= GC_MAX_BYTES;
+    pthread_mutex_lock(&m->mu);
+    if (m->busy && (wait || full))
+        while (m->busy)
+            pthread_cond_wait(&m->cv, &m->mu);
+    if (!m->busy) {
+        rc = gc_settle(c);
+        if (rc) {
+            gc_drain(c, g); /* nothing more is committed after a failure */
+        } else if (g->n) {
+            struct gc_buf t = m->batch; /* empty: its arrays change hands */
+            m->batch = *g;
+            *g = t;
+            m->busy = true;
+            pthread_cond_broadcast(&m->cv);
+            if (wait) {
+                while (m->busy)
+                    pthread_cond_wait(&m->cv, &m->mu);
+                rc = gc_settle(c);
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+static int gc_flush_locking(struct ctx *c, bool wait)
 {
     lock(c);
-    int rc = gc_flush(c);
+    int rc = gc_flush(c, wait);
     if (rc) {
         if (!c->fatal.code)
             qe_err_set(&c->fatal, rc, "%s", qe_status_name(rc));
@@ -834,12 +946,12 @@ static int gc_flush_locking(struct ctx *c)
     return rc;
 }
 
-/* The client's idle hook: the turn's answers are committed before it
- * waits again. */
+/* The client's idle hook: the turn's answers go to the committer before
+ * the loop waits again. */
 static int on_idle(void *ud)
 {
     struct ep *ep = ud;
-    return gc_flush_locking(ep->c);
+    return gc_flush_locking(ep->c, false);
 }
 
 static void gc_free(struct gc_buf *g)
@@ -849,6 +961,43 @@ static void gc_free(struct gc_buf *g)
     free(g->rows);
     free(g->scratch);
     memset(g, 0, sizeof *g);
+}
+
+/* Starts the committer thread; without one (pthread_create failed) commits
+ * run synchronously, as before. */
+static void committer_start(struct ctx *c)
+{
+    struct committer *m = &c->cm;
+    memset(m, 0, sizeof *m);
+    if (pthread_mutex_init(&m->mu, NULL))
+        return;
+    if (pthread_cond_init(&m->cv, NULL)) {
+        pthread_mutex_destroy(&m->mu);
+        return;
+    }
+    if (pthread_create(&m->th, NULL, committer_main, c)) {
+        pthread_cond_destroy(&m->cv);
+        pthread_mutex_destroy(&m->mu);
+        return;
+    }
+    m->started = true;
+}
+
+/* Stops the committer after the last flush; its batch is empty then. */
+static void committer_stop(struct ctx *c)
+{
+    struct committer *m = &c->cm;
+    if (m->started) {
+        pthread_mutex_lock(&m->mu);
+        m->quit = true;
+        pthread_cond_broadcast(&m->cv);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->th, NULL);
+        pthread_cond_destroy(&m->cv);
+        pthread_mutex_destroy(&m->mu);
+        m->started = false;
+    }
+    gc_free(&m->batch);
 }
 
 static int on_done_locked(struct ep *ep, const qe_result *r);
@@ -862,7 +1011,7 @@ static int on_done(void *ud, const qe_result *r)
     int back = 0;
     if (!r->ok && r->status == QE_ENET && q->server_waits < 3) {
         /* what already arrived is committed before we may wait a minute */
-        int frc = gc_flush_locking(c);
+        int frc = gc_flush_locking(c, true);
         if (frc)
             return frc;
         back = server_back(ep, r->error) + 2; /* 1 stopping, 2 alive/gone, 3 back */
@@ -918,7 +1067,7 @@ static int on_done_locked(struct ep *ep, const qe_result *r)
         return qe_err_set(&c->fatal, rc, "out of memory buffering an answer");
     c->inflight--;
     if (c->gc.n >= GC_MAX_ROWS || c->gc.bytes >= GC_MAX_BYTES) {
-        if ((rc = gc_flush(c)))
+        if ((rc = gc_flush(c, false)))
             return rc;
     }
     rc = feed(ep, &c->fatal);
@@ -1639,6 +1788,7 @@ static int run_endpoints(struct ctx *c, qe_err *e)
             return rc;
         qe_client_set_idle(c->eps[i].client, on_idle, &c->eps[i]);
     }
+    committer_start(c);
     c->t0 = now_s();
     for (int round = 0; round < 8; round++) {
     if (c->neps == 1) {
@@ -1669,9 +1819,10 @@ static int run_endpoints(struct ctx *c, qe_err *e)
     if (!c->nrequeue || !alive || errors || c->abort || stopping(c) || c->deadline_hit)
         break;
     }
-    /* every client committed at its end (idle hook); this only guards
-     * against an answer ever being left uncommitted */
-    int gc_rc = c->gc.n ? gc_flush_locking(c) : 0;
+    /* every client handed its answers over at its end (idle hook): wait
+     * until all of them are committed and counted */
+    int gc_rc = gc_flush_locking(c, true);
+    committer_stop(c);
     gc_free(&c->gc);
     progress(c, true);
     /* the first real error wins: a callback's (store, disk) over the loop's */

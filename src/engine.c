@@ -484,7 +484,7 @@ static bool reap(qe_engine *e, bool block)
 
 static bool group_gone(pid_t pgid)
 {
-    return kill(-pgid, 0) < 0 && errno == ESRCH;
+    return qe_proc_group_gone(pgid);
 }
 
 /* SIGTERM, grace, SIGKILL; returns true when SIGKILL was needed. */
@@ -506,7 +506,8 @@ static bool kill_group(qe_engine *e, double grace)
         }
     }
     reap(e, true);
-    /* Workers reparented to init are reaped by it shortly after SIGKILL. */
+    /* Workers reparented to init are reaped by it shortly after SIGKILL
+     * (or never, under a PID 1 that does not reap: zombies count as gone). */
     double t0 = qe_proc_now();
     while (!group_gone(e->pid) && qe_proc_now() - t0 < 10) {
         kill(-e->pid, SIGKILL);
@@ -615,7 +616,8 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
 
     qe_proc_log_cmdline(logfd, argv);
     double t0 = qe_proc_now();
-    pid_t pid = qe_proc_spawn_group(path, argv, envp, nullfd, logfd, "qeval: exec of the vllm binary failed\n");
+    pid_t pid = qe_proc_spawn_group(path, argv, envp, nullfd, logfd, "qeval: exec of the vllm binary failed\n",
+                                    spec->on_spawn, spec->on_spawn_ud);
     int fork_errno = errno;
     close(logfd);
     if (nullfd >= 0)
@@ -623,6 +625,11 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
     free(path);
     qe_engine_strv_free(argv);
     qe_engine_strv_free(envp);
+    if (pid < 0 && fork_errno == ECANCELED) {
+        rc = qe_err_set(err, QE_EIO, "not started: its process group could not be recorded");
+        engine_release(e);
+        return rc;
+    }
     if (pid < 0) {
         rc = qe_err_set(err, QE_EIO, "fork: %s", strerror(fork_errno));
         engine_release(e);

@@ -56,6 +56,12 @@ typedef struct {
     double stop_grace;       /* seconds between SIGTERM and SIGKILL; 0 = 30 */
     double poll_interval;    /* seconds between /health probes; 0 = 0.5 */
     bool check_gpu_memory;   /* query nvidia-smi before start / after stop if on PATH */
+    /* NULL, or called with the server's process group after fork and
+     * before exec; the server runs only if it returns 0. Record the pgid
+     * durably here: a kill -9 of qeval then never leaves a server that the
+     * next run cannot find (see qe_proc_spawn_group's gate). */
+    int (*on_spawn)(void *ud, pid_t pgid);
+    void *on_spawn_ud;
 } qe_engine_spec;
 
 /* Filled when qe_engine_start fails (and the group is already cleaned up). */

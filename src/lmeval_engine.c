@@ -298,7 +298,7 @@ static void kill_group(pid_t pgid, double grace)
         return;
     double t0 = qe_proc_now();
     while (qe_proc_now() - t0 < grace) {
-        if (kill(-pgid, 0) && errno == ESRCH)
+        if (qe_proc_group_gone(pgid))
             return;
         int st;
         waitpid(pgid, &st, WNOHANG); /* reap the leader so the group can vanish */
@@ -365,7 +365,7 @@ int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, 
     pid_t pid = -1;
     if (!rc) {
         qe_proc_log_cmdline(logfd, argv);
-        pid = qe_proc_spawn_group(bin, argv, envp, nullfd, logfd, "qeval: exec of the lm-eval python failed\n");
+        pid = qe_proc_spawn_group(bin, argv, envp, nullfd, logfd, "qeval: exec of the lm-eval python failed\n", NULL, NULL);
         if (pid < 0)
             rc = qe_err_set(err, QE_EIO, "fork: %s", strerror(errno));
     }
@@ -403,7 +403,7 @@ int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, 
     res->seconds = qe_proc_now() - t0;
     res->exit_status = st;
     /* Leftover workers (vLLM's in-process engine) must not outlive the run. */
-    if (!(kill(-pid, 0) && errno == ESRCH))
+    if (!qe_proc_group_gone(pid))
         kill_group(pid, grace);
     if (stopped) {
         qe_lmeval_strv_free(before);

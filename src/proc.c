@@ -2,12 +2,15 @@
  * (see proc.h). */
 #include "proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,12 +152,25 @@ void qe_proc_log_cmdline(int fd, char *const *argv)
 }
 
 pid_t qe_proc_spawn_group(const char *path, char *const *argv, char *const *envp, int in_fd, int out_fd,
-                          const char *exec_fail_msg)
+                          const char *exec_fail_msg, qe_proc_gate_fn gate, void *gate_ud)
 {
+    int g[2] = {-1, -1};
+    if (gate && pipe2(g, O_CLOEXEC))
+        return -1;
     pid_t pid = fork();
     if (pid == 0) {
         /* child: only async-signal-safe calls from here on */
         setpgid(0, 0);
+        if (gate) {
+            close(g[1]);
+            char go = 0;
+            ssize_t r;
+            do
+                r = read(g[0], &go, 1);
+            while (r < 0 && errno == EINTR);
+            if (r != 1) /* the gate said no, or the parent is gone */
+                _exit(125);
+        }
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -170,12 +186,64 @@ pid_t qe_proc_spawn_group(const char *path, char *const *argv, char *const *envp
         }
         _exit(127);
     }
-    if (pid > 0) {
-        int saved = errno;
+    int saved = errno;
+    if (pid > 0)
         setpgid(pid, pid); /* also from the parent: no race with a first kill(-pgid) */
-        errno = saved;
+    if (gate) {
+        close(g[0]);
+        bool go = pid > 0 && gate(gate_ud, pid) == 0;
+        if (go && write(g[1], "g", 1) != 1)
+            go = false;
+        close(g[1]);
+        if (pid > 0 && !go) {
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+            }
+            pid = -1;
+            saved = ECANCELED;
+        }
     }
+    errno = saved;
     return pid;
+}
+
+/* The state letter and process group of /proc/<pid>/stat ("pid (comm) S
+ * ppid pgrp ..."; comm may hold spaces and ')'). 0 when unreadable. */
+static int stat_of(const char *pid, char *state, long *pgrp)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    long ppid;
+    return rp && sscanf(rp + 1, " %c %ld %ld", state, &ppid, pgrp) == 3;
+}
+
+bool qe_proc_group_gone(pid_t pgid)
+{
+    if (kill(-pgid, 0) && errno == ESRCH)
+        return true;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return false;
+    bool live = false;
+    struct dirent *de;
+    while (!live && (de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        char st;
+        long pg;
+        if (stat_of(de->d_name, &st, &pg) && pg == (long)pgid && st != 'Z' && st != 'X')
+            live = true;
+    }
+    closedir(d);
+    return !live;
 }
 
 double qe_proc_now(void)

@@ -54,15 +54,32 @@ void qe_proc_fmt_double(char *out, size_t n, double v);
  * the log knows what ran. Best effort: write errors are ignored. */
 void qe_proc_log_cmdline(int fd, char *const *argv);
 
+/* Called in the parent between fork and the child's exec, with the new
+ * process group; 0 lets the child exec, anything else makes it exit. */
+typedef int (*qe_proc_gate_fn)(void *ud, pid_t pgid);
+
 /* Forks a child in its own process group (pgid = its pid, set from both
  * sides so a kill(-pid) right after cannot miss it) with default signal
  * dispositions and an empty mask, stdin from in_fd (kept when < 0), stdout
  * and stderr to out_fd, and execve(path, argv, envp). If exec fails the
  * child writes exec_fail_msg (a static string) to stderr and exits 127.
- * Returns the pid, or -1 with errno from fork. Does not allocate after fork;
- * the caller still owns and closes its fds. */
+ *
+ * gate (may be NULL): the child waits, before exec, until gate(gate_ud,
+ * pgid) has returned in the parent. If it returns non-zero, or the parent
+ * dies first (a kill -9), the child exits without exec'ing: so what gate
+ * records (e.g. the pgid, durably) always exists before the program runs.
+ *
+ * Returns the pid, or -1 with errno from fork (ECANCELED: the gate said
+ * no; the child is reaped). Does not allocate after fork; the caller still
+ * owns and closes its fds. */
 pid_t qe_proc_spawn_group(const char *path, char *const *argv, char *const *envp, int in_fd, int out_fd,
-                          const char *exec_fail_msg);
+                          const char *exec_fail_msg, qe_proc_gate_fn gate, void *gate_ud);
+
+/* Whether process group pgid has no process left that runs: zombies (dead,
+ * waiting for a parent that may never reap them, as under a container's
+ * PID 1 that does not reap) do not count. Scans /proc; without /proc, any
+ * member at all counts (kill(-pgid, 0)). */
+bool qe_proc_group_gone(pid_t pgid);
 
 /* Seconds on the monotonic clock. */
 double qe_proc_now(void);

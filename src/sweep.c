@@ -20,6 +20,7 @@
 
 #include "engine.h"
 #include "lmeval_engine.h"
+#include "proc.h"
 #include "task.h"
 
 #define NO_MODEL ((size_t)-1)
@@ -453,7 +454,7 @@ static void reap_orphan_server(sweep *s)
     json_int_t pg = json_integer_value(json_object_get(srv, "pgid"));
     const char *model = json_string_value(json_object_get(srv, "model"));
     const char *served = json_string_value(json_object_get(srv, "served"));
-    if (pg > 1 && model && kill(-(pid_t)pg, 0) == 0) {
+    if (pg > 1 && model && !qe_proc_group_gone((pid_t)pg)) {
         char path[64], cmd[4096];
         snprintf(path, sizeof path, "/proc/%lld/cmdline", (long long)pg);
         FILE *f = fopen(path, "rb");
@@ -465,16 +466,18 @@ static void reap_orphan_server(sweep *s)
                 cmd[i] = ' ';
         cmd[n] = '\0';
         /* the group leader is ours if it still runs our command line (a
-         * reused pid would not); with /proc missing, trust the record */
-        if (!f || strstr(cmd, model) || (served && strstr(cmd, served))) {
+         * reused pid would not); with /proc missing, trust the record. A
+         * leader that is gone or a zombie (empty cmdline) cannot have had
+         * its pid reused while its group lives on: the group is ours. */
+        if (!f || n == 0 || strstr(cmd, model) || (served && strstr(cmd, served))) {
             note(s, "stopping the server left running by an interrupted sweep (process group %lld, %s)",
                  (long long)pg, model);
             kill(-(pid_t)pg, SIGTERM);
-            for (int i = 0; i < 100 && kill(-(pid_t)pg, 0) == 0; i++) {
+            for (int i = 0; i < 100 && !qe_proc_group_gone((pid_t)pg); i++) {
                 struct timespec t = {0, 100000000L};
                 nanosleep(&t, NULL);
             }
-            if (kill(-(pid_t)pg, 0) == 0)
+            if (!qe_proc_group_gone((pid_t)pg))
                 kill(-(pid_t)pg, SIGKILL);
         }
     }
@@ -674,14 +677,30 @@ static size_t child_groups(pid_t *out, size_t cap)
     return n_out;
 }
 
-static void record_server(sweep *s, size_t mi, pid_t pgid, int port)
+static int record_server(sweep *s, size_t mi, pid_t pgid, int port)
 {
     const qe_plan_model *m = &s->p->models[mi];
     json_object_set_new(s->state, "server",
                         json_pack("{s:I,s:s,s:s,s:s,s:i}", "pgid", (json_int_t)pgid, "model", m->model, "served",
                                   m->served_model_name ? m->served_model_name : m->model, "name", m->name, "port",
                                   port));
-    state_save(s);
+    return state_save(s);
+}
+
+typedef struct {
+    sweep *s;
+    size_t mi;
+    int port;
+} spawn_rec;
+
+/* The engine's on_spawn: the server's process group is in the state file
+ * (fsync'd) before vllm serve runs, so no kill -9 of ours can leave a
+ * server the next run does not know of. Runs on the start thread while the
+ * main thread only watches for a stop. */
+static int record_spawned(void *ud, pid_t pgid)
+{
+    spawn_rec *r = ud;
+    return record_server(r->s, r->mi, pgid, r->port);
 }
 
 static double mono_s(void)
@@ -697,24 +716,21 @@ static int start_interruptible(sweep *s, size_t mi, const qe_engine_spec *spec, 
     start_job *j = calloc(1, sizeof *j);
     if (!j)
         return qe_err_set(e, QE_ENOMEM, "out of memory");
-    j->spec = spec;
+    spawn_rec rec = {s, mi, spec->args && spec->args->port > 0 ? spec->args->port : 0};
+    qe_engine_spec sp = *spec;
+    sp.on_spawn = record_spawned;
+    sp.on_spawn_ud = &rec;
+    j->spec = &sp;
     atomic_init(&j->done, 0);
     pthread_t th;
     if (pthread_create(&th, NULL, start_thread, j)) {
         free(j);
-        return qe_engine_start(spec, out, fail, e);
+        return qe_engine_start(&sp, out, fail, e);
     }
     double grace = spec->stop_grace > 0 ? spec->stop_grace : 30, t_stop = 0;
-    bool recorded = false;
     while (!atomic_load(&j->done)) {
         pid_t kids[8];
         size_t nk = child_groups(kids, 8);
-        if (!recorded && nk == 1) {
-            /* remembered at once, so a kill -9 of qeval during the start
-             * leaves nothing the next run does not find */
-            record_server(s, mi, kids[0], spec->args && spec->args->port > 0 ? spec->args->port : 0);
-            recorded = true;
-        }
         if (stopping(s)) {
             if (t_stop == 0)
                 t_stop = mono_s();

@@ -2030,7 +2030,7 @@ static int hc_fail(qe_client *c, struct hconn *h, int xerr, bool perm, bool stal
 {
     struct creq *r = h->r;
     char m2[sizeof r->xmsg];
-    if (stale && h->reused && qe_http_parser_untouched(&h->p)) {
+    if (stale && h->reused && h->p.total_bytes == 0) {
         if (hc_reconnect(c, h, m2, sizeof m2) == 0)
             return 0;
         msg = m2;

@@ -12,11 +12,12 @@
  * What the ratio means: docs/client.md, "Performance".
  *
  * Usage: bench_client [seconds-per-point (default 1)]
- *        bench_client --client-only CONC N [native|curl|both] [BASE_URL]
+ *        bench_client --client-only CONC N [native|curl|both] [BASE_URL [MODEL]]
  *            just the client (for profilers: perf record / valgrind
  *            --tool=callgrind; prints CPU user/sys split); with BASE_URL it
  *            uses that server instead of starting one (e.g. a fake_server
- *            pinned to another CPU with taskset)
+ *            pinned to another CPU with taskset) and asks for MODEL (default
+ *            fake-model, the name fake_server serves without --model)
  * Finds the server at $QEVAL_BUILD/tests/fake_server, else next to this
  * binary (../tests/fake_server). */
 #include <errno.h>
@@ -42,9 +43,10 @@
 #define ROUNDS 3
 #define SERVER_THREADS 2 /* fixed for every run; the VM has 2 cores */
 
-static const char BODY[] =
-    "{\"model\":\"fake-model\",\"messages\":[{\"role\":\"user\",\"content\":"
-    "\"Problem: What is 1+1?\\nAnswer:\"}],\"max_tokens\":64,\"temperature\":0}";
+#define BODY_FMT                                                                                   \
+    "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":"                                \
+    "\"Problem: What is 1+1?\\nAnswer:\"}],\"max_tokens\":64,\"temperature\":0}"
+static char BODY[512];
 
 static double now_s(void)
 {
@@ -268,6 +270,8 @@ static void keep_best(double *best, double v)
 
 int main(int argc, char **argv)
 {
+    snprintf(BODY, sizeof BODY, BODY_FMT,
+             argc > 6 && !strcmp(argv[1], "--client-only") ? argv[6] : "fake-model");
     int secs = argc > 1 ? atoi(argv[1]) : 1;
     if (secs < 1)
         secs = 1;

@@ -119,9 +119,16 @@ static int parse_status(qe_http_parser *p, const char *s, size_t n)
     return 0;
 }
 
+/* RFC 9110 tchar: what a header name may hold (a table: this runs per byte
+ * of every header name). */
 static bool token_char(unsigned char c)
 {
-    return c > 0x20 && c < 0x7F && !strchr("\"(),/:;<=>?@[\\]{}", c);
+    static const unsigned char sep[128] = {['"'] = 1, ['('] = 1, [')'] = 1, [','] = 1,
+                                           ['/'] = 1, [':'] = 1, [';'] = 1, ['<'] = 1,
+                                           ['='] = 1, ['>'] = 1, ['?'] = 1, ['@'] = 1,
+                                           ['['] = 1, ['\\'] = 1, [']'] = 1, ['{'] = 1,
+                                           ['}'] = 1};
+    return c > 0x20 && c < 0x7F && !sep[c];
 }
 
 /* Does the comma-separated list v contain tok (case-insensitive)? */

@@ -5,13 +5,19 @@
  * a minimal keep-alive raw-socket loop of our own (one thread). Capacity is
  * the best of those; every point is the best of ROUNDS rounds, and the order
  * of the four runs rotates each round so none always runs first or last.
- * Also prints the client's CPU time per request (user+sys of this process
+ * The client runs twice per round, over its native HTTP/1.1 transport and
+ * over libcurl (opts.force_curl), so both are measured in the same run.
+ * Also prints each client's CPU time per request (user+sys of this process
  * during qe_client_run, which excludes queuing and the server) and wrk -t1's.
  * What the ratio means: docs/client.md, "Performance".
  *
  * Usage: bench_client [seconds-per-point (default 1)]
- *        bench_client --client-only CONC N   (just the client, for profilers:
- *        perf record / valgrind --tool=callgrind; prints CPU user/sys split)
+ *        bench_client --client-only CONC N [native|curl|both] [BASE_URL [MODEL]]
+ *            just the client (for profilers: perf record / valgrind
+ *            --tool=callgrind; prints CPU user/sys split); with BASE_URL it
+ *            uses that server instead of starting one (e.g. a fake_server
+ *            pinned to another CPU with taskset) and asks for MODEL (default
+ *            fake-model, the name fake_server serves without --model)
  * Finds the server at $QEVAL_BUILD/tests/fake_server, else next to this
  * binary (../tests/fake_server). */
 #include <errno.h>
@@ -21,6 +27,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +43,10 @@
 #define ROUNDS 3
 #define SERVER_THREADS 2 /* fixed for every run; the VM has 2 cores */
 
-static const char BODY[] =
-    "{\"model\":\"fake-model\",\"messages\":[{\"role\":\"user\",\"content\":"
-    "\"Problem: What is 1+1?\\nAnswer:\"}],\"max_tokens\":64,\"temperature\":0}";
+#define BODY_FMT                                                                                   \
+    "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":"                                \
+    "\"Problem: What is 1+1?\\nAnswer:\"}],\"max_tokens\":64,\"temperature\":0}"
+static char BODY[512];
 
 static double now_s(void)
 {
@@ -199,12 +207,15 @@ static int count_ok(void *ud, const qe_result *r)
     return 0;
 }
 
-/* One qe_client run of n requests at concurrency conc. */
-static int client_run_n(const char *base, int conc, long n, double *rps, double *cpu_us)
+/* One qe_client run of n requests at concurrency conc, over libcurl when
+ * curl is set, else the native transport. */
+static int client_run_n(const char *base, int conc, long n, bool curl, double *rps,
+                        double *cpu_us)
 {
     qe_client_opts o;
     qe_client_opts_default(&o);
     o.base_url = base;
+    o.force_curl = curl;
     o.num_concurrent = conc;
     o.max_attempts = 1;
     /* a zero-latency server answers in microseconds; fail loudly instead of
@@ -235,13 +246,14 @@ static int client_run_n(const char *base, int conc, long n, double *rps, double 
     return 0;
 }
 
-static int client_rps(const char *base, int conc, double secs, double *rps, double *cpu_us)
+static int client_rps(const char *base, int conc, double secs, bool curl, double *rps,
+                      double *cpu_us)
 {
     /* calibrate on a short batch, then size the measured one to last about
      * secs seconds */
     long n = 200;
     for (int round = 0; round < 2; round++) {
-        if (client_run_n(base, conc, n, rps, cpu_us) != 0)
+        if (client_run_n(base, conc, n, curl, rps, cpu_us) != 0)
             return -1;
         n = (long)(*rps * secs);
         if (n < 200)
@@ -258,6 +270,8 @@ static void keep_best(double *best, double v)
 
 int main(int argc, char **argv)
 {
+    snprintf(BODY, sizeof BODY, BODY_FMT,
+             argc > 6 && !strcmp(argv[1], "--client-only") ? argv[6] : "fake-model");
     int secs = argc > 1 ? atoi(argv[1]) : 1;
     if (secs < 1)
         secs = 1;
@@ -274,22 +288,33 @@ int main(int argc, char **argv)
     char thr[16];
     snprintf(thr, sizeof thr, "%d", SERVER_THREADS);
     const char *args[] = {"--threads", thr, NULL};
-    if (fs_start(&s, args) != 0)
+    bool own_server = !(argc > 5 && !strcmp(argv[1], "--client-only"));
+    if (own_server && fs_start(&s, args) != 0)
         return 1;
     if (argc > 3 && !strcmp(argv[1], "--client-only")) {
         /* for profilers: just the client, CONC in flight, N requests */
         int conc = atoi(argv[2]);
         long n = atol(argv[3]);
-        double rps = 0, cpu_us = 0;
-        struct rusage r0, r1;
-        getrusage(RUSAGE_SELF, &r0);
-        int rc = client_run_n(s.base_url, conc, n, &rps, &cpu_us);
-        getrusage(RUSAGE_SELF, &r1);
-        double us = ((double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
-                     (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec)) / (double)n;
-        printf("client-only: conc %d, %ld requests, %.0f req/s, %.1f us CPU/request "
-               "(%.1f user, %.1f sys)\n", conc, n, rps, cpu_us, us, cpu_us - us);
-        fs_stop(&s);
+        const char *which = argc > 4 ? argv[4] : "both";
+        const char *base = own_server ? s.base_url : argv[5];
+        int rc = 0;
+        for (int k = 0; k < 2 && !rc; k++) {
+            bool curl = k == 1;
+            if (strcmp(which, "both") && strcmp(which, curl ? "curl" : "native"))
+                continue;
+            double rps = 0, cpu_us = 0;
+            struct rusage r0, r1;
+            getrusage(RUSAGE_SELF, &r0);
+            rc = client_run_n(base, conc, n, curl, &rps, &cpu_us);
+            getrusage(RUSAGE_SELF, &r1);
+            double us = ((double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
+                         (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec)) / (double)n;
+            printf("client-only %-6s: conc %d, %ld requests, %.0f req/s, %.1f us CPU/request "
+                   "(%.1f user, %.1f sys)\n", curl ? "curl" : "native", conc, n, rps, cpu_us, us,
+                   cpu_us - us);
+        }
+        if (own_server)
+            fs_stop(&s);
         return rc ? 1 : 0;
     }
     int wrk = have_wrk();
@@ -301,18 +326,21 @@ int main(int argc, char **argv)
                : "raw keep-alive loop (wrk not installed; it stands in for capacity)",
            ROUNDS);
     printf("capacity = best of wrk -t2 / wrk -t1 / raw loop; ratio = client / capacity; "
-           "ratio-t1 = client / wrk -t1\n");
-    printf("%5s %10s %10s %10s %10s %10s %6s %8s %10s %10s\n", "conc", "capacity/s", "wrk-t2/s",
-           "wrk-t1/s", "raw/s", "client/s", "ratio", "ratio-t1", "client-cpu", "wrk-t1-cpu");
+           "ratio-t1 = client / wrk -t1; client = native transport, curl = the same client "
+           "over libcurl; cpu = CPU per request\n");
+    printf("%5s %10s %10s %10s %10s %10s %10s %6s %6s %8s %10s %10s %10s %9s\n", "conc",
+           "capacity/s", "wrk-t2/s", "wrk-t1/s", "raw/s", "client/s", "curl/s", "ratio",
+           "r-curl", "ratio-t1", "client-cpu", "curl-cpu", "wrk-t1-cpu", "cpu-gain");
     int levels[] = {1, 8, 64, 256};
     int rc = 0;
     for (size_t i = 0; i < sizeof levels / sizeof *levels && !rc; i++) {
         int conc = levels[i];
         double b_w2 = 0, b_w1 = 0, b_raw = 0, b_cli = 0, cli_cpu = 0, w1_cpu = 0;
+        double b_curl = 0, curl_cpu = 0;
         for (int round = 0; round < ROUNDS && !rc; round++) {
-            for (int step = 0; step < 4 && !rc; step++) {
+            for (int step = 0; step < 5 && !rc; step++) {
                 double v = 0, cpu = 0;
-                switch ((step + round) % 4) {
+                switch ((step + round) % 5) {
                 case 0:
                     if (wrk && conc >= 2) /* wrk needs connections >= threads */
                         keep_best(&b_w2, wrk_rps(s.base_url, 2, conc, secs, &cpu));
@@ -329,8 +357,16 @@ int main(int argc, char **argv)
                 case 2:
                     keep_best(&b_raw, raw_rps(s.port, conc, secs));
                     break;
+                case 3:
+                    if (client_rps(s.base_url, conc, secs, true, &v, &cpu) != 0)
+                        rc = 1;
+                    else if (v > b_curl) {
+                        b_curl = v;
+                        curl_cpu = cpu;
+                    }
+                    break;
                 default:
-                    if (client_rps(s.base_url, conc, secs, &v, &cpu) != 0)
+                    if (client_rps(s.base_url, conc, secs, false, &v, &cpu) != 0)
                         rc = 1;
                     else if (v > b_cli) {
                         b_cli = v;
@@ -347,9 +383,11 @@ int main(int argc, char **argv)
             rc = 1;
             break;
         }
-        printf("%5d %10.0f %10.0f %10.0f %10.0f %10.0f %6.2f %8.2f %7.1f us %7.1f us\n", conc,
-               cap, b_w2, b_w1, b_raw, b_cli, b_cli / cap, b_w1 > 0 ? b_cli / b_w1 : 0, cli_cpu,
-               w1_cpu);
+        printf("%5d %10.0f %10.0f %10.0f %10.0f %10.0f %10.0f %6.2f %6.2f %8.2f %7.1f us "
+               "%7.1f us %7.1f us %8.2fx\n",
+               conc, cap, b_w2, b_w1, b_raw, b_cli, b_curl, b_cli / cap, b_curl / cap,
+               b_w1 > 0 ? b_cli / b_w1 : 0, cli_cpu, curl_cpu, w1_cpu,
+               cli_cpu > 0 ? curl_cpu / cli_cpu : 0);
         fflush(stdout);
     }
     fs_stop(&s);

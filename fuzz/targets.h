@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "err.h"
 #include "extract.h"
+#include "http.h"
 #include "inputs.h"
 #include "lmeval_io.h"
 #include "pyjson.h"
@@ -632,6 +633,83 @@ static inline int qe_fuzz_client_reply(const uint8_t *data, size_t size)
         qe_client_error_message((const char *)data, size, buf, caps[i]);
         QE_FUZZ_CHECK(memchr(buf, '\0', caps[i]) != NULL);
     }
+    return 0;
+}
+
+/* ---- fuzz_http: the HTTP/1.1 response parser (src/http.c). Byte 0 picks
+ * the body cap and the read sizes; the rest is what the server sent. The
+ * outcome must not depend on how the bytes were split across reads. ---- */
+
+struct qe_fuzz_http_out {
+    int rc;
+    long status, retry_after;
+    bool keep_alive;
+    size_t used;
+    qe_buf body;
+};
+
+static inline void qe_fuzz_http_run(const char *in, size_t n, size_t cap, unsigned seed,
+                                    struct qe_fuzz_http_out *o)
+{
+    qe_http_parser p;
+    qe_http_parser_init(&p, cap);
+    memset(o, 0, sizeof *o);
+    size_t at = 0;
+    int rc = 0;
+    while (rc == 0 && at < n) {
+        size_t k = n - at;
+        if (seed) { /* piece sizes 1..16 from a tiny LCG */
+            seed = seed * 1103515245u + 12345u;
+            size_t want = 1 + ((seed >> 16) & 15);
+            if (want < k)
+                k = want;
+        }
+        size_t used = 0;
+        rc = qe_http_feed(&p, in + at, k, &used, &o->body);
+        QE_FUZZ_CHECK(used <= k);
+        QE_FUZZ_CHECK(rc != 0 || used == k);
+        at += rc == 1 ? used : k;
+    }
+    if (rc == 0)
+        rc = qe_http_finish(&p, &o->body);
+    QE_FUZZ_CHECK(rc == 1 || rc == 0 || rc == QE_ESERVER || rc == QE_ELIMIT || rc == QE_ENOMEM);
+    if (rc < 0) {
+        QE_FUZZ_CHECK(p.err[0] != '\0' && memchr(p.err, '\0', sizeof p.err) != NULL);
+    } else {
+        QE_FUZZ_CHECK(rc == 1);
+        QE_FUZZ_CHECK(p.status >= 200 && p.status <= 599);
+        QE_FUZZ_CHECK(o->body.len == p.body_bytes);
+    }
+    QE_FUZZ_CHECK(o->body.len <= cap);
+    o->rc = rc;
+    o->status = p.status;
+    o->retry_after = p.retry_after_s;
+    o->keep_alive = p.keep_alive;
+    o->used = at;
+    qe_http_parser_free(&p);
+}
+
+static inline int qe_fuzz_http(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    unsigned seed = data[0] | 1u;
+    size_t cap = (data[0] & 0x80) ? 64 : (size_t)1 << 20;
+    const char *in = (const char *)data + 1;
+    size_t n = size - 1;
+    struct qe_fuzz_http_out whole, split;
+    qe_fuzz_http_run(in, n, cap, 0, &whole);
+    qe_fuzz_http_run(in, n, cap, seed, &split);
+    QE_FUZZ_CHECK(whole.rc == split.rc);
+    if (whole.rc == 1) {
+        QE_FUZZ_CHECK(whole.status == split.status && whole.keep_alive == split.keep_alive &&
+                      whole.retry_after == split.retry_after && whole.used == split.used);
+        QE_FUZZ_CHECK(whole.body.len == split.body.len &&
+                      (whole.body.len == 0 || memcmp(whole.body.data, split.body.data, whole.body.len) == 0));
+    }
+    qe_buf_free(&whole.body);
+    qe_buf_free(&split.body);
+    (void)qe_http_retry_after(in, n > 64 ? 64 : n);
     return 0;
 }
 

@@ -1,6 +1,11 @@
-/* client: OpenAI-compatible HTTP client on libcurl multi (see client.h).
+/* client: OpenAI-compatible HTTP client on two transports (see client.h).
  *
- * Shape of the engine: a FIFO of requests not yet started, a list of
+ * Everything above the wire is shared: request queue, retry classification,
+ * backoff with jitter, Retry-After, reply parsing, key scrubbing, the result
+ * callback and the idle hook. Below it, either libcurl multi or the native
+ * HTTP/1.1 engine (section "native transport") moves the bytes.
+ *
+ * Shape of the libcurl engine: a FIFO of requests not yet started, a list of
  * requests waiting out a backoff, and at most num_concurrent easy handles
  * attached to one multi handle. Each loop turn starts what may start (due
  * retries first, so a retried request is not starved by fresh ones), lets
@@ -12,6 +17,9 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -24,10 +32,13 @@
 #include <time.h>
 
 #include "buf.h"
+#include "http.h"
 
 #define MAX_CONCURRENT 4096
 #define POLL_SLICE_MS 100
-#define URL_CACHE 8         /* distinct request URLs kept pre-parsed */   /* how often the stop flag is looked at, at most */
+#define URL_CACHE 8         /* distinct request URLs kept pre-parsed */
+#define RBUF_SIZE 65536     /* native transport: one recv() at most */
+#define MAX_ADDRS 16        /* native transport: resolved addresses tried */
 
 /* What every transfer shares: where to go, how long to wait, what to send. */
 struct conf {
@@ -48,9 +59,18 @@ struct sink {
     long retry_after_s; /* -1 when absent */
 };
 
+struct hconn;
+
 struct creq {
     uint64_t id;
     char *url;
+    char *req;            /* native: the whole request (headers + body) */
+    size_t req_len, req_hdr; /* its length, and where the body starts */
+    struct hconn *hc;     /* native: the connection while running */
+    int xerr;             /* transport failure of the attempt: 0, QE_ENET,
+                           * QE_ELIMIT, QE_ENOMEM */
+    bool xperm;           /* ... that a retry cannot fix */
+    char xmsg[512];       /* ... and its wording (without the URL) */
     CURLU *uh;            /* pre-parsed url (borrowed from qe_client.urls) or NULL */
     char *body;
     size_t body_len;
@@ -88,6 +108,19 @@ struct qe_client {
     double timer_due;     /* when curl wants control back; < 0: no timer */
     qe_client_idle_fn idle_fn; /* called before each blocking wait (group commit) */
     void *idle_ud;
+    /* native transport (NULL/0 when libcurl is used) */
+    bool native;
+    char *host;           /* Host header: the URL's authority */
+    char *hostname, *port;/* for getaddrinfo and messages */
+    char *prefix;         /* path part of the root URL ("" or "/x/y") */
+    struct hconn *hcs;    /* num_concurrent connections */
+    struct hconn **hidle; /* open, kept alive, no request (LIFO) */
+    struct hconn **hclosed; /* no socket */
+    size_t nhidle, nhclosed;
+    char *rbuf;           /* RBUF_SIZE bytes every recv() goes to */
+    struct sockaddr_storage addrs[MAX_ADDRS];
+    socklen_t addrlen[MAX_ADDRS];
+    size_t naddrs, good_addr;
 };
 
 /* ---------- small helpers ---------- */
@@ -1043,17 +1076,9 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
     struct sink *s = ud;
     size_t n = sz * nm;
     if (n > 12 && !strncasecmp(p, "Retry-After:", 12)) {
-        char tmp[64];
-        size_t k = n - 12 < sizeof tmp - 1 ? n - 12 : sizeof tmp - 1;
-        memcpy(tmp, p + 12, k);
-        tmp[k] = 0;
-        char *end;
-        errno = 0;
-        long v = strtol(tmp, &end, 10);
-        while (*end == ' ' || *end == '\r' || *end == '\n' || *end == '\t')
-            end++;
         /* seconds form only; an HTTP-date is ignored (normal backoff) */
-        if (!errno && end != tmp && !*end && v >= 0)
+        long v = qe_http_retry_after(p + 12, n - 12);
+        if (v >= 0)
             s->retry_after_s = v;
     } else if (n > 15 && !strncasecmp(p, "Content-Length:", 15)) {
         unsigned long long cl = strtoull(p + 15, NULL, 10);
@@ -1109,6 +1134,12 @@ static bool curl_permanent(CURLcode cc)
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
 static curl_socket_t on_opensocket(void *userp, curlsocktype purpose, struct curl_sockaddr *a);
 static int on_timer(CURLM *m, long timeout_ms, void *userp);
+static int native_setup(qe_client *c, const qe_client_opts *o, qe_err *e);
+static void native_free(qe_client *c);
+static int native_request(qe_client *c, struct creq *r, const char *path, const char *body,
+                          qe_err *e);
+static int resolve(qe_client *c, char *msg, size_t cap);
+static void hc_release(qe_client *c, struct hconn *h, bool keep);
 
 int qe_client_new(const qe_client_opts *o, qe_client **out, qe_err *e)
 {
@@ -1159,6 +1190,14 @@ int qe_client_new(const qe_client_opts *o, qe_client **out, qe_err *e)
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    if ((rc = native_setup(c, o, e)) != 0) {
+        qe_client_free(c);
+        return rc;
+    }
+    if (c->native) {
+        char msg[300];
+        (void)resolve(c, msg, sizeof msg); /* on failure: again at each connect */
+    }
     *out = c;
     return 0;
 }
@@ -1169,6 +1208,10 @@ static void creq_free(struct creq *r)
         return;
     free(r->url);
     free(r->body);
+    if (r->req) {
+        memset(r->req, 0, r->req_hdr); /* the headers hold the API key */
+        free(r->req);
+    }
     qe_buf_free(&r->sink.body);
     free(r);
 }
@@ -1189,8 +1232,12 @@ static void abort_active(qe_client *c)
         return;
     for (size_t i = 0; i < c->nactive; i++) {
         struct creq *r = c->act[i];
-        curl_multi_remove_handle(c->multi, r->easy);
-        c->idle[c->nidle++] = r->easy;
+        if (r->hc) {
+            hc_release(c, r->hc, false); /* reply not read: never reused */
+        } else {
+            curl_multi_remove_handle(c->multi, r->easy);
+            c->idle[c->nidle++] = r->easy;
+        }
         creq_free(r);
     }
     c->nactive = 0;
@@ -1214,6 +1261,7 @@ void qe_client_free(qe_client *c)
     }
     if (c->multi)
         curl_multi_cleanup(c->multi);
+    native_free(c);
     conf_free(&c->conf);
     if (c->epfd >= 0)
         close(c->epfd);
@@ -1253,13 +1301,25 @@ int qe_client_add(qe_client *c, uint64_t id, const char *path, const char *json_
         return qe_err_set(e, QE_ENOMEM, "out of memory queuing request");
     r->id = id;
     r->url = make_url(c->conf.root, path);
-    r->body_len = strlen(json_body);
-    r->body = strdup(json_body);
-    if (!r->url || !r->body) {
+    if (!r->url) {
         creq_free(r);
         return qe_err_set(e, QE_ENOMEM, "out of memory queuing request");
     }
-    r->uh = parsed_url(c, r->url);
+    if (c->native) {
+        int rc = native_request(c, r, path, json_body, e);
+        if (rc) {
+            creq_free(r);
+            return rc;
+        }
+    } else {
+        r->body_len = strlen(json_body);
+        r->body = strdup(json_body);
+        if (!r->body) {
+            creq_free(r);
+            return qe_err_set(e, QE_ENOMEM, "out of memory queuing request");
+        }
+        r->uh = parsed_url(c, r->url);
+    }
     if (c->qtail)
         c->qtail->next = r;
     else
@@ -1285,8 +1345,12 @@ void qe_client_get_stats(const qe_client *c, qe_client_stats *s)
 
 /* ---------- the engine ---------- */
 
+static int start_native(qe_client *c, struct creq *r, qe_err *e);
+
 static int start(qe_client *c, struct creq *r, qe_err *e)
 {
+    if (c->native)
+        return start_native(c, r, e);
     CURL *h = c->nidle ? c->idle[--c->nidle] : NULL;
     if (!h) {
         h = curl_easy_init();
@@ -1334,37 +1398,38 @@ static long backoff_ms(qe_client *c, int attempts)
     return half + (half > 0 ? (long)(rng_next(&c->rng) % (uint64_t)(full - half + 1)) : 0);
 }
 
-/* Sets r->last_error/last_status; returns true when a retry may help. */
-static bool classify(qe_client *c, struct creq *r, CURLcode cc, long http, qe_reply *reply)
+/* Transport-independent verdict on one finished attempt (r->xerr says how
+ * the transfer itself went, http is the status if a reply came). Sets
+ * r->last_error/last_status; returns true when a retry may help. */
+static bool classify(qe_client *c, struct creq *r, long http, qe_reply *reply)
 {
     char url[512];
     r->last_http = http;
     qe_err pe = {0, ""};
-    if (cc == CURLE_OK && http >= 200 && http < 300 &&
+    if (r->xerr == 0 && http >= 200 && http < 300 &&
         qe_client_parse_reply(r->sink.body.data, r->sink.body.len, reply, &pe) == 0) {
         r->last_status = 0; /* the hot path: no message to build */
         r->last_error[0] = 0;
         return false;
     }
     redact_url(r->url, url, sizeof url);
-    if (cc != CURLE_OK) {
-        if (r->sink.over_cap || cc == CURLE_FILESIZE_EXCEEDED) {
+    if (r->xerr) {
+        if (r->sink.over_cap) {
             r->last_status = QE_ELIMIT;
             say(r->last_error, sizeof r->last_error,
                      "reply body from %s exceeds the %zu-byte limit (max_body_bytes)", url,
                      c->conf.cap);
             return false;
         }
-        if (r->sink.oom) {
+        if (r->sink.oom || r->xerr == QE_ENOMEM) {
             r->last_status = QE_ENOMEM;
             say(r->last_error, sizeof r->last_error, "out of memory reading reply from %s",
                      url);
             return false;
         }
-        r->last_status = QE_ENET;
-        say(r->last_error, sizeof r->last_error, "%s: %s%s%s (curl error %d)", url,
-                 curl_easy_strerror(cc), r->errbuf[0] ? ": " : "", r->errbuf, (int)cc);
-        return !curl_permanent(cc);
+        r->last_status = r->xerr;
+        say(r->last_error, sizeof r->last_error, "%s: %s", url, r->xmsg);
+        return !r->xperm && r->xerr == QE_ENET;
     }
     if (http >= 200 && http < 300) { /* parsed above, and failed */
         r->last_status = pe.code ? pe.code : QE_ESERVER;
@@ -1411,6 +1476,41 @@ static int finish(qe_client *c, struct creq *r, qe_reply *reply, qe_client_done_
     return rc;
 }
 
+/* r's attempt is over (r->xerr, the sink and http say how): schedule a
+ * retry or report the final outcome. Returns the callback's value. */
+static int settle(qe_client *c, struct creq *r, long http, qe_client_done_fn done, void *ud)
+{
+    qe_reply reply;
+    memset(&reply, 0, sizeof reply);
+    bool retry = classify(c, r, http, &reply);
+    if (retry && r->attempts < c->o.max_attempts) {
+        long d = backoff_ms(c, r->attempts);
+        if (r->sink.retry_after_s >= 0) {
+            double ra = (double)r->sink.retry_after_s * 1000.0;
+            d = ra > (double)c->o.retry_after_cap_ms ? c->o.retry_after_cap_ms : (long)ra;
+        }
+        r->due = now_ms() + (double)d;
+        r->next = c->waiting;
+        c->waiting = r;
+        c->nwaiting++;
+        c->nretries++;
+        return 0;
+    }
+    if (retry) {
+        char tmp[sizeof r->last_error];
+        say(tmp, sizeof tmp, "gave up after %d attempts: %s", r->attempts, r->last_error);
+        memcpy(r->last_error, tmp, sizeof tmp);
+    }
+    return finish(c, r, &reply, done, ud);
+}
+
+/* Removes r from the running set (act[]). */
+static void unlist(qe_client *c, struct creq *r)
+{
+    c->act[r->slot] = c->act[--c->nactive];
+    c->act[r->slot]->slot = r->slot;
+}
+
 /* Handles every transfer curl reports finished. Returns the callback's
  * non-zero value to stop, else 0; *progress counts finished transfers. */
 static int drain(qe_client *c, qe_client_done_fn done, void *ud, int *progress)
@@ -1428,32 +1528,20 @@ static int drain(qe_client *c, qe_client_done_fn done, void *ud, int *progress)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
         curl_multi_remove_handle(c->multi, h);
         c->idle[c->nidle++] = h;
-        c->act[r->slot] = c->act[--c->nactive];
-        c->act[r->slot]->slot = r->slot;
+        unlist(c, r);
         r->easy = NULL;
         (*progress)++;
-        qe_reply reply;
-        memset(&reply, 0, sizeof reply);
-        bool retry = classify(c, r, cc, http, &reply);
-        if (retry && r->attempts < c->o.max_attempts) {
-            long d = backoff_ms(c, r->attempts);
-            if (r->sink.retry_after_s >= 0) {
-                double ra = (double)r->sink.retry_after_s * 1000.0;
-                d = ra > (double)c->o.retry_after_cap_ms ? c->o.retry_after_cap_ms : (long)ra;
-            }
-            r->due = now_ms() + (double)d;
-            r->next = c->waiting;
-            c->waiting = r;
-            c->nwaiting++;
-            c->nretries++;
-            continue;
+        r->xerr = 0;
+        r->xperm = false;
+        if (cc != CURLE_OK) {
+            if (cc == CURLE_FILESIZE_EXCEEDED)
+                r->sink.over_cap = true;
+            r->xerr = r->sink.over_cap ? QE_ELIMIT : r->sink.oom ? QE_ENOMEM : QE_ENET;
+            r->xperm = curl_permanent(cc);
+            say(r->xmsg, sizeof r->xmsg, "%s%s%s (curl error %d)", curl_easy_strerror(cc),
+                r->errbuf[0] ? ": " : "", r->errbuf, (int)cc);
         }
-        if (retry) {
-            char tmp[sizeof r->last_error];
-            say(tmp, sizeof tmp, "gave up after %d attempts: %s", r->attempts, r->last_error);
-            memcpy(r->last_error, tmp, sizeof tmp);
-        }
-        int rc = finish(c, r, &reply, done, ud);
+        int rc = settle(c, r, http, done, ud);
         if (rc)
             return rc;
     }
@@ -1592,6 +1680,571 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
+/* ---------- native transport ----------
+ *
+ * Plain http:// only. Up to num_concurrent connections, each carrying at
+ * most one request at a time (no pipelining), kept alive between requests:
+ * a finished request leaves its connection on a LIFO of idle ones, the next
+ * request takes the most recently used. Every socket stays registered in
+ * the one epoll set for EPOLLIN from connect to close (EPOLLOUT only while
+ * connecting or while a send is partial), so steady state costs no
+ * epoll_ctl: per request one send(), one or two recv(), a share of one
+ * epoll_wait. An idle connection that becomes readable was closed by the
+ * server (or sent bytes nobody asked for): it is closed at once. A request
+ * sent on a kept-alive connection that turns out dead (EOF, reset or EPIPE
+ * before any byte of the reply) goes again at once on a fresh connection,
+ * without counting an attempt, as libcurl does. Deadlines (connect timeout
+ * while connecting, then the attempt timeout) are checked when c->timer_due,
+ * the earliest of them, passes. */
+
+enum { HC_CLOSED, HC_IDLE, HC_CONNECTING, HC_SENDING, HC_RECEIVING, HC_FAILED };
+
+struct hconn {
+    int fd;               /* -1 when closed */
+    int state;
+    bool reused;          /* this attempt rides a connection kept from before */
+    bool out;             /* EPOLLOUT is registered */
+    size_t addr, tried;   /* address being tried, how many tried this connect */
+    size_t sent;          /* request bytes sent */
+    double deadline;      /* when the current phase times out */
+    qe_http_parser p;
+    struct creq *r;       /* the request it carries, NULL when idle/closed */
+};
+
+static bool env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v;
+}
+
+/* Decides the transport and, for the native one, splits the root URL and
+ * sets up the connection pool. 0, or QE_ENOMEM. */
+static int native_setup(qe_client *c, const qe_client_opts *o, qe_err *e)
+{
+    static const char *const proxies[] = {"http_proxy", "HTTPS_PROXY", "https_proxy",
+                                          "ALL_PROXY", "all_proxy"};
+    if (o->force_curl)
+        return 0;
+    for (size_t i = 0; i < sizeof proxies / sizeof *proxies; i++)
+        if (env_set(proxies[i]))
+            return 0;
+    const char *root = c->conf.root;
+    if (strncmp(root, "http://", 7) != 0)
+        return 0;
+    const char *a = root + 7;
+    for (const char *q = a; *q; q++)
+        if ((unsigned char)*q <= 0x20 || *q == 0x7F || *q == '?' || *q == '#' || *q == '\\')
+            return 0; /* unusual URL: libcurl decides what it means */
+    size_t alen = strcspn(a, "/");
+    if (alen == 0 || memchr(a, '@', alen))
+        return 0;
+    const char *hs = a, *he, *ps = NULL, *pe = a + alen;
+    if (a[0] == '[') {
+        const char *cl = memchr(a, ']', alen);
+        if (!cl || cl == a + 1)
+            return 0;
+        hs = a + 1;
+        he = cl;
+        if (cl + 1 < pe) {
+            if (cl[1] != ':')
+                return 0;
+            ps = cl + 2;
+        }
+    } else {
+        const char *colon = memchr(a, ':', alen);
+        he = colon ? colon : pe;
+        if (colon)
+            ps = colon + 1;
+        if (he == hs)
+            return 0;
+    }
+    long port = 80;
+    if (ps) {
+        if (ps == pe || pe - ps > 5)
+            return 0;
+        port = 0;
+        for (const char *q = ps; q < pe; q++) {
+            if (*q < '0' || *q > '9')
+                return 0;
+            port = port * 10 + (*q - '0');
+        }
+        if (port < 1 || port > 65535)
+            return 0;
+    }
+    char pbuf[8];
+    snprintf(pbuf, sizeof pbuf, "%ld", port);
+    size_t n = (size_t)o->num_concurrent;
+    c->host = strndup(a, alen);
+    c->hostname = strndup(hs, (size_t)(he - hs));
+    c->port = strdup(pbuf);
+    c->prefix = strdup(a + alen);
+    c->hcs = calloc(n, sizeof *c->hcs);
+    c->hidle = calloc(n, sizeof *c->hidle);
+    c->hclosed = calloc(n, sizeof *c->hclosed);
+    c->rbuf = malloc(RBUF_SIZE);
+    if (!c->host || !c->hostname || !c->port || !c->prefix || !c->hcs || !c->hidle ||
+        !c->hclosed || !c->rbuf)
+        return qe_err_set(e, QE_ENOMEM, "out of memory creating the HTTP client");
+    for (size_t i = 0; i < n; i++) {
+        struct hconn *h = &c->hcs[n - 1 - i];
+        h->fd = -1;
+        qe_http_parser_init(&h->p, c->conf.cap);
+        c->hclosed[c->nhclosed++] = h;
+    }
+    c->native = true;
+    return 0;
+}
+
+static void native_free(qe_client *c)
+{
+    if (c->hcs) {
+        for (int i = 0; i < c->o.num_concurrent; i++) {
+            if (c->hcs[i].fd >= 0)
+                close(c->hcs[i].fd);
+            qe_http_parser_free(&c->hcs[i].p);
+        }
+    }
+    free(c->hcs);
+    free(c->hidle);
+    free(c->hclosed);
+    free(c->rbuf);
+    free(c->host);
+    free(c->hostname);
+    free(c->port);
+    free(c->prefix);
+}
+
+const char *qe_client_transport(const qe_client *c)
+{
+    return c->native ? "native" : "curl";
+}
+
+/* The request bytes for path: request line, headers, body (one buffer). */
+static int native_request(qe_client *c, struct creq *r, const char *path, const char *body,
+                          qe_err *e)
+{
+    for (const char *q = path; *q; q++)
+        if ((unsigned char)*q <= 0x20 || *q == 0x7F)
+            return qe_err_set(e, QE_EINVAL, "request path '%.100s' contains a space or control "
+                              "character", path);
+    qe_buf t = QE_BUF_INIT, req = QE_BUF_INIT;
+    qe_buf_puts(&t, c->prefix);
+    if (!is_root_path(path))
+        qe_buf_puts(&t, "/v1");
+    if (path[0] != '/')
+        qe_buf_putc(&t, '/');
+    if (qe_buf_puts(&t, path) ||
+        qe_http_format_post(&req, c->host, qe_buf_str(&t), c->conf.key, body, strlen(body))) {
+        qe_buf_free(&t);
+        qe_buf_free(&req);
+        return qe_err_set(e, QE_ENOMEM, "out of memory queuing request");
+    }
+    qe_buf_free(&t);
+    r->req_len = req.len;
+    r->req_hdr = req.len - strlen(body);
+    r->req = qe_buf_detach(&req);
+    return 0;
+}
+
+/* Resolves the host (at qe_client_new, and again at a connect while no
+ * address is known). 0 or -1 with msg. */
+static int resolve(qe_client *c, char *msg, size_t cap)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_NUMERICSERV;
+    int g = getaddrinfo(c->hostname, c->port, &hints, &res);
+    if (g) {
+        say(msg, cap, "could not resolve host %s: %s", c->hostname,
+            g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+        return -1;
+    }
+    c->naddrs = 0;
+    for (struct addrinfo *ai = res; ai && c->naddrs < MAX_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof c->addrs[0])
+            continue;
+        memcpy(&c->addrs[c->naddrs], ai->ai_addr, ai->ai_addrlen);
+        c->addrlen[c->naddrs++] = ai->ai_addrlen;
+    }
+    freeaddrinfo(res);
+    c->good_addr = 0;
+    if (!c->naddrs) {
+        say(msg, cap, "could not resolve host %s: no usable address", c->hostname);
+        return -1;
+    }
+    return 0;
+}
+
+/* "127.0.0.1 port 8000" for address i, into buf. */
+static void addr_name(qe_client *c, size_t i, char *buf, size_t cap)
+{
+    char h[INET6_ADDRSTRLEN + 2];
+    if (getnameinfo((struct sockaddr *)&c->addrs[i], c->addrlen[i], h, sizeof h, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        snprintf(h, sizeof h, "%s", c->hostname);
+    snprintf(buf, cap, "%s port %s", h, c->port);
+}
+
+static int hc_watch(qe_client *c, struct hconn *h, bool out, bool add)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | (out ? EPOLLOUT : 0u);
+    ev.data.ptr = h;
+    if (epoll_ctl(c->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, h->fd, &ev) != 0)
+        return -1;
+    h->out = out;
+    return 0;
+}
+
+static void hc_close_fd(struct hconn *h)
+{
+    if (h->fd >= 0)
+        close(h->fd); /* also leaves the epoll set */
+    h->fd = -1;
+    h->out = false;
+    h->state = HC_CLOSED;
+}
+
+/* A connection's request is done with it: back on the idle LIFO (keep) or
+ * closed. */
+static void hc_release(qe_client *c, struct hconn *h, bool keep)
+{
+    h->r = NULL;
+    if (keep && h->fd >= 0) {
+        h->state = HC_IDLE;
+        c->hidle[c->nhidle++] = h;
+    } else {
+        hc_close_fd(h);
+        c->hclosed[c->nhclosed++] = h;
+    }
+}
+
+/* Starts connecting h to the next untried address. 0: connecting (or
+ * connected); -1: every address failed at once (msg says why). */
+static int hc_connect(qe_client *c, struct hconn *h, char *msg, size_t cap)
+{
+    if (c->naddrs == 0 && resolve(c, msg, cap) != 0)
+        return -1;
+    while (h->tried < c->naddrs) {
+        size_t i = h->addr % c->naddrs;
+        struct sockaddr *sa = (struct sockaddr *)&c->addrs[i];
+        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+        if (fd < 0) {
+            say(msg, cap, "socket() failed: %s", strerror(errno));
+            return -1;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        h->fd = fd;
+        int rc = connect(fd, sa, c->addrlen[i]);
+        if (rc == 0 || errno == EINPROGRESS) {
+            h->state = rc == 0 ? HC_SENDING : HC_CONNECTING;
+            if (rc == 0)
+                c->good_addr = i;
+            if (hc_watch(c, h, true, true) == 0)
+                return 0;
+            say(msg, cap, "epoll_ctl failed: %s", strerror(errno));
+            hc_close_fd(h);
+            return -1;
+        }
+        char an[128];
+        addr_name(c, i, an, sizeof an);
+        say(msg, cap, "could not connect to %s: %s", an, strerror(errno));
+        hc_close_fd(h);
+        h->tried++;
+        h->addr = i + 1;
+    }
+    return -1;
+}
+
+/* Sends what is left of the request. 0 (all sent, or waiting for
+ * EPOLLOUT) or the errno of a failed send. */
+static int hc_send(qe_client *c, struct hconn *h)
+{
+    struct creq *r = h->r;
+    while (h->sent < r->req_len) {
+        ssize_t n = send(h->fd, r->req + h->sent, r->req_len - h->sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            h->sent += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!h->out && hc_watch(c, h, true, false) != 0)
+                return errno;
+            return 0;
+        }
+        return n < 0 ? errno : EPIPE;
+    }
+    h->state = HC_RECEIVING;
+    if (h->out && hc_watch(c, h, false, false) != 0)
+        return errno;
+    return 0;
+}
+
+static void timer_at(qe_client *c, double t)
+{
+    if (c->timer_due < 0 || t < c->timer_due)
+        c->timer_due = t;
+}
+
+/* Fails the attempt on h without settling it now (we may be inside fill()):
+ * the deadline scan reports it on this loop turn. */
+static void hc_defer_fail(qe_client *c, struct hconn *h, const char *msg)
+{
+    hc_close_fd(h);
+    h->state = HC_FAILED;
+    say(h->r->xmsg, sizeof h->r->xmsg, "%s", msg);
+    h->deadline = 0;
+    timer_at(c, 0);
+}
+
+/* A fresh connection for h's request after the kept-alive one died. */
+static int hc_reconnect(qe_client *c, struct hconn *h, char *msg, size_t cap)
+{
+    hc_close_fd(h);
+    h->reused = false;
+    h->sent = 0;
+    h->tried = 0;
+    h->addr = c->good_addr;
+    qe_http_parser_reset(&h->p, c->conf.cap);
+    qe_buf_reset(&h->r->sink.body);
+    h->r->sink.retry_after_s = -1;
+    double t = now_ms();
+    long ct = c->o.connect_timeout_ms < c->o.timeout_ms ? c->o.connect_timeout_ms : c->o.timeout_ms;
+    h->deadline = t + (double)ct;
+    timer_at(c, h->deadline);
+    return hc_connect(c, h, msg, cap);
+}
+
+/* The attempt on h failed (xerr, msg). A dead kept-alive connection
+ * (stale: EOF/reset/EPIPE) with nothing of the reply received is replaced
+ * once, transparently; otherwise the attempt is settled as failed. */
+static int hc_fail(qe_client *c, struct hconn *h, int xerr, bool perm, bool stale,
+                   const char *msg, qe_client_done_fn done, void *ud)
+{
+    struct creq *r = h->r;
+    char m2[sizeof r->xmsg];
+    if (stale && h->reused && h->p.total_bytes == 0) {
+        if (hc_reconnect(c, h, m2, sizeof m2) == 0)
+            return 0;
+        msg = m2;
+    }
+    if (msg != r->xmsg)
+        say(r->xmsg, sizeof r->xmsg, "%s", msg);
+    r->xerr = xerr;
+    r->xperm = perm;
+    if (h->p.body_over_cap)
+        r->sink.over_cap = true;
+    long http = h->p.status; /* 0 until a status line came */
+    unlist(c, r);
+    r->hc = NULL;
+    hc_release(c, h, false);
+    return settle(c, r, http, done, ud);
+}
+
+static int hc_complete(qe_client *c, struct hconn *h, bool extra, qe_client_done_fn done,
+                       void *ud)
+{
+    struct creq *r = h->r;
+    long http = h->p.status;
+    r->sink.retry_after_s = h->p.retry_after_s;
+    r->xerr = 0;
+    r->xperm = false;
+    unlist(c, r);
+    r->hc = NULL;
+    hc_release(c, h, h->p.keep_alive && !extra);
+    return settle(c, r, http, done, ud);
+}
+
+static int hc_read(qe_client *c, struct hconn *h, qe_client_done_fn done, void *ud)
+{
+    char msg[300];
+    for (;;) {
+        ssize_t n = recv(h->fd, c->rbuf, RBUF_SIZE, 0);
+        if (n > 0) {
+            size_t used;
+            int rc = qe_http_feed(&h->p, c->rbuf, (size_t)n, &used, &h->r->sink.body);
+            if (rc == 1)
+                return hc_complete(c, h, used < (size_t)n, done, ud);
+            if (rc < 0) /* malformed HTTP is a transport error (libcurl: retried) */
+                return hc_fail(c, h, rc == QE_ESERVER ? QE_ENET : rc, rc != QE_ESERVER, false,
+                               h->p.err, done, ud);
+            if ((size_t)n < RBUF_SIZE)
+                return 0; /* level-triggered: more data wakes us again */
+            continue;
+        }
+        if (n == 0) {
+            int rc = qe_http_finish(&h->p, &h->r->sink.body);
+            if (rc == 1)
+                return hc_complete(c, h, false, done, ud);
+            return hc_fail(c, h, QE_ENET, false, true, h->p.err, done, ud);
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        int er = errno;
+        say(msg, sizeof msg, "recv failed: %s", strerror(er));
+        return hc_fail(c, h, QE_ENET, false, er == ECONNRESET, msg, done, ud);
+    }
+}
+
+/* Removes an idle connection from the LIFO and closes it. */
+static void hc_drop_idle(qe_client *c, struct hconn *h)
+{
+    for (size_t i = 0; i < c->nhidle; i++) {
+        if (c->hidle[i] == h) {
+            memmove(&c->hidle[i], &c->hidle[i + 1], (c->nhidle - i - 1) * sizeof *c->hidle);
+            c->nhidle--;
+            break;
+        }
+    }
+    hc_close_fd(h);
+    c->hclosed[c->nhclosed++] = h;
+}
+
+static int hc_event(qe_client *c, struct hconn *h, uint32_t ev, qe_client_done_fn done,
+                    void *ud)
+{
+    char msg[300];
+    if (!h->r) {
+        if (h->state == HC_IDLE)
+            hc_drop_idle(c, h); /* the server closed it, or sent unasked bytes */
+        return 0;
+    }
+    if (h->state == HC_FAILED)
+        return 0;
+    if (h->state == HC_CONNECTING) {
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return 0;
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err == 0 && (ev & (EPOLLERR | EPOLLHUP)))
+            err = ECONNREFUSED;
+        size_t i = h->addr % c->naddrs;
+        if (err) {
+            char an[128];
+            addr_name(c, i, an, sizeof an);
+            say(msg, sizeof msg, "could not connect to %s: %s", an, strerror(err));
+            hc_close_fd(h);
+            h->tried++;
+            h->addr = i + 1;
+            if (h->tried < c->naddrs && hc_connect(c, h, msg, sizeof msg) == 0)
+                return 0;
+            return hc_fail(c, h, QE_ENET, false, false, msg, done, ud);
+        }
+        c->good_addr = i;
+        h->state = HC_SENDING;
+        h->deadline = h->r->t_attempt + (double)c->o.timeout_ms;
+    }
+    if (h->state == HC_SENDING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int er = hc_send(c, h);
+        if (er) {
+            say(msg, sizeof msg, "send failed: %s", strerror(er));
+            return hc_fail(c, h, QE_ENET, false, er == EPIPE || er == ECONNRESET, msg, done, ud);
+        }
+    }
+    if ((h->state == HC_SENDING || h->state == HC_RECEIVING) &&
+        (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        return hc_read(c, h, done, ud);
+    return 0;
+}
+
+static int start_native(qe_client *c, struct creq *r, qe_err *e)
+{
+    (void)e;
+    char msg[300];
+    sink_reset(&r->sink, c->conf.cap);
+    r->attempts++;
+    r->t_attempt = now_ms();
+    if (r->attempts == 1)
+        r->t_first = r->t_attempt;
+    r->slot = c->nactive;
+    c->act[c->nactive++] = r;
+    struct hconn *h;
+    if (c->nhidle) {
+        h = c->hidle[--c->nhidle];
+        h->reused = true;
+        h->state = HC_SENDING;
+    } else {
+        h = c->hclosed[--c->nhclosed];
+        h->reused = false;
+    }
+    h->r = r;
+    r->hc = h;
+    h->sent = 0;
+    qe_http_parser_reset(&h->p, c->conf.cap);
+    h->deadline = r->t_attempt + (double)c->o.timeout_ms;
+    if (!h->reused) {
+        long ct = c->o.connect_timeout_ms < c->o.timeout_ms ? c->o.connect_timeout_ms
+                                                            : c->o.timeout_ms;
+        h->deadline = r->t_attempt + (double)ct;
+        h->tried = 0;
+        h->addr = c->good_addr;
+        if (hc_connect(c, h, msg, sizeof msg) != 0) {
+            hc_defer_fail(c, h, msg);
+            return 0;
+        }
+    }
+    timer_at(c, h->deadline);
+    if (h->state == HC_SENDING) {
+        int er = hc_send(c, h);
+        if (er && h->reused && (er == EPIPE || er == ECONNRESET)) {
+            if (hc_reconnect(c, h, msg, sizeof msg) != 0)
+                hc_defer_fail(c, h, msg);
+        } else if (er) {
+            say(msg, sizeof msg, "send failed: %s", strerror(er));
+            hc_defer_fail(c, h, msg);
+        }
+    }
+    return 0;
+}
+
+/* Settles every attempt past its deadline (or failed at start) and sets
+ * the timer to the earliest deadline left. */
+static int hc_scan(qe_client *c, qe_client_done_fn done, void *ud)
+{
+    double now = now_ms();
+    c->timer_due = -1.0;
+    char msg[300];
+    /* backwards: settling one swaps the last (already seen) into its slot */
+    for (size_t i = c->nactive; i-- > 0;) {
+        if (i >= c->nactive)
+            continue;
+        struct creq *r = c->act[i];
+        struct hconn *h = r->hc;
+        if (h->deadline > now) {
+            timer_at(c, h->deadline);
+            continue;
+        }
+        int rc;
+        if (h->state == HC_FAILED) {
+            rc = hc_fail(c, h, QE_ENET, false, false, r->xmsg, done, ud);
+        } else if (h->state == HC_CONNECTING) {
+            char an[128];
+            addr_name(c, h->addr % c->naddrs, an, sizeof an);
+            say(msg, sizeof msg, "connection timed out after %.0f ms (connecting to %s)",
+                now - r->t_attempt, an);
+            rc = hc_fail(c, h, QE_ENET, false, false, msg, done, ud);
+        } else {
+            say(msg, sizeof msg, "operation timed out after %.0f ms with %zu bytes received",
+                now - r->t_attempt, h->p.total_bytes);
+            rc = hc_fail(c, h, QE_ENET, false, false, msg, done, ud);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 void qe_client_set_idle(qe_client *c, qe_client_idle_fn fn, void *userdata)
 {
     c->idle_fn = fn;
@@ -1645,6 +2298,19 @@ int qe_client_run(qe_client *c, qe_client_done_fn done, void *ud,
         if (n < 0 && errno != EINTR) {
             rc = qe_err_set(e, QE_ENET, "epoll_wait failed: %s", strerror(errno));
             break;
+        }
+        if (c->native) {
+            for (int i = 0; i < n && !rc; i++)
+                rc = hc_event(c, evs[i].data.ptr, evs[i].events, done, ud);
+            if (!rc && c->timer_due >= 0 && c->timer_due <= now_ms())
+                rc = hc_scan(c, done, ud);
+            if (rc) {
+                if (e && e->code != rc)
+                    qe_err_set(e, rc, "stopped by the result callback (status %s)",
+                               qe_status_name(rc));
+                break;
+            }
+            continue;
         }
         int running = 0;
         for (int i = 0; i < n; i++) {

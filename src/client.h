@@ -1,8 +1,12 @@
-/* client: OpenAI-compatible HTTP client (vLLM and friends) on libcurl multi.
+/* client: OpenAI-compatible HTTP client (vLLM and friends).
  *
  * One thread drives up to num_concurrent requests truly in flight, each on
- * its own keep-alive connection from the multi handle's cache, so a slow
- * answer never holds up a fast one. Requests that fail transiently
+ * its own keep-alive connection, so a slow answer never holds up a fast one.
+ * Two transports, one behavior: plain http:// base URLs go through a native
+ * non-blocking HTTP/1.1 engine (src/http.h + epoll, several times cheaper per
+ * request than libcurl); https://, user:password@ URLs, any proxy variable
+ * in the environment, or opts.force_curl use libcurl multi. The synchronous
+ * helpers always use libcurl. Requests that fail transiently
  * (connection errors, timeouts, resets, 429, 5xx) are retried with
  * exponential backoff and seeded jitter, honoring Retry-After, up to
  * max_attempts; other 4xx fail at once with the server's own message.
@@ -44,6 +48,9 @@ typedef struct {
     long retry_after_cap_ms;   /* a Retry-After longer than this is cut (default 60000) */
     size_t max_body_bytes;     /* reply bodies above this fail (default 64 MB) */
     uint64_t seed;             /* jitter PRNG seed (runs are reproducible) */
+    bool force_curl;           /* qe_client_run uses libcurl even where the
+                                * native transport would serve (tests and
+                                * benchmarks compare the two); default false */
 } qe_client_opts;
 
 /* Fills defaults; base_url is left NULL and must be set. */
@@ -110,6 +117,9 @@ void qe_client_free(qe_client *c);
  * (see qe_client_url for how paths map to URLs). id is echoed in the
  * result; ids need not be unique but should be. */
 int qe_client_add(qe_client *c, uint64_t id, const char *path, const char *json_body, qe_err *e);
+
+/* "native" or "curl": the transport qe_client_run uses (see the top). */
+const char *qe_client_transport(const qe_client *c);
 
 /* Number of queued requests not yet reported. */
 size_t qe_client_pending(const qe_client *c);

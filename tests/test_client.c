@@ -1,6 +1,10 @@
 /* Tests for src/client.c against tests/fake_server: concurrency, every
  * fault the server can inject, error bodies, reply parsing, key hygiene and
- * the synchronous helpers. Each test starts its own server and stops it. */
+ * the synchronous helpers. Each test starts its own server and stops it.
+ * Every test of the async loop runs twice, once per transport (the native
+ * HTTP/1.1 engine, then libcurl forced with opts.force_curl): both must
+ * behave identically. Native-only cases (raw HTTP framing) are in
+ * test_http.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +20,9 @@
 #include "fake_server_util.h"
 
 #define SCRIPT "tests/cases/fake_server_client.jsonl"
+
+/* The transport under test, set by the group setup (main). */
+static bool g_force_curl;
 #define KEY "sk-test-SECRET-4242"
 
 struct got {
@@ -88,6 +95,13 @@ static void test_opts(qe_client_opts *o, const struct fs *s)
     o->backoff_cap_ms = 50;
     o->timeout_ms = 5000;
     o->connect_timeout_ms = 2000;
+    o->force_curl = g_force_curl;
+}
+
+/* The client really uses the transport this group is testing. */
+static void check_transport(const qe_client *c)
+{
+    assert_string_equal(qe_client_transport(c), g_force_curl ? "curl" : "native");
 }
 
 static char *chat_body(const char *user, int max_tokens)
@@ -115,6 +129,7 @@ static void one_request(const char *const *args, qe_client_opts *tweak, const ch
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     assert_int_equal(qe_client_add(c, 7, "/chat/completions", chat_body(user, max_tokens), &e), 0);
     int rc = qe_client_run(c, on_done, cap, NULL, &e);
     qe_client_free(c);
@@ -136,6 +151,7 @@ static void test_concurrency_32_in_flight(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     for (int i = 0; i < 32; i++) {
         char u[64];
         snprintf(u, sizeof u, "slow-q %d", i);
@@ -180,6 +196,7 @@ static void test_no_head_of_line_blocking(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     assert_int_equal(qe_client_add(c, 100, "/chat/completions", chat_body("slow-q x", 100), &e), 0);
     for (int i = 0; i < 20; i++)
         assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("fast", 100), &e), 0);
@@ -434,6 +451,7 @@ static void test_api_key_sent_and_never_leaked(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     assert_int_equal(qe_client_add(c, 1, "/chat/completions", chat_body("x", 1), &e), 0);
     struct capture cap4 = {0};
     assert_int_equal(qe_client_run(c, on_done, &cap4, NULL, &e), 0);
@@ -510,6 +528,7 @@ static void test_server_crash_reported(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     for (int i = 0; i < 3; i++)
         assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 10), &e), 0);
     struct capture cap = {0};
@@ -546,6 +565,7 @@ static void test_callback_stops_run(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     for (int i = 0; i < 5; i++)
         assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 10), &e), 0);
     int calls = 0;
@@ -600,6 +620,7 @@ static void test_idle_hook(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     for (int i = 0; i < 4; i++)
         assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 5), &e),
                          0);
@@ -707,6 +728,7 @@ static void test_completions_default_max_tokens_trap(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     assert_int_equal(qe_client_add(c, 1, "/completions",
                                    "{\"model\":\"fake-model\",\"prompt\":\"Question: a long question here\\nAnswer:\"}",
                                    &e), 0);
@@ -916,6 +938,7 @@ static void test_stop_flag_and_add_from_callback(void **state)
     /* the late request is served when the queue drains (FIFO) */
     qe_client *c;
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     struct stopper st2;
     memset(&st2, 0, sizeof st2);
     st2.c = c;
@@ -945,6 +968,7 @@ static void test_connections_reused(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     for (int i = 0; i < 60; i++)
         assert_int_equal(qe_client_add(c, (uint64_t)i, "/chat/completions", chat_body("q", 5), &e), 0);
     struct capture cap = {0};
@@ -1274,6 +1298,7 @@ static void test_many_distinct_paths(void **state)
     qe_client *c;
     qe_err e = {0, ""};
     assert_int_equal(qe_client_new(&o, &c, &e), 0);
+    check_transport(c);
     enum { N = 16 };
     char want[N][64];
     for (int i = 0; i < N; i++) {
@@ -1334,13 +1359,29 @@ static void test_many_distinct_paths(void **state)
     capture_free(&cap);
 }
 
+static int use_native(void **state)
+{
+    (void)state;
+    g_force_curl = false;
+    return 0;
+}
+
+static int use_curl(void **state)
+{
+    (void)state;
+    g_force_curl = true;
+    return 0;
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest unit[] = {
         cmocka_unit_test(test_url_normalization),
         cmocka_unit_test(test_error_message_forms),
         cmocka_unit_test(test_parse_reply_cases),
         cmocka_unit_test(test_parse_reply_differential),
+    };
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_flag_and_add_from_callback),
         cmocka_unit_test(test_connections_reused),
         cmocka_unit_test(test_many_distinct_paths),
@@ -1368,5 +1409,8 @@ int main(void)
         cmocka_unit_test(test_sync_helpers),
         cmocka_unit_test(test_completions_default_max_tokens_trap),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int fails = cmocka_run_group_tests_name("client unit", unit, NULL, NULL);
+    fails += cmocka_run_group_tests_name("client over the native transport", tests, use_native, NULL);
+    fails += cmocka_run_group_tests_name("client over libcurl", tests, use_curl, NULL);
+    return fails;
 }

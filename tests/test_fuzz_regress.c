@@ -33,6 +33,7 @@ static const target targets[] = {
     {"fuzz_report", qe_fuzz_report},
     {"fuzz_verify", qe_fuzz_verify},
     {"fuzz_client_reply", qe_fuzz_client_reply},
+    {"fuzz_http", qe_fuzz_http},
 };
 #define N_TARGETS (sizeof targets / sizeof *targets)
 

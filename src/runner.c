@@ -30,6 +30,7 @@
 #include "lmeval_io.h"
 #include "pyjson.h"
 #include "rescore.h"
+#include "runner_body.h"
 #include "score_lmeval.h"
 #include "stats.h"
 #include "store.h"
@@ -66,6 +67,8 @@ struct tstate {
     char fingerprint[65];
     int64_t run_id;
     char **prompts;      /* per doc, rendered prompt for docs still to ask */
+    json_t *ctk;         /* chat_template_kwargs sent, NULL = none */
+    qe_runner_body *body; /* the pieces of this task's request bodies */
     bool queued;         /* the done-set was read and the queue built */
     size_t todo, sent, ok_now, failed_now, done_now;
     double ctokens;
@@ -133,6 +136,9 @@ struct ctx {
     bool deadline_hit;
     bool noted_back;
     int render_mode; /* 0 undecided, 1 server /tokenize, 2 JSON dump fallback */
+    qe_buf body_scratch; /* reused by every build_body (under mu) */
+    json_t *msgs_cache;  /* chat: messages of (msgs_task, msgs_doc), for its repeats */
+    uint32_t msgs_task, msgs_doc;
     qe_buf notices;
     char **failures;
     size_t n_failures;
@@ -370,6 +376,12 @@ static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe
         qe_err_prefix(e, "%s", ts->name);
         return rc;
     }
+    ts->ctk = chat_template_kwargs(c);
+    qe_runner_body_spec bs = {c->o->model, c->chat, ts->merged, ts->ctk};
+    if ((rc = qe_runner_body_new(&bs, &ts->body, e))) {
+        qe_err_prefix(e, "%s", ts->name);
+        return rc;
+    }
     json_t *cfg = fingerprint_config(c, ts);
     char *canon = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
     if (!canon) {
@@ -498,40 +510,26 @@ static int render_prompt(struct ctx *c, struct tstate *ts, size_t doc, char **ou
 
 /* ---------- sending ---------- */
 
+/* The request JSON (runner_body.c: byte-identical to dumping a jansson
+ * tree, without building one). Caller holds c->mu. */
 static char *build_body(struct ctx *c, const struct rq *q, qe_err *e)
 {
     struct tstate *ts = &c->ts[q->task];
-    json_t *b = json_object();
-    json_object_set_new(b, "model", json_string(c->o->model));
+    json_t *msgs = NULL;
     if (c->chat) {
-        json_t *msgs;
-        if (build_messages(c, ts, q->doc, &msgs, e)) {
-            json_decref(b);
-            return NULL;
+        /* the repeats of a doc are adjacent in the queue: build its messages once */
+        if (!c->msgs_cache || c->msgs_task != q->task || c->msgs_doc != q->doc) {
+            json_decref(c->msgs_cache);
+            c->msgs_cache = NULL;
+            if (build_messages(c, ts, q->doc, &c->msgs_cache, e))
+                return NULL;
+            c->msgs_task = q->task;
+            c->msgs_doc = q->doc;
         }
-        json_object_set_new(b, "messages", msgs);
-    } else {
-        json_object_set_new(b, "prompt", json_string(ts->prompts[q->doc]));
+        msgs = c->msgs_cache;
     }
-    if (qe_genkw_request(ts->merged, ts->seed + q->repeat, b, e)) {
-        json_decref(b);
-        return NULL;
-    }
-    json_t *ctk = chat_template_kwargs(c);
-    if (ctk) {
-        json_t *have = json_object_get(b, "chat_template_kwargs");
-        if (json_is_object(have)) {
-            json_object_update(have, ctk);
-            json_decref(ctk);
-        } else {
-            json_object_set_new(b, "chat_template_kwargs", ctk);
-        }
-    }
-    char *s = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    if (!s)
-        qe_err_set(e, QE_ENOMEM, "out of memory building a request");
-    return s;
+    return qe_runner_body_build(ts->body, ts->prompts[q->doc], msgs, ts->seed + q->repeat,
+                                &c->body_scratch, e);
 }
 
 static bool stopping(const struct ctx *c)
@@ -2030,6 +2028,8 @@ out:
         for (size_t d = 0; c.ts[i].prompts && d < c.ts[i].n_docs; d++)
             free(c.ts[i].prompts[d]);
         free(c.ts[i].prompts);
+        qe_runner_body_free(c.ts[i].body);
+        json_decref(c.ts[i].ctk);
         json_decref(c.ts[i].merged);
         if (outs) {
             qe_buf_free(&outs[i].samples);
@@ -2039,6 +2039,8 @@ out:
     }
     free(outs);
     free(c.ts);
+    qe_buf_free(&c.body_scratch);
+    json_decref(c.msgs_cache);
     free(c.server_id);
     free(c.server_root);
     free(sdir);

@@ -51,7 +51,8 @@ struct rq {
 /* One stored row read back for output. */
 struct row {
     bool have;
-    char *content, *reasoning, *finish, *prompt;
+    char *mem; /* owns the strings below */
+    char *content, *reasoning, *finish, *prompt; /* prompt: repeat 0 only */
     long long ptok, ctok;
     double latency;
     int attempts;
@@ -934,32 +935,47 @@ struct rows_ctx {
     int repeats;
 };
 
+/* One allocation per row for its strings; the prompt is kept for the first
+ * repeat only (the one a sample line logs). */
 static int row_cb(const qe_store_response *r, void *vctx)
 {
     struct rows_ctx *x = vctx;
     if (r->doc_id < 0 || (size_t)r->doc_id >= x->n_docs || r->repeat < 0 || r->repeat >= x->repeats)
         return 0;
     struct row *w = &x->rows[(size_t)r->doc_id * (size_t)x->repeats + (size_t)r->repeat];
+    const char *src[4] = {r->content ? r->content : "", r->reasoning, r->finish_reason,
+                          r->repeat == 0 ? (r->prompt ? r->prompt : "") : NULL};
+    size_t len[4], total = 0;
+    for (int i = 0; i < 4; i++) {
+        len[i] = src[i] ? strlen(src[i]) + 1 : 0;
+        total += len[i];
+    }
+    free(w->mem); /* a row seen twice (cannot happen: primary key) keeps the last */
+    w->mem = malloc(total);
+    if (!w->mem)
+        return QE_ENOMEM;
+    char **dst[4] = {&w->content, &w->reasoning, &w->finish, &w->prompt};
+    char *p = w->mem;
+    for (int i = 0; i < 4; i++) {
+        *dst[i] = NULL;
+        if (!src[i])
+            continue;
+        memcpy(p, src[i], len[i]);
+        *dst[i] = p;
+        p += len[i];
+    }
     w->have = true;
-    w->content = strdup(r->content ? r->content : "");
-    w->reasoning = xstrdup(r->reasoning);
-    w->finish = xstrdup(r->finish_reason);
-    w->prompt = strdup(r->prompt ? r->prompt : "");
     w->ptok = r->prompt_tokens;
     w->ctok = r->completion_tokens;
     w->latency = r->latency_ms;
     w->attempts = r->attempts;
-    return (!w->content || !w->prompt) ? QE_ENOMEM : 0;
+    return 0;
 }
 
 static void rows_free(struct row *rows, size_t n)
 {
-    for (size_t i = 0; rows && i < n; i++) {
-        free(rows[i].content);
-        free(rows[i].reasoning);
-        free(rows[i].finish);
-        free(rows[i].prompt);
-    }
+    for (size_t i = 0; rows && i < n; i++)
+        free(rows[i].mem);
     free(rows);
 }
 
@@ -1105,6 +1121,39 @@ static json_t *math_sample(const json_t *lm, const char *metric, const char *gol
     return o;
 }
 
+/* Scores the K answers of one doc into sc[0..K). The first fully; the
+ * others only need their verdicts (sample_extras), and an answer identical
+ * to one of the last few scored gets that one's verdicts without scoring
+ * again (scoring is a pure function of task, doc and response; greedy
+ * repeats are often identical). */
+#define SCORE_MEMO 4
+static int score_repeats(const struct tstate *ts, const json_t *doc, const struct row *all, int K,
+                         qe_lm_score *sc, qe_err *e)
+{
+    int memo[SCORE_MEMO], nmemo = 0;
+    for (int r = 0; r < K; r++) {
+        int hit = -1;
+        for (int j = 0; r > 0 && j < nmemo && hit < 0; j++)
+            if (!strcmp(all[memo[j]].content, all[r].content))
+                hit = memo[j];
+        if (hit >= 0) {
+            memset(&sc[r], 0, sizeof sc[r]);
+            sc[r].n = sc[hit].n;
+            for (size_t f = 0; f < sc[hit].n; f++) {
+                memcpy(sc[r].f[f].filter, sc[hit].f[f].filter, sizeof sc[r].f[f].filter);
+                sc[r].f[f].metric = sc[hit].f[f].metric;
+                sc[r].f[f].value = sc[hit].f[f].value;
+            }
+            continue;
+        }
+        int rc = qe_lm_score_doc(ts->name, doc, all[r].content, &sc[r], e);
+        if (rc)
+            return rc;
+        memo[nmemo < SCORE_MEMO ? nmemo++ : r % SCORE_MEMO] = r;
+    }
+    return 0;
+}
+
 static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out, qe_err *e)
 {
     int K = c->o->repeats;
@@ -1149,9 +1198,7 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             break;
         }
         const struct row *all = &rx.rows[d * (size_t)K];
-        for (int r = 0; r < K && !rc; r++)
-            rc = qe_lm_score_doc(ts->name, doc, all[r].content, &sc[d * (size_t)K + (size_t)r], e);
-        if (rc)
+        if ((rc = score_repeats(ts, doc, all, K, &sc[d * (size_t)K], e)))
             break;
         const qe_lm_score *s0 = &sc[d * (size_t)K];
         if (is_truncated(&all[0]))
@@ -1192,11 +1239,12 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             }
         }
         out->n_filters = s0->n;
+        /* the same for every filter: built once per doc */
+        json_t *extras = sample_extras(&all[0], &sc[d * (size_t)K], K, all);
         for (size_t f = 0; f < s0->n && !rc; f++) {
             snprintf(out->filter[f], sizeof out->filter[f], "%s", s0->f[f].filter);
             double v = s0->f[f].value;
             vals[f][d] = v;
-            json_t *extras = sample_extras(&all[0], &sc[d * (size_t)K], K, all);
             qe_lmeval_sample_in in;
             memset(&in, 0, sizeof in);
             in.doc_id = (long long)d;
@@ -1213,7 +1261,6 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             in.int_metrics = 1;
             in.extras = extras;
             json_t *smp = qe_lmeval_sample_build(&in, e);
-            json_decref(extras);
             if (!smp) {
                 rc = e && e->code ? e->code : QE_ENOMEM;
                 break;
@@ -1226,6 +1273,7 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             }
             samples[f][d] = smp;
         }
+        json_decref(extras);
         if (!rc && math_files && s0->n) {
             size_t f = s0->n;
             snprintf(out->filter[f], sizeof out->filter[f], "%s", QE_RESCORE_MATH_FILTER);

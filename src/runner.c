@@ -31,6 +31,7 @@
 #include "pyjson.h"
 #include "rescore.h"
 #include "runner_body.h"
+#include "runner_sample.h"
 #include "score_lmeval.h"
 #include "stats.h"
 #include "store.h"
@@ -1121,6 +1122,14 @@ static json_t *math_sample(const json_t *lm, const char *metric, const char *gol
     return o;
 }
 
+/* Per-task scratch of the streamed sample lines. */
+struct str_arrays {
+    char (*hashes)[3][65]; /* per doc: doc, prompt, target hashes */
+    const char **resps, **finish;
+    int *value;
+    long long *ctok;
+};
+
 /* Scores the K answers of one doc into sc[0..K). The first fully; the
  * others only need their verdicts (sample_extras), and an answer identical
  * to one of the last few scored gets that one's verdicts without scoring
@@ -1183,7 +1192,27 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
         oom |= !vals[f] || !samples[f];
     }
     bool math_files = c->o->scorer == QE_RUN_SCORER_MATH;
-    qe_verify_scratch *vs = qe_verify_scratch_new();
+    qe_verify_scratch *vs = NULL;
+    /* lines streamed into per-filter buffers (runner_sample), except with
+     * --scorer math, whose extra lines are edited copies of the trees */
+    bool stream = !math_files;
+    struct str_arrays sa;
+    memset(&sa, 0, sizeof sa);
+    qe_buf fbuf[3] = {QE_BUF_INIT, QE_BUF_INIT, QE_BUF_INIT}, docj = QE_BUF_INIT,
+           kwj = QE_BUF_INIT;
+    if (stream) {
+        sa.hashes = calloc(ts->n_docs + 1, sizeof *sa.hashes);
+        sa.resps = calloc((size_t)K, sizeof *sa.resps);
+        sa.finish = calloc((size_t)K, sizeof *sa.finish);
+        sa.value = calloc((size_t)K, sizeof *sa.value);
+        sa.ctok = calloc((size_t)K, sizeof *sa.ctok);
+        oom |= !sa.hashes || !sa.resps || !sa.finish || !sa.value || !sa.ctok;
+        if (!oom && qe_pyjson_dump(&kwj, ts->merged, QE_PYJSON_COMPACT, 0, e)) {
+            rc = e && e->code ? e->code : QE_ENOMEM;
+            goto done;
+        }
+    }
+    vs = qe_verify_scratch_new();
     if (oom || !vs) {
         rc = qe_err_set(e, QE_ENOMEM, "out of memory");
         goto done;
@@ -1239,12 +1268,73 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             }
         }
         out->n_filters = s0->n;
-        /* the same for every filter: built once per doc */
-        json_t *extras = sample_extras(&all[0], &sc[d * (size_t)K], K, all);
+        /* the same for every filter: made once per doc */
+        json_t *extras = NULL;
+        qe_runner_sample rs;
+        if (stream) {
+            qe_buf_reset(&docj);
+            if ((rc = qe_pyjson_dump(&docj, doc, QE_PYJSON_COMPACT, 0, e))) {
+                free(gold);
+                break;
+            }
+            char(*h)[65] = sa.hashes[d];
+            const char *pr = all[0].prompt ? all[0].prompt : "";
+            const char *tg = s0->target ? s0->target : "";
+            if ((rc = qe_hash_doc(doc, h[0], e))) {
+                free(gold);
+                break;
+            }
+            qe_hash_text(pr, strlen(pr), h[1]);
+            qe_hash_text(tg, strlen(tg), h[2]);
+            for (int r = 0; r < K; r++) {
+                sa.resps[r] = all[r].content;
+                sa.finish[r] = all[r].finish;
+                sa.value[r] = sc[d * (size_t)K + (size_t)r].f[0].value;
+                sa.ctok[r] = all[r].ctok;
+            }
+            memset(&rs, 0, sizeof rs);
+            rs.doc_id = (long long)d;
+            rs.doc_json = qe_buf_str(&docj);
+            rs.target = s0->target;
+            rs.prompt = all[0].prompt;
+            rs.gen_kwargs_json = qe_buf_str(&kwj);
+            rs.resps = sa.resps;
+            rs.n_resps = (size_t)K;
+            rs.metric = metric;
+            rs.doc_hash = h[0];
+            rs.prompt_hash = h[1];
+            rs.target_hash = h[2];
+            rs.finish_reason = all[0].finish;
+            rs.prompt_tokens = all[0].ptok;
+            rs.completion_tokens = all[0].ctok;
+            rs.latency_ms = all[0].latency;
+            rs.attempts = all[0].attempts;
+            rs.truncated = is_truncated(&all[0]);
+            rs.reasoning = all[0].reasoning;
+            rs.n_repeats = (size_t)K;
+            rs.rep_value = sa.value;
+            rs.rep_finish = sa.finish;
+            rs.rep_ctok = sa.ctok;
+        }
         for (size_t f = 0; f < s0->n && !rc; f++) {
             snprintf(out->filter[f], sizeof out->filter[f], "%s", s0->f[f].filter);
             double v = s0->f[f].value;
             vals[f][d] = v;
+            if (stream) {
+                rs.filtered = s0->f[f].filtered_resp;
+                rs.filter = s0->f[f].filter;
+                rs.value = s0->f[f].value;
+                int w = qe_runner_sample_write(&fbuf[f], &rs);
+                if (w == 0)
+                    continue;
+                if (w != 1) {
+                    rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+                    break;
+                }
+                /* not valid UTF-8: the tree path below, which refuses it */
+            }
+            if (!extras)
+                extras = sample_extras(&all[0], &sc[d * (size_t)K], K, all);
             qe_lmeval_sample_in in;
             memset(&in, 0, sizeof in);
             in.doc_id = (long long)d;
@@ -1271,7 +1361,12 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
                     json_array_append_new(inner, json_string(all[r].content));
                 json_object_set_new(smp, "resps", json_pack("[o]", inner));
             }
-            samples[f][d] = smp;
+            if (stream) {
+                rc = qe_lmeval_sample_format(&fbuf[f], smp, e);
+                json_decref(smp);
+            } else {
+                samples[f][d] = smp;
+            }
         }
         json_decref(extras);
         if (!rc && math_files && s0->n) {
@@ -1295,7 +1390,14 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
         goto done;
     }
     for (size_t f = 0; f < out->n_filters && !rc; f++) {
+        if (stream && fbuf[f].len &&
+            qe_buf_append(&out->samples, fbuf[f].data, fbuf[f].len))
+            rc = qe_err_set(e, QE_ENOMEM, "out of memory");
         for (size_t d = 0; d < ts->n_docs && !rc; d++) {
+            if (stream) {
+                rc = qe_hash_task_add(th, sa.hashes[d][0], sa.hashes[d][1], sa.hashes[d][2]);
+                continue;
+            }
             json_t *smp = samples[f][d];
             rc = qe_lmeval_sample_format(&out->samples, smp, e);
             if (!rc)
@@ -1327,6 +1429,15 @@ done:
     }
     qe_verify_scratch_free(vs);
     rows_free(rx.rows, n);
+    for (int f = 0; f < 3; f++)
+        qe_buf_free(&fbuf[f]);
+    qe_buf_free(&docj);
+    qe_buf_free(&kwj);
+    free(sa.hashes);
+    free(sa.resps);
+    free(sa.finish);
+    free(sa.value);
+    free(sa.ctok);
     return rc;
 }
 

@@ -172,6 +172,22 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+bool qe_runner_body_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t k = utf8_seq(p, end);
+        if (!k)
+            return false;
+        p += k;
+    }
+    return true;
+}
+
 /* Appends s (n bytes) as jansson dumps a string. 0, 1 = not valid UTF-8
  * (jansson would refuse it), QE_ENOMEM. */
 static int put_string(qe_buf *out, const char *s, size_t n)

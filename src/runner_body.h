@@ -54,4 +54,8 @@ char *qe_runner_body_build(const qe_runner_body *b, const char *prompt, const js
  * body goes through the reference builder). For tests and benchmarks. */
 bool qe_runner_body_is_fast(const qe_runner_body *b);
 
+/* True when s (n bytes) is UTF-8 that jansson's json_string accepts (no
+ * overlong forms, surrogates or code points above U+10FFFF). */
+bool qe_runner_body_utf8_valid(const char *s, size_t n);
+
 #endif

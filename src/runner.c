@@ -139,8 +139,10 @@ struct ctx {
     bool noted_back;
     int render_mode; /* 0 undecided, 1 server /tokenize, 2 JSON dump fallback */
     qe_buf body_scratch; /* reused by every build_body (under mu) */
-    json_t *msgs_cache;  /* chat: messages of (msgs_task, msgs_doc), for its repeats */
-    uint32_t msgs_task, msgs_doc;
+    bool val_valid, val_fast; /* body_scratch holds the escaped prompt (or messages)
+                               * of (val_task, val_doc); !val_fast: reference path */
+    uint32_t val_task, val_doc;
+    json_t *msgs_cache;  /* chat: the messages of (val_task, val_doc) */
     qe_buf notices;
     char **failures;
     size_t n_failures;
@@ -513,25 +515,35 @@ static int render_prompt(struct ctx *c, struct tstate *ts, size_t doc, char **ou
 /* ---------- sending ---------- */
 
 /* The request JSON (runner_body.c: byte-identical to dumping a jansson
- * tree, without building one). Caller holds c->mu. */
+ * tree, without building one). The repeats of a doc are adjacent in the
+ * queue: its messages are built and its prompt escaped once for all of
+ * them. Caller holds c->mu. */
 static char *build_body(struct ctx *c, const struct rq *q, qe_err *e)
 {
     struct tstate *ts = &c->ts[q->task];
-    json_t *msgs = NULL;
-    if (c->chat) {
-        /* the repeats of a doc are adjacent in the queue: build its messages once */
-        if (!c->msgs_cache || c->msgs_task != q->task || c->msgs_doc != q->doc) {
-            json_decref(c->msgs_cache);
-            c->msgs_cache = NULL;
-            if (build_messages(c, ts, q->doc, &c->msgs_cache, e))
-                return NULL;
-            c->msgs_task = q->task;
-            c->msgs_doc = q->doc;
+    if (!c->val_valid || c->val_task != q->task || c->val_doc != q->doc) {
+        c->val_valid = false;
+        json_decref(c->msgs_cache);
+        c->msgs_cache = NULL;
+        if (c->chat && build_messages(c, ts, q->doc, &c->msgs_cache, e))
+            return NULL;
+        int rc = qe_runner_body_prepare(ts->body, ts->prompts[q->doc], c->msgs_cache,
+                                        &c->body_scratch);
+        if (rc > 1 || rc < 0) {
+            qe_err_set(e, QE_ENOMEM, "out of memory building a request");
+            return NULL;
         }
-        msgs = c->msgs_cache;
+        c->val_fast = rc == 0;
+        c->val_valid = true;
+        c->val_task = q->task;
+        c->val_doc = q->doc;
     }
-    return qe_runner_body_build(ts->body, ts->prompts[q->doc], msgs, ts->seed + q->repeat,
-                                &c->body_scratch, e);
+    long long seed = ts->seed + q->repeat;
+    if (!c->val_fast) {
+        qe_runner_body_spec bs = {c->o->model, c->chat, ts->merged, ts->ctk};
+        return qe_runner_body_reference(&bs, ts->prompts[q->doc], c->msgs_cache, seed, e);
+    }
+    return qe_runner_body_finish(ts->body, &c->body_scratch, seed, e);
 }
 
 static bool stopping(const struct ctx *c)
@@ -1170,7 +1182,7 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
     struct rows_ctx rx = {calloc(n ? n : 1, sizeof(struct row)), ts->n_docs, K};
     if (!rx.rows)
         return qe_err_set(e, QE_ENOMEM, "out of memory");
-    int rc = qe_store_foreach(c->store, ts->run_id, ts->name, QE_STORE_OK, row_cb, &rx, e);
+    int rc = qe_store_foreach_answers(c->store, ts->run_id, ts->name, row_cb, &rx, e);
     if (rc) {
         rows_free(rx.rows, n);
         return rc == QE_ENOMEM ? qe_err_set(e, rc, "out of memory") : rc;

@@ -294,27 +294,25 @@ static int put_value(qe_buf *out, const json_t *v, int depth)
     }
 }
 
-char *qe_runner_body_build(const qe_runner_body *b, const char *prompt, const json_t *msgs,
-                           long long seed, qe_buf *scratch, qe_err *e)
+int qe_runner_body_prepare(const qe_runner_body *b, const char *prompt, const json_t *msgs,
+                           qe_buf *value)
 {
-    const qe_runner_body_spec *s = &b->spec;
-    if (!b->fast || (s->chat ? !msgs : !prompt))
-        return qe_runner_body_reference(s, prompt, msgs, seed, e);
-    qe_buf_reset(scratch);
-    int rc = s->chat ? put_value(scratch, msgs, 0) : put_string(scratch, prompt, strlen(prompt));
-    if (rc == 1)
-        return qe_runner_body_reference(s, prompt, msgs, seed, e);
-    if (rc) {
-        qe_err_set(e, QE_ENOMEM, "out of memory building a request");
-        return NULL;
-    }
+    qe_buf_reset(value);
+    if (!b->fast || (b->spec.chat ? !msgs : !prompt))
+        return 1;
+    return b->spec.chat ? put_value(value, msgs, 0) : put_string(value, prompt, strlen(prompt));
+}
+
+char *qe_runner_body_finish(const qe_runner_body *b, const qe_buf *value, long long seed,
+                            qe_err *e)
+{
     char sd[32];
     int sl = snprintf(sd, sizeof sd, "%lld", seed);
     const char *fill[2];
     size_t flen[2];
     for (int i = 0; i < 2; i++) {
-        fill[i] = b->kind[i] == HOLE_VALUE ? scratch->data : sd;
-        flen[i] = b->kind[i] == HOLE_VALUE ? scratch->len : (size_t)sl;
+        fill[i] = b->kind[i] == HOLE_VALUE ? value->data : sd;
+        flen[i] = b->kind[i] == HOLE_VALUE ? value->len : (size_t)sl;
     }
     size_t total = b->len - b->cut[0] - b->cut[1] + flen[0] + flen[1];
     char *out = malloc(total + 1);
@@ -335,4 +333,17 @@ char *qe_runner_body_build(const qe_runner_body *b, const char *prompt, const js
     w += b->len - from;
     *w = '\0';
     return out;
+}
+
+char *qe_runner_body_build(const qe_runner_body *b, const char *prompt, const json_t *msgs,
+                           long long seed, qe_buf *scratch, qe_err *e)
+{
+    int rc = qe_runner_body_prepare(b, prompt, msgs, scratch);
+    if (rc == 1)
+        return qe_runner_body_reference(&b->spec, prompt, msgs, seed, e);
+    if (rc) {
+        qe_err_set(e, QE_ENOMEM, "out of memory building a request");
+        return NULL;
+    }
+    return qe_runner_body_finish(b, scratch, seed, e);
 }

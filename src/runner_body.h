@@ -50,6 +50,17 @@ void qe_runner_body_free(qe_runner_body *b);
 char *qe_runner_body_build(const qe_runner_body *b, const char *prompt, const json_t *msgs,
                            long long seed, qe_buf *scratch, qe_err *e);
 
+/* The two halves of qe_runner_body_build, for a caller that sends several
+ * bodies with the same prompt (the repeats of a doc) and escapes it once:
+ * _prepare puts the escaped prompt (or messages) in value (reset first)
+ * and returns 0, or 1 when this body must come from the reference builder,
+ * or QE_ENOMEM; _finish assembles the body from a value _prepare returned 0
+ * for (malloc'd; NULL with e set). */
+int qe_runner_body_prepare(const qe_runner_body *b, const char *prompt, const json_t *msgs,
+                           qe_buf *value);
+char *qe_runner_body_finish(const qe_runner_body *b, const qe_buf *value, long long seed,
+                            qe_err *e);
+
 /* True when the fast path applies to every body of this task (false: every
  * body goes through the reference builder). For tests and benchmarks. */
 bool qe_runner_body_is_fast(const qe_runner_body *b);

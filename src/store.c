@@ -1076,3 +1076,43 @@ int qe_store_foreach(qe_store *s, int64_t run_id, const char *task, enum qe_stor
     sqlite3_finalize(st);
     return ret;
 }
+
+int qe_store_foreach_answers(qe_store *s, int64_t run_id, const char *task, qe_store_row_cb cb,
+                             void *ctx, qe_err *err)
+{
+    static const char *const sql =
+        "SELECT doc_id, repeat, prompt, content, reasoning, finish_reason, prompt_tokens,"
+        " completion_tokens, latency_ms, attempts FROM responses WHERE run_id = ?1"
+        " AND task = ?2 AND status = 'ok' ORDER BY doc_id, repeat";
+    if (!task)
+        return qe_err_set(err, QE_EINVAL, "reading answers: no task named");
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_fail(s->db, s->path, rc, err, "reading responses");
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, task, -1, SQLITE_STATIC);
+    int ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        qe_store_response r = {0};
+        r.task = task;
+        r.ok = 1;
+        r.doc_id = sqlite3_column_int64(st, 0);
+        r.repeat = sqlite3_column_int(st, 1);
+        r.prompt = col_text(st, 2);
+        r.content = col_text(st, 3);
+        r.reasoning = col_text(st, 4);
+        r.finish_reason = col_text(st, 5);
+        r.prompt_tokens = col_count(st, 6);
+        r.completion_tokens = col_count(st, 7);
+        r.latency_ms = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1.0
+                                                                  : sqlite3_column_double(st, 8);
+        r.attempts = sqlite3_column_int(st, 9);
+        if ((ret = cb(&r, ctx)) != 0)
+            break;
+    }
+    if (!ret && rc != SQLITE_DONE)
+        ret = db_fail(s->db, s->path, rc, err, "reading responses");
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -1402,9 +1402,14 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
         goto done;
     }
     for (size_t f = 0; f < out->n_filters && !rc; f++) {
-        if (stream && fbuf[f].len &&
-            qe_buf_append(&out->samples, fbuf[f].data, fbuf[f].len))
+        if (stream && !out->samples.len) { /* the first filter's lines: moved, not copied */
+            qe_buf_free(&out->samples);
+            out->samples = fbuf[f];
+            fbuf[f] = (qe_buf)QE_BUF_INIT;
+        } else if (stream && fbuf[f].len &&
+                   qe_buf_append(&out->samples, fbuf[f].data, fbuf[f].len)) {
             rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+        }
         for (size_t d = 0; d < ts->n_docs && !rc; d++) {
             if (stream) {
                 rc = qe_hash_task_add(th, sa.hashes[d][0], sa.hashes[d][1], sa.hashes[d][2]);

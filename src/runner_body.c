@@ -176,6 +176,16 @@ bool qe_runner_body_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
+        /* ASCII runs (nearly all of a prompt) 8 bytes at a time */
+        while (end - p >= 8) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            if (v & 0x8080808080808080ull)
+                break;
+            p += 8;
+        }
+        if (p >= end)
+            break;
         if (*p < 0x80) {
             p++;
             continue;

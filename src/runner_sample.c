@@ -36,13 +36,22 @@ static void str(struct w *w, const char *s)
         w->bad = QE_ENOMEM;
 }
 
-/* ", \"key\": " (first = no leading comma); keys are ASCII literals here. */
+/* ", \"key\": " for a key that is an ASCII literal needing no escape. */
 static void key(struct w *w, const char *k)
 {
     if (w->bad)
         return;
-    if (qe_buf_printf(w->out, ", \"%s\": ", k))
+    size_t n = strlen(k);
+    if (qe_buf_reserve(w->out, n + 6)) {
         w->bad = QE_ENOMEM;
+        return;
+    }
+    char *p = w->out->data + w->out->len;
+    memcpy(p, ", \"", 3);
+    memcpy(p + 3, k, n);
+    memcpy(p + 3 + n, "\": ", 3);
+    w->out->len += n + 6;
+    w->out->data[w->out->len] = '\0';
 }
 
 static void num(struct w *w, long long v)

@@ -72,6 +72,7 @@ struct tstate {
     json_t *ctk;         /* chat_template_kwargs sent, NULL = none */
     qe_runner_body *body; /* the pieces of this task's request bodies */
     bool queued;         /* the done-set was read and the queue built */
+    bool all_ok;         /* every (doc, repeat) was read back 'ok' for the output */
     size_t todo, sent, ok_now, failed_now, done_now;
     double ctokens;
     double t_start;
@@ -1935,7 +1936,11 @@ static void fill_summary(struct ctx *c, qe_run_summary *s)
         t->seconds = now_s() - ts->t_start;
         if (ts->clamped)
             t->limit_clamped_from = (size_t)c->o->limit;
-        if (c->store && ts->run_id) {
+        if (ts->all_ok) {
+            /* the output phase read an 'ok' row for every (doc, repeat) */
+            t->ok = req;
+            t->failed = 0;
+        } else if (c->store && ts->run_id) {
             qe_store_keys k = {0};
             if (qe_store_done_keys(c->store, ts->run_id, ts->name, &k, NULL) == 0) {
                 size_t ok = 0;
@@ -2136,6 +2141,7 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     }
     for (size_t i = 0; i < c.nts && !rc; i++) {
         rc = build_task_output(&c, &c.ts[i], &outs[i], e);
+        c.ts[i].all_ok = !rc && outs[i].complete;
         if (!rc && outs[i].complete) {
             qe_run_task_summary *t = &s->tasks[i];
             struct tout *to = &outs[i];

@@ -7,9 +7,10 @@
  * gen_kwargs, fingerprint, store run, done-set -> prompts rendered by the
  * server (/tokenize + /detokenize) for what is still to ask -> one libcurl
  * multi loop over all tasks, fed a window at a time, every outcome copied
- * from the done callback and committed with the rest of its loop turn
- * (group commit, see gc_flush) -> per complete task: rows read back in
- * doc order, scored, samples + results written (or reused). */
+ * from the done callback and committed with the rest of its loop turn by
+ * the committer thread (group commit, see gc_commit) -> per complete task:
+ * rows read back in doc order, scored, samples + results written (or
+ * reused). */
 #include "runner.h"
 
 #include <errno.h>
@@ -121,7 +122,14 @@ struct ctx {
     qe_client_opts copts; /* endpoint 0: server checks, prompt rendering */
     struct ep *eps;
     size_t neps;
-    pthread_mutex_t mu;   /* guards everything below and the store, with >1 endpoint */
+    pthread_mutex_t mu;   /* guards everything below and the store, when threads run */
+    bool threads;         /* several endpoints, or the committer: mu is taken */
+    bool cm_on, cm_busy, cm_quit; /* committer thread running / committing / asked to end */
+    pthread_t cm_th;
+    pthread_cond_t cm_kick; /* answers buffered for the committer, or quit */
+    pthread_cond_t cm_done; /* the committer took the buffer, or finished a batch */
+    int cm_rc;            /* first commit failure */
+    struct gc_buf gc_busy; /* the batch the committer is writing (its own) */
     bool abort;           /* a fatal error in one endpoint's loop: all stop */
     uint32_t *requeue;    /* ids given back by an endpoint that went away */
     size_t nrequeue;
@@ -678,13 +686,13 @@ static int server_back(struct ep *ep, const char *why)
 
 static void lock(struct ctx *c)
 {
-    if (c->neps > 1)
+    if (c->threads)
         pthread_mutex_lock(&c->mu);
 }
 
 static void unlock(struct ctx *c)
 {
-    if (c->neps > 1)
+    if (c->threads)
         pthread_mutex_unlock(&c->mu);
 }
 
@@ -773,15 +781,16 @@ static void gc_account(struct ctx *c, const struct gc_row *w)
     q->body = NULL;
 }
 
-/* Commits every buffered answer: one transaction (one fsync) per task
- * present. Only then is an answer counted as stored. On failure the
- * answers not committed are dropped (asked again on the next run) and the
- * error is in c->fatal. Caller holds c->mu. */
-static int gc_flush(struct ctx *c)
+/* Writes g's answers to the store: one transaction (one fsync) per task
+ * present, in task order, stopping at the first failure. *upto = the
+ * number of leading tasks whose rows are committed (all on success).
+ * Reads only what does not change while requests are in flight (the
+ * queue's keys and bodies of finished requests, prompts, run ids), so the
+ * committer thread runs it without c->mu. */
+static int gc_commit(struct ctx *c, struct gc_buf *g, size_t *upto, qe_err *err)
 {
-    struct gc_buf *g = &c->gc;
-    int rc = 0;
-    for (size_t t = 0; t < c->nts && g->n && !rc; t++) {
+    *upto = c->nts;
+    for (size_t t = 0; t < c->nts && g->n; t++) {
         struct tstate *ts = &c->ts[t];
         size_t k = 0;
         for (size_t i = 0; i < g->n; i++) {
@@ -809,50 +818,152 @@ static int gc_flush(struct ctx *c)
         }
         if (k == 0)
             continue;
-        rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, &c->fatal);
-        if (rc)
-            break;
-        /* committed: account and drop this task's rows, keep the others */
-        size_t keep = 0;
-        for (size_t i = 0; i < g->n; i++) {
-            struct gc_row *w = &g->rows[i];
-            if (c->q[w->id].task == t) {
-                gc_account(c, w);
-                free(w->strs);
-            } else {
-                g->rows[keep++] = *w;
-            }
+        int rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, err);
+        if (rc) {
+            *upto = t;
+            return rc;
         }
-        g->n = keep;
     }
-    for (size_t i = 0; i < g->n; i++) /* only after a failure */
+    return 0;
+}
+
+/* After gc_commit: the answers of the first upto tasks are stored and
+ * counted; the others (only after a failure) are dropped, to be asked
+ * again on the next run. Empties g. Caller holds c->mu. */
+static void gc_settle(struct ctx *c, struct gc_buf *g, size_t upto)
+{
+    for (size_t t = 0; t < upto; t++)
+        for (size_t i = 0; i < g->n; i++)
+            if (c->q[g->rows[i].id].task == t)
+                gc_account(c, &g->rows[i]);
+    for (size_t i = 0; i < g->n; i++)
         free(g->rows[i].strs);
     g->n = 0;
     g->bytes = 0;
-    if (!rc)
+}
+
+/* A commit failure stops the run: the first error is kept. Caller holds c->mu. */
+static void gc_failed(struct ctx *c, int rc, const qe_err *err)
+{
+    if (!c->fatal.code) {
+        if (err && err->code)
+            c->fatal = *err;
+        else
+            qe_err_set(&c->fatal, rc, "%s", qe_status_name(rc));
+    }
+    c->abort = true;
+    if (!c->cm_rc)
+        c->cm_rc = rc;
+}
+
+/* Commits every buffered answer, here and now (no committer thread, or
+ * one that could not start). Only then is an answer counted as stored.
+ * Caller holds c->mu. */
+static int gc_flush(struct ctx *c)
+{
+    size_t upto = 0;
+    qe_err err = {0, ""};
+    int rc = gc_commit(c, &c->gc, &upto, &err);
+    gc_settle(c, &c->gc, upto);
+    if (rc)
+        gc_failed(c, rc, &err);
+    else
         progress(c, false);
     return rc;
+}
+
+/* ---------- the committer thread ----------
+ *
+ * With it, the answers buffered in a loop turn are committed while the
+ * loop goes on waiting for the next ones, instead of the loop stopping for
+ * the transaction (and its fsync). An answer still counts as stored only
+ * once its transaction committed (gc_settle). The loop hands a batch over
+ * at its idle hook; when the buffer is full it waits for the committer to
+ * take it (bounded memory); before any blocking wait of ours, and at the
+ * end, it waits until everything received is committed. */
+
+static void *committer_main(void *arg)
+{
+    struct ctx *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->gc.n && !c->cm_quit)
+            pthread_cond_wait(&c->cm_kick, &c->mu);
+        if (!c->gc.n)
+            break; /* quit, and nothing left */
+        struct gc_buf t = c->gc_busy; /* empty, keeps its capacity */
+        c->gc_busy = c->gc;
+        c->gc = t;
+        c->cm_busy = true;
+        pthread_cond_broadcast(&c->cm_done); /* the buffer has room again */
+        pthread_mutex_unlock(&c->mu);
+        size_t upto = 0;
+        qe_err err = {0, ""};
+        int rc = gc_commit(c, &c->gc_busy, &upto, &err);
+        pthread_mutex_lock(&c->mu);
+        gc_settle(c, &c->gc_busy, upto);
+        if (rc)
+            gc_failed(c, rc, &err);
+        else
+            progress(c, false);
+        c->cm_busy = false;
+        pthread_cond_broadcast(&c->cm_done);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* Everything received so far is committed (or failed) when this returns
+ * 0 (or the commit error). Caller holds c->mu. */
+static int gc_sync(struct ctx *c)
+{
+    if (!c->cm_on)
+        return c->gc.n ? gc_flush(c) : c->cm_rc;
+    while (c->gc.n || c->cm_busy) {
+        pthread_cond_signal(&c->cm_kick);
+        pthread_cond_wait(&c->cm_done, &c->mu);
+    }
+    return c->cm_rc;
+}
+
+/* The buffer is full: hand it over (wait until the committer took it), or
+ * commit it here without a committer. Caller holds c->mu. */
+static int gc_full(struct ctx *c)
+{
+    if (!c->cm_on)
+        return gc_flush(c);
+    while (c->gc.n >= GC_MAX_ROWS || c->gc.bytes >= GC_MAX_BYTES) {
+        pthread_cond_signal(&c->cm_kick);
+        pthread_cond_wait(&c->cm_done, &c->mu);
+    }
+    return c->cm_rc;
 }
 
 static int gc_flush_locking(struct ctx *c)
 {
     lock(c);
-    int rc = gc_flush(c);
-    if (rc) {
-        if (!c->fatal.code)
-            qe_err_set(&c->fatal, rc, "%s", qe_status_name(rc));
-        c->abort = true;
-    }
+    int rc = gc_sync(c);
     unlock(c);
     return rc;
 }
 
-/* The client's idle hook: the turn's answers are committed before it
- * waits again. */
+/* The client's idle hook: the turn's answers go to the committer (or are
+ * committed here) before the loop waits again. */
 static int on_idle(void *ud)
 {
     struct ep *ep = ud;
-    return gc_flush_locking(ep->c);
+    struct ctx *c = ep->c;
+    lock(c);
+    int rc;
+    if (c->cm_on) {
+        if (c->gc.n)
+            pthread_cond_signal(&c->cm_kick);
+        rc = c->cm_rc;
+    } else {
+        rc = c->gc.n ? gc_flush(c) : 0;
+    }
+    unlock(c);
+    return rc;
 }
 
 static void gc_free(struct gc_buf *g)
@@ -931,7 +1042,7 @@ static int on_done_locked(struct ep *ep, const qe_result *r)
         return qe_err_set(&c->fatal, rc, "out of memory buffering an answer");
     c->inflight--;
     if (c->gc.n >= GC_MAX_ROWS || c->gc.bytes >= GC_MAX_BYTES) {
-        if ((rc = gc_flush(c)))
+        if ((rc = gc_full(c)))
             return rc;
     }
     rc = feed(ep, &c->fatal);
@@ -1814,6 +1925,9 @@ static int run_endpoints(struct ctx *c, qe_err *e)
             return rc;
         qe_client_set_idle(c->eps[i].client, on_idle, &c->eps[i]);
     }
+    /* the committer; without it (no thread) commits happen in the loop */
+    c->cm_on = pthread_create(&c->cm_th, NULL, committer_main, c) == 0;
+    c->threads = c->cm_on || c->neps > 1;
     c->t0 = now_s();
     for (int round = 0; round < 8; round++) {
     if (c->neps == 1) {
@@ -1846,8 +1960,19 @@ static int run_endpoints(struct ctx *c, qe_err *e)
     }
     /* every client committed at its end (idle hook); this only guards
      * against an answer ever being left uncommitted */
-    int gc_rc = c->gc.n ? gc_flush_locking(c) : 0;
+    int gc_rc = gc_flush_locking(c);
+    if (c->cm_on) {
+        lock(c);
+        c->cm_quit = true;
+        pthread_cond_signal(&c->cm_kick);
+        unlock(c);
+        pthread_join(c->cm_th, NULL);
+        c->cm_on = false;
+        c->threads = c->neps > 1;
+        gc_rc = gc_rc ? gc_rc : c->cm_rc;
+    }
     gc_free(&c->gc);
+    gc_free(&c->gc_busy);
     progress(c, true);
     /* the first real error wins: a callback's (store, disk) over the loop's */
     for (size_t i = 0; i < c->neps && !rc; i++) {
@@ -2031,8 +2156,10 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         c.eps[i].copts.base_url = o->base_urls[i];
         c.eps[i].copts.seed = o->seed + i;
     }
-    if (c.neps > 1)
-        pthread_mutex_init(&c.mu, NULL);
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cm_kick, NULL);
+    pthread_cond_init(&c.cm_done, NULL);
+    c.threads = c.neps > 1;
 
     /* output directory and store first: an unwritable path fails before any request */
     sdir = store_dir(o->output_path);
@@ -2200,8 +2327,9 @@ out:
         qe_client_free(c.eps[i].client);
     free(c.eps);
     free(c.requeue);
-    if (c.neps > 1)
-        pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.cm_kick);
+    pthread_cond_destroy(&c.cm_done);
+    pthread_mutex_destroy(&c.mu);
     qe_store_close(c.store);
     for (size_t j = 0; j < c.nq; j++)
         free(c.q[j].body);

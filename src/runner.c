@@ -1925,8 +1925,14 @@ static int run_endpoints(struct ctx *c, qe_err *e)
             return rc;
         qe_client_set_idle(c->eps[i].client, on_idle, &c->eps[i]);
     }
-    /* the committer; without it (no thread) commits happen in the loop */
+    /* the committer; without it (no thread) commits happen in the loop.
+     * It starts with every signal blocked, so Ctrl-C / SIGTERM reach the
+     * thread that runs the event loop and interrupt its wait. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     c->cm_on = pthread_create(&c->cm_th, NULL, committer_main, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     c->threads = c->cm_on || c->neps > 1;
     c->t0 = now_s();
     for (int round = 0; round < 8; round++) {

@@ -904,8 +904,8 @@ static void *committer_main(void *arg)
         gc_settle(c, &c->gc_busy, upto);
         if (rc)
             gc_failed(c, rc, &err);
-        else
-            progress(c, false);
+        /* no progress line from here: the loop's thread prints it (and
+         * its other messages) without two threads writing to stderr */
         c->cm_busy = false;
         pthread_cond_broadcast(&c->cm_done);
     }

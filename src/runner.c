@@ -7,9 +7,10 @@
  * gen_kwargs, fingerprint, store run, done-set -> prompts rendered by the
  * server (/tokenize + /detokenize) for what is still to ask -> one libcurl
  * multi loop over all tasks, fed a window at a time, every outcome copied
- * from the done callback and handed, with the rest of its loop turn, to a
- * committer thread (group commit, see gc_flush) -> per complete task: rows read back in
- * doc order, scored, samples + results written (or reused). */
+ * from the done callback and committed with the rest of its loop turn by
+ * the committer thread (group commit, see gc_commit) -> per complete task:
+ * rows read back in doc order, scored, samples + results written (or
+ * reused). */
 #include "runner.h"
 
 #include <errno.h>
@@ -30,6 +31,8 @@
 #include "lmeval_io.h"
 #include "pyjson.h"
 #include "rescore.h"
+#include "runner_body.h"
+#include "runner_sample.h"
 #include "score_lmeval.h"
 #include "stats.h"
 #include "store.h"
@@ -50,7 +53,8 @@ struct rq {
 /* One stored row read back for output. */
 struct row {
     bool have;
-    char *content, *reasoning, *finish, *prompt;
+    char *mem; /* owns the strings below */
+    char *content, *reasoning, *finish, *prompt; /* prompt: repeat 0 only */
     long long ptok, ctok;
     double latency;
     int attempts;
@@ -66,7 +70,10 @@ struct tstate {
     char fingerprint[65];
     int64_t run_id;
     char **prompts;      /* per doc, rendered prompt for docs still to ask */
+    json_t *ctk;         /* chat_template_kwargs sent, NULL = none */
+    qe_runner_body *body; /* the pieces of this task's request bodies */
     bool queued;         /* the done-set was read and the queue built */
+    bool all_ok;         /* every (doc, repeat) was read back 'ok' for the output */
     size_t todo, sent, ok_now, failed_now, done_now;
     double ctokens;
     double t_start;
@@ -82,7 +89,6 @@ struct tstate {
 struct gc_row {
     uint32_t id;   /* index in ctx.q; its body is the request_json */
     bool ok;
-    bool committed; /* set by gc_commit once its transaction is durable */
     long long ptok, ctok;
     double latency;
     int attempts;
@@ -97,25 +103,6 @@ struct gc_buf {
 };
 
 struct ctx;
-
-/* The committer thread: while the network loop goes on, it commits the
- * batch it was handed (gc_commit: SQLite, fsync). The loop's own thread
- * then settles the batch (gc_settle: counts committed answers, notes a
- * failure), so all bookkeeping stays on the loop's side. With it, the
- * answers of the turns that arrive during one fsync make the next batch,
- * instead of each turn waiting for its own fsync. */
-struct committer {
-    pthread_t th;
-    bool started;         /* false: commits run synchronously in the caller */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;    /* hand-over, batch done, quit */
-    struct gc_buf batch;  /* the thread's while busy; the loop's otherwise */
-    bool busy;            /* handed over, not committed yet */
-    bool finished;        /* committed (or failed), not settled yet */
-    bool quit;
-    int rc;               /* of the finished batch */
-    qe_err err;
-};
 
 /* One endpoint: its own client, driven by its own thread when there are
  * several; all endpoints take work from the same queue. */
@@ -135,14 +122,20 @@ struct ctx {
     qe_client_opts copts; /* endpoint 0: server checks, prompt rendering */
     struct ep *eps;
     size_t neps;
-    pthread_mutex_t mu;   /* guards everything below and the store, with >1 endpoint */
+    pthread_mutex_t mu;   /* guards everything below and the store, when threads run */
+    bool threads;         /* several endpoints, or the committer: mu is taken */
+    bool cm_on, cm_busy, cm_quit; /* committer thread running / committing / asked to end */
+    pthread_t cm_th;
+    pthread_cond_t cm_kick; /* answers buffered for the committer, or quit */
+    pthread_cond_t cm_done; /* the committer took the buffer, or finished a batch */
+    int cm_rc;            /* first commit failure */
+    struct gc_buf gc_busy; /* the batch the committer is writing (its own) */
     bool abort;           /* a fatal error in one endpoint's loop: all stop */
     uint32_t *requeue;    /* ids given back by an endpoint that went away */
     size_t nrequeue;
     size_t inflight;
     qe_store *store;
-    struct gc_buf gc;     /* answers received, not handed to the committer yet */
-    struct committer cm;
+    struct gc_buf gc;     /* answers received, not committed yet */
     bool chat;
     char *server_id, *server_root;
     bool offline;        /* server unreachable: only stored answers can be used */
@@ -154,6 +147,11 @@ struct ctx {
     bool deadline_hit;
     bool noted_back;
     int render_mode; /* 0 undecided, 1 server /tokenize, 2 JSON dump fallback */
+    qe_buf body_scratch; /* reused by every build_body (under mu) */
+    bool val_valid, val_fast; /* body_scratch holds the escaped prompt (or messages)
+                               * of (val_task, val_doc); !val_fast: reference path */
+    uint32_t val_task, val_doc;
+    json_t *msgs_cache;  /* chat: the messages of (val_task, val_doc) */
     qe_buf notices;
     char **failures;
     size_t n_failures;
@@ -391,6 +389,12 @@ static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe
         qe_err_prefix(e, "%s", ts->name);
         return rc;
     }
+    ts->ctk = chat_template_kwargs(c);
+    qe_runner_body_spec bs = {c->o->model, c->chat, ts->merged, ts->ctk};
+    if ((rc = qe_runner_body_new(&bs, &ts->body, e))) {
+        qe_err_prefix(e, "%s", ts->name);
+        return rc;
+    }
     json_t *cfg = fingerprint_config(c, ts);
     char *canon = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
     if (!canon) {
@@ -519,40 +523,36 @@ static int render_prompt(struct ctx *c, struct tstate *ts, size_t doc, char **ou
 
 /* ---------- sending ---------- */
 
+/* The request JSON (runner_body.c: byte-identical to dumping a jansson
+ * tree, without building one). The repeats of a doc are adjacent in the
+ * queue: its messages are built and its prompt escaped once for all of
+ * them. Caller holds c->mu. */
 static char *build_body(struct ctx *c, const struct rq *q, qe_err *e)
 {
     struct tstate *ts = &c->ts[q->task];
-    json_t *b = json_object();
-    json_object_set_new(b, "model", json_string(c->o->model));
-    if (c->chat) {
-        json_t *msgs;
-        if (build_messages(c, ts, q->doc, &msgs, e)) {
-            json_decref(b);
+    if (!c->val_valid || c->val_task != q->task || c->val_doc != q->doc) {
+        c->val_valid = false;
+        json_decref(c->msgs_cache);
+        c->msgs_cache = NULL;
+        if (c->chat && build_messages(c, ts, q->doc, &c->msgs_cache, e))
+            return NULL;
+        int rc = qe_runner_body_prepare(ts->body, ts->prompts[q->doc], c->msgs_cache,
+                                        &c->body_scratch);
+        if (rc > 1 || rc < 0) {
+            qe_err_set(e, QE_ENOMEM, "out of memory building a request");
             return NULL;
         }
-        json_object_set_new(b, "messages", msgs);
-    } else {
-        json_object_set_new(b, "prompt", json_string(ts->prompts[q->doc]));
+        c->val_fast = rc == 0;
+        c->val_valid = true;
+        c->val_task = q->task;
+        c->val_doc = q->doc;
     }
-    if (qe_genkw_request(ts->merged, ts->seed + q->repeat, b, e)) {
-        json_decref(b);
-        return NULL;
+    long long seed = ts->seed + q->repeat;
+    if (!c->val_fast) {
+        qe_runner_body_spec bs = {c->o->model, c->chat, ts->merged, ts->ctk};
+        return qe_runner_body_reference(&bs, ts->prompts[q->doc], c->msgs_cache, seed, e);
     }
-    json_t *ctk = chat_template_kwargs(c);
-    if (ctk) {
-        json_t *have = json_object_get(b, "chat_template_kwargs");
-        if (json_is_object(have)) {
-            json_object_update(have, ctk);
-            json_decref(ctk);
-        } else {
-            json_object_set_new(b, "chat_template_kwargs", ctk);
-        }
-    }
-    char *s = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    if (!s)
-        qe_err_set(e, QE_ENOMEM, "out of memory building a request");
-    return s;
+    return qe_runner_body_finish(ts->body, &c->body_scratch, seed, e);
 }
 
 static bool stopping(const struct ctx *c)
@@ -686,13 +686,13 @@ static int server_back(struct ep *ep, const char *why)
 
 static void lock(struct ctx *c)
 {
-    if (c->neps > 1)
+    if (c->threads)
         pthread_mutex_lock(&c->mu);
 }
 
 static void unlock(struct ctx *c)
 {
-    if (c->neps > 1)
+    if (c->threads)
         pthread_mutex_unlock(&c->mu);
 }
 
@@ -781,15 +781,16 @@ static void gc_account(struct ctx *c, const struct gc_row *w)
     q->body = NULL;
 }
 
-/* Commits every row of g: one transaction (one fsync) per task present,
- * marking each row committed once its transaction is. Stops at the first
- * failure (its message in *e). Touches only the store and what no one
- * changes while the batch is out: the rows, c->q[id] of final answers and
- * the tasks' names, run ids and prompts. */
-static int gc_commit(struct ctx *c, struct gc_buf *g, qe_err *e)
+/* Writes g's answers to the store: one transaction (one fsync) per task
+ * present, in task order, stopping at the first failure. *upto = the
+ * number of leading tasks whose rows are committed (all on success).
+ * Reads only what does not change while requests are in flight (the
+ * queue's keys and bodies of finished requests, prompts, run ids), so the
+ * committer thread runs it without c->mu. */
+static int gc_commit(struct ctx *c, struct gc_buf *g, size_t *upto, qe_err *err)
 {
-    int rc = 0;
-    for (size_t t = 0; t < c->nts && g->n && !rc; t++) {
+    *upto = c->nts;
+    for (size_t t = 0; t < c->nts && g->n; t++) {
         struct tstate *ts = &c->ts[t];
         size_t k = 0;
         for (size_t i = 0; i < g->n; i++) {
@@ -817,141 +818,152 @@ static int gc_commit(struct ctx *c, struct gc_buf *g, qe_err *e)
         }
         if (k == 0)
             continue;
-        rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, e);
-        for (size_t i = 0; i < g->n && !rc; i++)
-            if (c->q[g->rows[i].id].task == t)
-                g->rows[i].committed = true;
+        int rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, err);
+        if (rc) {
+            *upto = t;
+            return rc;
+        }
     }
-    return rc;
+    return 0;
 }
 
-/* Counts the committed rows of g as stored and empties g (its arrays are
- * kept for reuse). Rows not committed (after a failure) are dropped: they
- * are asked again on the next run. */
-static void gc_drain(struct ctx *c, struct gc_buf *g)
+/* After gc_commit: the answers of the first upto tasks are stored and
+ * counted; the others (only after a failure) are dropped, to be asked
+ * again on the next run. Empties g. Caller holds c->mu. */
+static void gc_settle(struct ctx *c, struct gc_buf *g, size_t upto)
 {
-    for (size_t i = 0; i < g->n; i++) {
-        if (g->rows[i].committed)
-            gc_account(c, &g->rows[i]);
+    for (size_t t = 0; t < upto; t++)
+        for (size_t i = 0; i < g->n; i++)
+            if (c->q[g->rows[i].id].task == t)
+                gc_account(c, &g->rows[i]);
+    for (size_t i = 0; i < g->n; i++)
         free(g->rows[i].strs);
-    }
     g->n = 0;
     g->bytes = 0;
 }
 
-static void *committer_main(void *arg)
+/* A commit failure stops the run: the first error is kept. Caller holds c->mu. */
+static void gc_failed(struct ctx *c, int rc, const qe_err *err)
 {
-    struct ctx *c = arg;
-    struct committer *m = &c->cm;
-    pthread_mutex_lock(&m->mu);
-    for (;;) {
-        while (!m->busy && !m->quit)
-            pthread_cond_wait(&m->cv, &m->mu);
-        if (!m->busy)
-            break; /* quit with nothing handed over */
-        pthread_mutex_unlock(&m->mu);
-        qe_err err = {0, ""};
-        int rc = gc_commit(c, &m->batch, &err);
-        pthread_mutex_lock(&m->mu);
-        m->rc = rc;
-        m->err = err;
-        m->busy = false;
-        m->finished = true;
-        pthread_cond_broadcast(&m->cv);
+    if (!c->fatal.code) {
+        if (err && err->code)
+            c->fatal = *err;
+        else
+            qe_err_set(&c->fatal, rc, "%s", qe_status_name(rc));
     }
-    pthread_mutex_unlock(&m->mu);
-    return NULL;
+    c->abort = true;
+    if (!c->cm_rc)
+        c->cm_rc = rc;
 }
 
-/* Settles a finished batch, if any: its answers count as stored, or its
- * failure becomes c->fatal. 0 or that failure. Caller holds c->mu and
- * m->mu, and the committer is not busy. */
-static int gc_settle(struct ctx *c)
+/* Commits every buffered answer, here and now (no committer thread, or
+ * one that could not start). Only then is an answer counted as stored.
+ * Caller holds c->mu. */
+static int gc_flush(struct ctx *c)
 {
-    struct committer *m = &c->cm;
-    if (!m->finished)
-        return 0;
-    m->finished = false;
-    gc_drain(c, &m->batch);
-    int rc = m->rc;
-    if (rc && !c->fatal.code)
-        c->fatal = m->err;
-    m->rc = 0;
-    if (!rc)
+    size_t upto = 0;
+    qe_err err = {0, ""};
+    int rc = gc_commit(c, &c->gc, &upto, &err);
+    gc_settle(c, &c->gc, upto);
+    if (rc)
+        gc_failed(c, rc, &err);
+    else
         progress(c, false);
     return rc;
 }
 
-/* Hands the buffered answers to the committer. wait: also wait until
- * everything handed over is committed and settled, so that on return every
- * answer received so far is stored (or the failure is reported). Without
- * wait, a busy committer keeps its batch and the answers keep gathering,
- * unless the buffer is full (then it waits: backpressure). Without a
- * committer thread the commit runs here. On failure the answers not
- * committed are dropped (asked again on the next run) and the error is in
- * c->fatal. Caller holds c->mu. */
-static int gc_flush(struct ctx *c, bool wait)
+/* ---------- the committer thread ----------
+ *
+ * With it, the answers buffered in a loop turn are committed while the
+ * loop goes on waiting for the next ones, instead of the loop stopping for
+ * the transaction (and its fsync). An answer still counts as stored only
+ * once its transaction committed (gc_settle). The loop hands a batch over
+ * at its idle hook; when the buffer is full it waits for the committer to
+ * take it (bounded memory); before any blocking wait of ours, and at the
+ * end, it waits until everything received is committed. */
+
+static void *committer_main(void *arg)
 {
-    struct committer *m = &c->cm;
-    struct gc_buf *g = &c->gc;
-    int rc = 0;
-    if (!m->started) {
-        if (g->n) {
-            qe_err err = {0, ""};
-            rc = gc_commit(c, g, &err);
-            if (rc && !c->fatal.code)
-                c->fatal = err;
-            gc_drain(c, g);
-            if (!rc)
-                progress(c, false);
-        }
-        return rc;
+    struct ctx *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->gc.n && !c->cm_quit)
+            pthread_cond_wait(&c->cm_kick, &c->mu);
+        if (!c->gc.n)
+            break; /* quit, and nothing left */
+        struct gc_buf t = c->gc_busy; /* empty, keeps its capacity */
+        c->gc_busy = c->gc;
+        c->gc = t;
+        c->cm_busy = true;
+        pthread_cond_broadcast(&c->cm_done); /* the buffer has room again */
+        pthread_mutex_unlock(&c->mu);
+        size_t upto = 0;
+        qe_err err = {0, ""};
+        int rc = gc_commit(c, &c->gc_busy, &upto, &err);
+        pthread_mutex_lock(&c->mu);
+        gc_settle(c, &c->gc_busy, upto);
+        if (rc)
+            gc_failed(c, rc, &err);
+        /* no progress line from here: the loop's thread prints it (and
+         * its other messages) without two threads writing to stderr */
+        c->cm_busy = false;
+        pthread_cond_broadcast(&c->cm_done);
     }
-    bool full = g->n >= GC_MAX_ROWS || g->bytes >= GC_MAX_BYTES;
-    pthread_mutex_lock(&m->mu);
-    if (m->busy && (wait || full))
-        while (m->busy)
-            pthread_cond_wait(&m->cv, &m->mu);
-    if (!m->busy) {
-        rc = gc_settle(c);
-        if (rc) {
-            gc_drain(c, g); /* nothing more is committed after a failure */
-        } else if (g->n) {
-            struct gc_buf t = m->batch; /* empty: its arrays change hands */
-            m->batch = *g;
-            *g = t;
-            m->busy = true;
-            pthread_cond_broadcast(&m->cv);
-            if (wait) {
-                while (m->busy)
-                    pthread_cond_wait(&m->cv, &m->mu);
-                rc = gc_settle(c);
-            }
-        }
-    }
-    pthread_mutex_unlock(&m->mu);
-    return rc;
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
 }
 
-static int gc_flush_locking(struct ctx *c, bool wait)
+/* Everything received so far is committed (or failed) when this returns
+ * 0 (or the commit error). Caller holds c->mu. */
+static int gc_sync(struct ctx *c)
+{
+    if (!c->cm_on)
+        return c->gc.n ? gc_flush(c) : c->cm_rc;
+    while (c->gc.n || c->cm_busy) {
+        pthread_cond_signal(&c->cm_kick);
+        pthread_cond_wait(&c->cm_done, &c->mu);
+    }
+    return c->cm_rc;
+}
+
+/* The buffer is full: hand it over (wait until the committer took it), or
+ * commit it here without a committer. Caller holds c->mu. */
+static int gc_full(struct ctx *c)
+{
+    if (!c->cm_on)
+        return gc_flush(c);
+    while (c->gc.n >= GC_MAX_ROWS || c->gc.bytes >= GC_MAX_BYTES) {
+        pthread_cond_signal(&c->cm_kick);
+        pthread_cond_wait(&c->cm_done, &c->mu);
+    }
+    return c->cm_rc;
+}
+
+static int gc_flush_locking(struct ctx *c)
 {
     lock(c);
-    int rc = gc_flush(c, wait);
-    if (rc) {
-        if (!c->fatal.code)
-            qe_err_set(&c->fatal, rc, "%s", qe_status_name(rc));
-        c->abort = true;
-    }
+    int rc = gc_sync(c);
     unlock(c);
     return rc;
 }
 
-/* The client's idle hook: the turn's answers go to the committer before
- * the loop waits again. */
+/* The client's idle hook: the turn's answers go to the committer (or are
+ * committed here) before the loop waits again. */
 static int on_idle(void *ud)
 {
     struct ep *ep = ud;
-    return gc_flush_locking(ep->c, false);
+    struct ctx *c = ep->c;
+    lock(c);
+    int rc;
+    if (c->cm_on) {
+        if (c->gc.n)
+            pthread_cond_signal(&c->cm_kick);
+        rc = c->cm_rc;
+    } else {
+        rc = c->gc.n ? gc_flush(c) : 0;
+    }
+    unlock(c);
+    return rc;
 }
 
 static void gc_free(struct gc_buf *g)
@@ -961,43 +973,6 @@ static void gc_free(struct gc_buf *g)
     free(g->rows);
     free(g->scratch);
     memset(g, 0, sizeof *g);
-}
-
-/* Starts the committer thread; without one (pthread_create failed) commits
- * run synchronously, as before. */
-static void committer_start(struct ctx *c)
-{
-    struct committer *m = &c->cm;
-    memset(m, 0, sizeof *m);
-    if (pthread_mutex_init(&m->mu, NULL))
-        return;
-    if (pthread_cond_init(&m->cv, NULL)) {
-        pthread_mutex_destroy(&m->mu);
-        return;
-    }
-    if (pthread_create(&m->th, NULL, committer_main, c)) {
-        pthread_cond_destroy(&m->cv);
-        pthread_mutex_destroy(&m->mu);
-        return;
-    }
-    m->started = true;
-}
-
-/* Stops the committer after the last flush; its batch is empty then. */
-static void committer_stop(struct ctx *c)
-{
-    struct committer *m = &c->cm;
-    if (m->started) {
-        pthread_mutex_lock(&m->mu);
-        m->quit = true;
-        pthread_cond_broadcast(&m->cv);
-        pthread_mutex_unlock(&m->mu);
-        pthread_join(m->th, NULL);
-        pthread_cond_destroy(&m->cv);
-        pthread_mutex_destroy(&m->mu);
-        m->started = false;
-    }
-    gc_free(&m->batch);
 }
 
 static int on_done_locked(struct ep *ep, const qe_result *r);
@@ -1011,7 +986,7 @@ static int on_done(void *ud, const qe_result *r)
     int back = 0;
     if (!r->ok && r->status == QE_ENET && q->server_waits < 3) {
         /* what already arrived is committed before we may wait a minute */
-        int frc = gc_flush_locking(c, true);
+        int frc = gc_flush_locking(c);
         if (frc)
             return frc;
         back = server_back(ep, r->error) + 2; /* 1 stopping, 2 alive/gone, 3 back */
@@ -1067,7 +1042,7 @@ static int on_done_locked(struct ep *ep, const qe_result *r)
         return qe_err_set(&c->fatal, rc, "out of memory buffering an answer");
     c->inflight--;
     if (c->gc.n >= GC_MAX_ROWS || c->gc.bytes >= GC_MAX_BYTES) {
-        if ((rc = gc_flush(c, false)))
+        if ((rc = gc_full(c)))
             return rc;
     }
     rc = feed(ep, &c->fatal);
@@ -1085,32 +1060,47 @@ struct rows_ctx {
     int repeats;
 };
 
+/* One allocation per row for its strings; the prompt is kept for the first
+ * repeat only (the one a sample line logs). */
 static int row_cb(const qe_store_response *r, void *vctx)
 {
     struct rows_ctx *x = vctx;
     if (r->doc_id < 0 || (size_t)r->doc_id >= x->n_docs || r->repeat < 0 || r->repeat >= x->repeats)
         return 0;
     struct row *w = &x->rows[(size_t)r->doc_id * (size_t)x->repeats + (size_t)r->repeat];
+    const char *src[4] = {r->content ? r->content : "", r->reasoning, r->finish_reason,
+                          r->repeat == 0 ? (r->prompt ? r->prompt : "") : NULL};
+    size_t len[4], total = 0;
+    for (int i = 0; i < 4; i++) {
+        len[i] = src[i] ? strlen(src[i]) + 1 : 0;
+        total += len[i];
+    }
+    free(w->mem); /* a row seen twice (cannot happen: primary key) keeps the last */
+    w->mem = malloc(total);
+    if (!w->mem)
+        return QE_ENOMEM;
+    char **dst[4] = {&w->content, &w->reasoning, &w->finish, &w->prompt};
+    char *p = w->mem;
+    for (int i = 0; i < 4; i++) {
+        *dst[i] = NULL;
+        if (!src[i])
+            continue;
+        memcpy(p, src[i], len[i]);
+        *dst[i] = p;
+        p += len[i];
+    }
     w->have = true;
-    w->content = strdup(r->content ? r->content : "");
-    w->reasoning = xstrdup(r->reasoning);
-    w->finish = xstrdup(r->finish_reason);
-    w->prompt = strdup(r->prompt ? r->prompt : "");
     w->ptok = r->prompt_tokens;
     w->ctok = r->completion_tokens;
     w->latency = r->latency_ms;
     w->attempts = r->attempts;
-    return (!w->content || !w->prompt) ? QE_ENOMEM : 0;
+    return 0;
 }
 
 static void rows_free(struct row *rows, size_t n)
 {
-    for (size_t i = 0; rows && i < n; i++) {
-        free(rows[i].content);
-        free(rows[i].reasoning);
-        free(rows[i].finish);
-        free(rows[i].prompt);
-    }
+    for (size_t i = 0; rows && i < n; i++)
+        free(rows[i].mem);
     free(rows);
 }
 
@@ -1256,6 +1246,47 @@ static json_t *math_sample(const json_t *lm, const char *metric, const char *gol
     return o;
 }
 
+/* Per-task scratch of the streamed sample lines. */
+struct str_arrays {
+    char (*hashes)[3][65]; /* per doc: doc, prompt, target hashes */
+    const char **resps, **finish;
+    int *value;
+    long long *ctok;
+};
+
+/* Scores the K answers of one doc into sc[0..K). The first fully; the
+ * others only need their verdicts (sample_extras), and an answer identical
+ * to one of the last few scored gets that one's verdicts without scoring
+ * again (scoring is a pure function of task, doc and response; greedy
+ * repeats are often identical). */
+#define SCORE_MEMO 4
+static int score_repeats(const struct tstate *ts, const json_t *doc, const struct row *all, int K,
+                         qe_lm_score *sc, qe_err *e)
+{
+    int memo[SCORE_MEMO], nmemo = 0;
+    for (int r = 0; r < K; r++) {
+        int hit = -1;
+        for (int j = 0; r > 0 && j < nmemo && hit < 0; j++)
+            if (!strcmp(all[memo[j]].content, all[r].content))
+                hit = memo[j];
+        if (hit >= 0) {
+            memset(&sc[r], 0, sizeof sc[r]);
+            sc[r].n = sc[hit].n;
+            for (size_t f = 0; f < sc[hit].n; f++) {
+                memcpy(sc[r].f[f].filter, sc[hit].f[f].filter, sizeof sc[r].f[f].filter);
+                sc[r].f[f].metric = sc[hit].f[f].metric;
+                sc[r].f[f].value = sc[hit].f[f].value;
+            }
+            continue;
+        }
+        int rc = qe_lm_score_doc(ts->name, doc, all[r].content, &sc[r], e);
+        if (rc)
+            return rc;
+        memo[nmemo < SCORE_MEMO ? nmemo++ : r % SCORE_MEMO] = r;
+    }
+    return 0;
+}
+
 static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out, qe_err *e)
 {
     int K = c->o->repeats;
@@ -1263,7 +1294,7 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
     struct rows_ctx rx = {calloc(n ? n : 1, sizeof(struct row)), ts->n_docs, K};
     if (!rx.rows)
         return qe_err_set(e, QE_ENOMEM, "out of memory");
-    int rc = qe_store_foreach(c->store, ts->run_id, ts->name, QE_STORE_OK, row_cb, &rx, e);
+    int rc = qe_store_foreach_answers(c->store, ts->run_id, ts->name, row_cb, &rx, e);
     if (rc) {
         rows_free(rx.rows, n);
         return rc == QE_ENOMEM ? qe_err_set(e, rc, "out of memory") : rc;
@@ -1285,7 +1316,27 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
         oom |= !vals[f] || !samples[f];
     }
     bool math_files = c->o->scorer == QE_RUN_SCORER_MATH;
-    qe_verify_scratch *vs = qe_verify_scratch_new();
+    qe_verify_scratch *vs = NULL;
+    /* lines streamed into per-filter buffers (runner_sample), except with
+     * --scorer math, whose extra lines are edited copies of the trees */
+    bool stream = !math_files;
+    struct str_arrays sa;
+    memset(&sa, 0, sizeof sa);
+    qe_buf fbuf[3] = {QE_BUF_INIT, QE_BUF_INIT, QE_BUF_INIT}, docj = QE_BUF_INIT,
+           kwj = QE_BUF_INIT;
+    if (stream) {
+        sa.hashes = calloc(ts->n_docs + 1, sizeof *sa.hashes);
+        sa.resps = calloc((size_t)K, sizeof *sa.resps);
+        sa.finish = calloc((size_t)K, sizeof *sa.finish);
+        sa.value = calloc((size_t)K, sizeof *sa.value);
+        sa.ctok = calloc((size_t)K, sizeof *sa.ctok);
+        oom |= !sa.hashes || !sa.resps || !sa.finish || !sa.value || !sa.ctok;
+        if (!oom && qe_pyjson_dump(&kwj, ts->merged, QE_PYJSON_COMPACT, 0, e)) {
+            rc = e && e->code ? e->code : QE_ENOMEM;
+            goto done;
+        }
+    }
+    vs = qe_verify_scratch_new();
     if (oom || !vs) {
         rc = qe_err_set(e, QE_ENOMEM, "out of memory");
         goto done;
@@ -1300,9 +1351,7 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             break;
         }
         const struct row *all = &rx.rows[d * (size_t)K];
-        for (int r = 0; r < K && !rc; r++)
-            rc = qe_lm_score_doc(ts->name, doc, all[r].content, &sc[d * (size_t)K + (size_t)r], e);
-        if (rc)
+        if ((rc = score_repeats(ts, doc, all, K, &sc[d * (size_t)K], e)))
             break;
         const qe_lm_score *s0 = &sc[d * (size_t)K];
         if (is_truncated(&all[0]))
@@ -1343,11 +1392,73 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             }
         }
         out->n_filters = s0->n;
+        /* the same for every filter: made once per doc */
+        json_t *extras = NULL;
+        qe_runner_sample rs;
+        if (stream) {
+            qe_buf_reset(&docj);
+            if ((rc = qe_pyjson_dump(&docj, doc, QE_PYJSON_COMPACT, 0, e))) {
+                free(gold);
+                break;
+            }
+            char(*h)[65] = sa.hashes[d];
+            const char *pr = all[0].prompt ? all[0].prompt : "";
+            const char *tg = s0->target ? s0->target : "";
+            if ((rc = qe_hash_doc(doc, h[0], e))) {
+                free(gold);
+                break;
+            }
+            qe_hash_text(pr, strlen(pr), h[1]);
+            qe_hash_text(tg, strlen(tg), h[2]);
+            for (int r = 0; r < K; r++) {
+                sa.resps[r] = all[r].content;
+                sa.finish[r] = all[r].finish;
+                sa.value[r] = sc[d * (size_t)K + (size_t)r].f[0].value;
+                sa.ctok[r] = all[r].ctok;
+            }
+            memset(&rs, 0, sizeof rs);
+            rs.doc_id = (long long)d;
+            rs.doc_json = qe_buf_str(&docj);
+            rs.target = s0->target;
+            rs.prompt = all[0].prompt;
+            rs.gen_kwargs_json = qe_buf_str(&kwj);
+            rs.resps = sa.resps;
+            rs.n_resps = (size_t)K;
+            rs.metric = metric;
+            rs.doc_hash = h[0];
+            rs.prompt_hash = h[1];
+            rs.target_hash = h[2];
+            rs.finish_reason = all[0].finish;
+            rs.prompt_tokens = all[0].ptok;
+            rs.completion_tokens = all[0].ctok;
+            rs.latency_ms = all[0].latency;
+            rs.attempts = all[0].attempts;
+            rs.truncated = is_truncated(&all[0]);
+            rs.reasoning = all[0].reasoning;
+            rs.n_repeats = (size_t)K;
+            rs.rep_value = sa.value;
+            rs.rep_finish = sa.finish;
+            rs.rep_ctok = sa.ctok;
+        }
         for (size_t f = 0; f < s0->n && !rc; f++) {
             snprintf(out->filter[f], sizeof out->filter[f], "%s", s0->f[f].filter);
             double v = s0->f[f].value;
             vals[f][d] = v;
-            json_t *extras = sample_extras(&all[0], &sc[d * (size_t)K], K, all);
+            if (stream) {
+                rs.filtered = s0->f[f].filtered_resp;
+                rs.filter = s0->f[f].filter;
+                rs.value = s0->f[f].value;
+                int w = qe_runner_sample_write(&fbuf[f], &rs);
+                if (w == 0)
+                    continue;
+                if (w != 1) {
+                    rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+                    break;
+                }
+                /* not valid UTF-8: the tree path below, which refuses it */
+            }
+            if (!extras)
+                extras = sample_extras(&all[0], &sc[d * (size_t)K], K, all);
             qe_lmeval_sample_in in;
             memset(&in, 0, sizeof in);
             in.doc_id = (long long)d;
@@ -1364,7 +1475,6 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
             in.int_metrics = 1;
             in.extras = extras;
             json_t *smp = qe_lmeval_sample_build(&in, e);
-            json_decref(extras);
             if (!smp) {
                 rc = e && e->code ? e->code : QE_ENOMEM;
                 break;
@@ -1375,8 +1485,14 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
                     json_array_append_new(inner, json_string(all[r].content));
                 json_object_set_new(smp, "resps", json_pack("[o]", inner));
             }
-            samples[f][d] = smp;
+            if (stream) {
+                rc = qe_lmeval_sample_format(&fbuf[f], smp, e);
+                json_decref(smp);
+            } else {
+                samples[f][d] = smp;
+            }
         }
+        json_decref(extras);
         if (!rc && math_files && s0->n) {
             size_t f = s0->n;
             snprintf(out->filter[f], sizeof out->filter[f], "%s", QE_RESCORE_MATH_FILTER);
@@ -1398,7 +1514,19 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
         goto done;
     }
     for (size_t f = 0; f < out->n_filters && !rc; f++) {
+        if (stream && !out->samples.len) { /* the first filter's lines: moved, not copied */
+            qe_buf_free(&out->samples);
+            out->samples = fbuf[f];
+            fbuf[f] = (qe_buf)QE_BUF_INIT;
+        } else if (stream && fbuf[f].len &&
+                   qe_buf_append(&out->samples, fbuf[f].data, fbuf[f].len)) {
+            rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+        }
         for (size_t d = 0; d < ts->n_docs && !rc; d++) {
+            if (stream) {
+                rc = qe_hash_task_add(th, sa.hashes[d][0], sa.hashes[d][1], sa.hashes[d][2]);
+                continue;
+            }
             json_t *smp = samples[f][d];
             rc = qe_lmeval_sample_format(&out->samples, smp, e);
             if (!rc)
@@ -1430,6 +1558,15 @@ done:
     }
     qe_verify_scratch_free(vs);
     rows_free(rx.rows, n);
+    for (int f = 0; f < 3; f++)
+        qe_buf_free(&fbuf[f]);
+    qe_buf_free(&docj);
+    qe_buf_free(&kwj);
+    free(sa.hashes);
+    free(sa.resps);
+    free(sa.finish);
+    free(sa.value);
+    free(sa.ctok);
     return rc;
 }
 
@@ -1788,7 +1925,15 @@ static int run_endpoints(struct ctx *c, qe_err *e)
             return rc;
         qe_client_set_idle(c->eps[i].client, on_idle, &c->eps[i]);
     }
-    committer_start(c);
+    /* the committer; without it (no thread) commits happen in the loop.
+     * It starts with every signal blocked, so Ctrl-C / SIGTERM reach the
+     * thread that runs the event loop and interrupt its wait. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    c->cm_on = pthread_create(&c->cm_th, NULL, committer_main, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    c->threads = c->cm_on || c->neps > 1;
     c->t0 = now_s();
     for (int round = 0; round < 8; round++) {
     if (c->neps == 1) {
@@ -1819,11 +1964,21 @@ static int run_endpoints(struct ctx *c, qe_err *e)
     if (!c->nrequeue || !alive || errors || c->abort || stopping(c) || c->deadline_hit)
         break;
     }
-    /* every client handed its answers over at its end (idle hook): wait
-     * until all of them are committed and counted */
-    int gc_rc = gc_flush_locking(c, true);
-    committer_stop(c);
+    /* every client committed at its end (idle hook); this only guards
+     * against an answer ever being left uncommitted */
+    int gc_rc = gc_flush_locking(c);
+    if (c->cm_on) {
+        lock(c);
+        c->cm_quit = true;
+        pthread_cond_signal(&c->cm_kick);
+        unlock(c);
+        pthread_join(c->cm_th, NULL);
+        c->cm_on = false;
+        c->threads = c->neps > 1;
+        gc_rc = gc_rc ? gc_rc : c->cm_rc;
+    }
     gc_free(&c->gc);
+    gc_free(&c->gc_busy);
     progress(c, true);
     /* the first real error wins: a callback's (store, disk) over the loop's */
     for (size_t i = 0; i < c->neps && !rc; i++) {
@@ -1912,7 +2067,11 @@ static void fill_summary(struct ctx *c, qe_run_summary *s)
         t->seconds = now_s() - ts->t_start;
         if (ts->clamped)
             t->limit_clamped_from = (size_t)c->o->limit;
-        if (c->store && ts->run_id) {
+        if (ts->all_ok) {
+            /* the output phase read an 'ok' row for every (doc, repeat) */
+            t->ok = req;
+            t->failed = 0;
+        } else if (c->store && ts->run_id) {
             qe_store_keys k = {0};
             if (qe_store_done_keys(c->store, ts->run_id, ts->name, &k, NULL) == 0) {
                 size_t ok = 0;
@@ -2003,8 +2162,10 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         c.eps[i].copts.base_url = o->base_urls[i];
         c.eps[i].copts.seed = o->seed + i;
     }
-    if (c.neps > 1)
-        pthread_mutex_init(&c.mu, NULL);
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cm_kick, NULL);
+    pthread_cond_init(&c.cm_done, NULL);
+    c.threads = c.neps > 1;
 
     /* output directory and store first: an unwritable path fails before any request */
     sdir = store_dir(o->output_path);
@@ -2113,6 +2274,7 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     }
     for (size_t i = 0; i < c.nts && !rc; i++) {
         rc = build_task_output(&c, &c.ts[i], &outs[i], e);
+        c.ts[i].all_ok = !rc && outs[i].complete;
         if (!rc && outs[i].complete) {
             qe_run_task_summary *t = &s->tasks[i];
             struct tout *to = &outs[i];
@@ -2171,8 +2333,9 @@ out:
         qe_client_free(c.eps[i].client);
     free(c.eps);
     free(c.requeue);
-    if (c.neps > 1)
-        pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.cm_kick);
+    pthread_cond_destroy(&c.cm_done);
+    pthread_mutex_destroy(&c.mu);
     qe_store_close(c.store);
     for (size_t j = 0; j < c.nq; j++)
         free(c.q[j].body);
@@ -2181,6 +2344,8 @@ out:
         for (size_t d = 0; c.ts[i].prompts && d < c.ts[i].n_docs; d++)
             free(c.ts[i].prompts[d]);
         free(c.ts[i].prompts);
+        qe_runner_body_free(c.ts[i].body);
+        json_decref(c.ts[i].ctk);
         json_decref(c.ts[i].merged);
         if (outs) {
             qe_buf_free(&outs[i].samples);
@@ -2190,6 +2355,8 @@ out:
     }
     free(outs);
     free(c.ts);
+    qe_buf_free(&c.body_scratch);
+    json_decref(c.msgs_cache);
     free(c.server_id);
     free(c.server_root);
     free(sdir);

@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -74,7 +75,7 @@ static const char *const put_sql =
     "INSERT INTO responses(run_id, task, doc_id, repeat, status, prompt, request, content,"
     " reasoning, finish_reason, prompt_tokens, completion_tokens, latency_ms, attempts, error,"
     " server_model, created_at)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, " STORE_NOW ")"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     " ON CONFLICT(run_id, task, doc_id, repeat) DO UPDATE SET"
     " status = excluded.status, prompt = excluded.prompt, request = excluded.request,"
     " content = excluded.content, reasoning = excluded.reasoning,"
@@ -174,7 +175,8 @@ static int open_probe(const char *path, enum probe_mode mode, sqlite3 **out, qe_
     *out = NULL;
     qe_buf uri = QE_BUF_INIT;
     const char *name = path;
-    int flags = mode == PROBE_RECOVER ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+    int flags = (mode == PROBE_RECOVER ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
+                SQLITE_OPEN_NOMUTEX;
     if (mode == PROBE_IMMUTABLE) {
         static const char hex[] = "0123456789ABCDEF";
         int bad = qe_buf_puts(&uri, "file:");
@@ -501,7 +503,11 @@ int qe_store_open(const char *path, int read_only, qe_store **out, qe_err *err)
                 goto fail;
             sqlite3_close(probe);
         }
-        rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+        /* NOMUTEX: a store is used by one thread at a time (store.h), so
+         * SQLite's per-call connection mutex is pure cost (20 lock/unlock
+         * pairs per stored row) */
+        rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK) {
             rc = qe_err_set(err, QE_EIO, "cannot open %s: %s", path,
                             s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -768,9 +774,24 @@ static int check_row(const qe_store_response *r, qe_err *err)
     return 0;
 }
 
+/* created_at of the rows of one put: what SQLite's STORE_NOW would give
+ * (UTC, milliseconds truncated, as sqlite3's 'now' from gettimeofday), once
+ * per put instead of once per row. */
+static void stamp_now(char out[48])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    time_t sec = ts.tv_sec;
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+}
+
 /* Runs the upsert for one row inside whatever transaction is open (none:
  * autocommit). 0 and *changed, or the raw SQLite code of the failure. */
-static int step_row(qe_store *s, int64_t run_id, const qe_store_response *r, int *changed)
+static int step_row(qe_store *s, int64_t run_id, const qe_store_response *r, const char *now,
+                    int *changed)
 {
     sqlite3_stmt *st = s->put;
     sqlite3_bind_int64(st, 1, run_id);
@@ -792,11 +813,12 @@ static int step_row(qe_store *s, int64_t run_id, const qe_store_response *r, int
     sqlite3_bind_int(st, 14, r->attempts);
     bind_text_or_null(st, 15, r->error);
     bind_text_or_null(st, 16, r->server_model);
+    sqlite3_bind_text(st, 17, now, -1, SQLITE_STATIC);
+    /* every parameter is bound on every call: no clear_bindings needed */
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
         *changed = sqlite3_changes(s->db) > 0;
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? 0 : rc;
 }
 
@@ -819,7 +841,9 @@ int qe_store_put_response(qe_store *s, int64_t run_id, const qe_store_response *
     if (ret)
         return ret;
     int changed = 0;
-    int rc = step_row(s, run_id, r, &changed);
+    char now[48];
+    stamp_now(now);
+    int rc = step_row(s, run_id, r, now, &changed);
     if (rc) {
         ret = put_fail(s, rc, r, 1, err);
         rollback_if_open(s);
@@ -861,9 +885,11 @@ int qe_store_put_responses(qe_store *s, int64_t run_id, const qe_store_response 
         return ret;
     }
     int count = 0;
+    char now[48];
+    stamp_now(now);
     for (size_t i = 0; i < n; i++) {
         int changed = 0;
-        rc = step_row(s, run_id, &rows[i], &changed);
+        rc = step_row(s, run_id, &rows[i], now, &changed);
         if (rc) {
             int ret = put_fail(s, rc, &rows[i], n, err);
             rollback_if_open(s);
@@ -1042,6 +1068,46 @@ int qe_store_foreach(qe_store *s, int64_t run_id, const char *task, enum qe_stor
         r.error = col_text(st, 13);
         r.server_model = col_text(st, 14);
         r.created_at = col_text(st, 15);
+        if ((ret = cb(&r, ctx)) != 0)
+            break;
+    }
+    if (!ret && rc != SQLITE_DONE)
+        ret = db_fail(s->db, s->path, rc, err, "reading responses");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int qe_store_foreach_answers(qe_store *s, int64_t run_id, const char *task, qe_store_row_cb cb,
+                             void *ctx, qe_err *err)
+{
+    static const char *const sql =
+        "SELECT doc_id, repeat, prompt, content, reasoning, finish_reason, prompt_tokens,"
+        " completion_tokens, latency_ms, attempts FROM responses WHERE run_id = ?1"
+        " AND task = ?2 AND status = 'ok' ORDER BY doc_id, repeat";
+    if (!task)
+        return qe_err_set(err, QE_EINVAL, "reading answers: no task named");
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_fail(s->db, s->path, rc, err, "reading responses");
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, task, -1, SQLITE_STATIC);
+    int ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        qe_store_response r = {0};
+        r.task = task;
+        r.ok = 1;
+        r.doc_id = sqlite3_column_int64(st, 0);
+        r.repeat = sqlite3_column_int(st, 1);
+        r.prompt = col_text(st, 2);
+        r.content = col_text(st, 3);
+        r.reasoning = col_text(st, 4);
+        r.finish_reason = col_text(st, 5);
+        r.prompt_tokens = col_count(st, 6);
+        r.completion_tokens = col_count(st, 7);
+        r.latency_ms = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1.0
+                                                                  : sqlite3_column_double(st, 8);
+        r.attempts = sqlite3_column_int(st, 9);
         if ((ret = cb(&r, ctx)) != 0)
             break;
     }

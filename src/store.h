@@ -19,6 +19,10 @@
  *     an inspection may cause is SQLite's own crash recovery after kill -9,
  *     back to the last committed state; see docs/store.md).
  *
+ * Threads: a store is used by one thread at a time (the caller serializes
+ * calls; the runner does with its mutex): the connection is opened without
+ * SQLite's own per-call mutex.
+ *
  * Ownership: qe_store_open returns a store the caller frees with
  * qe_store_close. Strings passed in are copied by SQLite; nothing is kept.
  * Pointers inside a qe_store_response handed to a foreach callback are valid
@@ -149,5 +153,13 @@ int qe_store_counts(qe_store *s, int64_t run_id, const char *task, int64_t *ok, 
 typedef int (*qe_store_row_cb)(const qe_store_response *r, void *ctx);
 int qe_store_foreach(qe_store *s, int64_t run_id, const char *task, enum qe_store_filter which,
                      qe_store_row_cb cb, void *ctx, qe_err *err);
+
+/* The 'ok' rows of one task (task non-NULL) in (doc_id, repeat) order,
+ * reading only what scoring needs: task, doc_id, repeat, prompt, content,
+ * reasoning, finish_reason, the token counts, latency_ms and attempts are
+ * filled; request_json, error, server_model and created_at are NULL. Same
+ * callback rules as qe_store_foreach; cheaper per row. */
+int qe_store_foreach_answers(qe_store *s, int64_t run_id, const char *task, qe_store_row_cb cb,
+                             void *ctx, qe_err *err);
 
 #endif

@@ -380,6 +380,94 @@ static void test_ok_is_final(void **state)
     tmp_remove(&t);
 }
 
+/* What foreach_answers hands over, checked field by field. */
+typedef struct {
+    int n;
+    char seen[16][96];
+} answers;
+
+static int answers_cb(const qe_store_response *r, void *ctx)
+{
+    answers *a = ctx;
+    assert_true(a->n < 16);
+    assert_int_equal(r->ok, 1);
+    assert_null(r->request_json);
+    assert_null(r->error);
+    assert_null(r->server_model);
+    assert_null(r->created_at);
+    snprintf(a->seen[a->n++], sizeof a->seen[0], "%s/%lld/%d/%s/%s/%s/%s/%lld/%lld/%g/%d",
+             r->task, (long long)r->doc_id, r->repeat, r->prompt ? r->prompt : "-",
+             r->content ? r->content : "-", r->reasoning ? r->reasoning : "-",
+             r->finish_reason ? r->finish_reason : "-", (long long)r->prompt_tokens,
+             (long long)r->completion_tokens, r->latency_ms, r->attempts);
+    return 0;
+}
+
+static void test_foreach_answers(void **state)
+{
+    (void)state;
+    tmp_store t;
+    tmp_make(&t);
+    qe_err e = {0};
+    qe_store *s = open_rw(t.db);
+    int64_t run = 0, other = 0;
+    assert_int_equal(qe_store_run_get_or_create(s, "fp", "{}", "m", &run, NULL, &e), 0);
+    assert_int_equal(qe_store_run_get_or_create(s, "fp2", "{}", "m", &other, NULL, &e), 0);
+    /* out of order, failed rows, another task, another run */
+    put(s, run, "math", 2, 0, 1, "c20", 1);
+    put(s, run, "math", 0, 1, 1, "c01", 1);
+    put(s, run, "math", 1, 0, 0, NULL, 1);
+    put(s, run, "aime24", 0, 0, 1, "a00", 1);
+    put(s, other, "math", 0, 0, 1, "o00", 1);
+    put(s, run, "math", 0, 0, 1, "c00", 1);
+    qe_store_response r = {0};
+    r.task = "math";
+    r.doc_id = 3;
+    r.ok = 1;
+    r.content = "c30";
+    r.reasoning = "why";
+    r.prompt_tokens = r.completion_tokens = -1;
+    r.latency_ms = -1;
+    assert_int_equal(qe_store_put_response(s, run, &r, NULL, &e), 0);
+    answers a = {0};
+    assert_int_equal(qe_store_foreach_answers(s, run, "math", answers_cb, &a, &e), 0);
+    assert_int_equal(a.n, 4);
+    assert_string_equal(a.seen[0], "math/0/0/Problem: 1+1\nAnswer:/c00/-/stop/12/7/12.5/1");
+    assert_string_equal(a.seen[1], "math/0/1/Problem: 1+1\nAnswer:/c01/-/stop/12/7/12.5/1");
+    assert_string_equal(a.seen[2], "math/2/0/Problem: 1+1\nAnswer:/c20/-/stop/12/7/12.5/1");
+    assert_string_equal(a.seen[3], "math/3/0/-/c30/why/-/-1/-1/-1/0");
+    assert_int_not_equal(qe_store_foreach_answers(s, run, NULL, answers_cb, &a, &e), 0);
+    qe_store_close(s);
+    tmp_remove(&t);
+}
+
+/* created_at is stamped by the store in SQLite's strftime('%Y-%m-%dT%H:%M:%fZ',
+ * 'now') form (UTC, milliseconds), and close to SQLite's own clock. */
+static void test_created_at_form(void **state)
+{
+    (void)state;
+    tmp_store t;
+    tmp_make(&t);
+    qe_err e = {0};
+    qe_store *s = open_rw(t.db);
+    int64_t run = 0;
+    assert_int_equal(qe_store_run_get_or_create(s, "fp", "{}", "m", &run, NULL, &e), 0);
+    put(s, run, "math", 0, 0, 1, "x", 1);
+    qe_store_close(s);
+    char got[64], diff[64];
+    raw_text(t.db, "SELECT created_at FROM responses", got, sizeof got);
+    assert_int_equal(strlen(got), 24);
+    assert_true(got[4] == '-' && got[7] == '-' && got[10] == 'T' && got[13] == ':' &&
+                got[16] == ':' && got[19] == '.' && got[23] == 'Z');
+    /* SQLite parses it back as the same instant, within a few seconds of now */
+    raw_text(t.db,
+             "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', created_at) = created_at AND"
+             " abs(julianday('now') - julianday(created_at)) * 86400 < 5 FROM responses",
+             diff, sizeof diff);
+    assert_string_equal(diff, "1");
+    tmp_remove(&t);
+}
+
 static void test_failed_is_replaced(void **state)
 {
     (void)state;
@@ -1415,6 +1503,8 @@ int main(void)
         cmocka_unit_test(test_different_fingerprint_is_new_run),
         cmocka_unit_test(test_ok_is_final),
         cmocka_unit_test(test_failed_is_replaced),
+        cmocka_unit_test(test_foreach_answers),
+        cmocka_unit_test(test_created_at_form),
         cmocka_unit_test(test_second_writer_refused),
         cmocka_unit_test(test_read_only_open_needs_a_store),
         cmocka_unit_test(test_read_only_directory),

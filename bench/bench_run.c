@@ -21,7 +21,14 @@
  * Each point runs the store on /tmp (fsync per commit) and on /dev/shm
  * (fsync free), to separate qeval's CPU from the disk's fsync latency.
  *
- * Usage: bench_run [repeats (default 20): requests = 500 x repeats]
+ * Two rates per point: e2e = answers / wall time of one run of n answers;
+ * sustained = the marginal rate between that run and one of 5n answers,
+ * (5n - n) / (t(5n) - t(n)): what qeval keeps up once running, without the
+ * costs a run pays once (exec, dynamic linking, /v1/models, opening the
+ * store: ~15 ms). cpu/req is marginal the same way. Ratios are to the
+ * capacity at that concurrency.
+ *
+ * Usage: bench_run [repeats (default 20): runs of 500 x repeats and 5 times that]
  * Binaries: $QEVAL_BUILD/{qeval,tests/fake_server}, else next to this one. */
 #include <errno.h>
 #include <fcntl.h>
@@ -203,10 +210,10 @@ static double client_rps(const char *base, int conc, long n, int cpu)
     return rps;
 }
 
-/* One whole qeval run (on cpu, or anywhere when cpu < 0); returns
- * requests/s and *cpu_us per request. */
-static double qeval_rps(const char *tmpdir, const char *base, int conc, int repeats, int chat,
-                        int cpu, double *cpu_us)
+/* One whole qeval run (on cpu, or anywhere when cpu < 0); returns its wall
+ * seconds (-1 on failure) and *cpu_s, qeval's user+sys seconds. */
+static double qeval_run(const char *tmpdir, const char *base, int conc, int repeats, int chat,
+                        int cpu, double *cpu_s)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/bench_run_out_XXXXXX", tmpdir);
@@ -239,9 +246,34 @@ static double qeval_rps(const char *tmpdir, const char *base, int conc, int repe
         fprintf(stderr, "qeval run failed (status %d)\n", st);
         return -1;
     }
+    *cpu_s = used;
+    return dt;
+}
+
+/* qeval at one point: end to end over n = 500 x repeats answers, and
+ * sustained: the marginal rate between that run and one 5 times as long,
+ * (5n - n) / (t5 - t1), which leaves out what a run pays once (process
+ * start, /v1/models, opening the store) and keeps all per-answer work
+ * (store, scoring, output files). */
+typedef struct {
+    double e2e, sustained; /* answers/s; -1 on failure */
+    double cpu_us;         /* marginal CPU per answer */
+} point;
+
+static point qeval_point(const char *tmpdir, const char *base, int conc, int repeats, int chat,
+                         int cpu)
+{
+    point pt = {-1, -1, 0};
+    double c1 = 0, c5 = 0;
+    double t1 = qeval_run(tmpdir, base, conc, repeats, chat, cpu, &c1);
+    double t5 = qeval_run(tmpdir, base, conc, 5 * repeats, chat, cpu, &c5);
+    if (t1 <= 0 || t5 <= 0)
+        return pt;
     double n = 500.0 * repeats;
-    *cpu_us = used / n * 1e6;
-    return n / dt;
+    pt.e2e = n / t1;
+    pt.sustained = t5 > t1 ? 4 * n / (t5 - t1) : -1;
+    pt.cpu_us = (c5 - c1) / (4 * n) * 1e6;
+    return pt;
 }
 
 /* One table: a fresh server (on server_cpu, or unpinned when < 0), then
@@ -259,33 +291,34 @@ static int table(const char *title, int server_cpu, int gen_cpu, const char *thr
     char base[64];
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     printf("\n%s\n", title);
-    printf("%6s %11s | %-29s | %-29s\n", "", "", "store on /tmp (fsync per commit)",
+    printf("%6s %9s | %-38s | %-38s\n", "", "", "store on /tmp (fsync per commit)",
            shm ? "store on /dev/shm (no fsync cost)" : "(no /dev/shm)");
-    printf("%6s %11s | %8s %6s %13s | %8s %6s %13s\n", "conc", "capacity", "qeval", "ratio",
-           "cpu/req", "qeval", "ratio", "cpu/req");
+    printf("%6s %9s | %8s %5s %8s %5s %7s | %8s %5s %8s %5s %7s\n", "conc", "capacity", "e2e",
+           "ratio", "sustain", "ratio", "cpu/req", "e2e", "ratio", "sustain", "ratio", "cpu/req");
     const int concs[] = {1, 8, 64, 256};
     int rc = 0;
     for (size_t i = 0; i < 4; i++) {
         int c = concs[i];
         double cap = have_wrk ? wrk_rps(base, c, 2, gen_cpu)
                               : client_rps(base, c, 500L * repeats, gen_cpu);
-        double cpu = 0, cpu2 = 0, q2 = 0;
-        double q = qeval_rps("/tmp", base, c, repeats, 0, gen_cpu, &cpu);
+        point d = qeval_point("/tmp", base, c, repeats, 0, gen_cpu);
+        point m = {0, 0, 0};
         if (shm)
-            q2 = qeval_rps("/dev/shm", base, c, repeats, 0, gen_cpu, &cpu2);
-        if (q < 0 || q2 < 0)
+            m = qeval_point("/dev/shm", base, c, repeats, 0, gen_cpu);
+        if (d.e2e < 0 || d.sustained < 0 || m.e2e < 0 || m.sustained < 0)
             rc = 1;
-        printf("%6d %11.0f | %8.0f %6.3f %10.1f us | %8.0f %6.3f %10.1f us\n", c, cap, q,
-               cap > 0 ? q / cap : 0, cpu, q2, cap > 0 ? q2 / cap : 0, cpu2);
+        printf("%6d %9.0f | %8.0f %5.2f %8.0f %5.2f %5.1fus | %8.0f %5.2f %8.0f %5.2f %5.1fus\n", c,
+               cap, d.e2e, cap > 0 ? d.e2e / cap : 0, d.sustained, cap > 0 ? d.sustained / cap : 0,
+               d.cpu_us, m.e2e, cap > 0 ? m.e2e / cap : 0, m.sustained,
+               cap > 0 ? m.sustained / cap : 0, m.cpu_us);
         fflush(stdout);
     }
     /* chat mode adds the server-side prompt rendering (/tokenize + /detokenize per doc) */
-    double cpu = 0;
-    double q = qeval_rps(shm ? "/dev/shm" : "/tmp", base, 64, repeats, 1, gen_cpu, &cpu);
-    printf("chat mode, conc 64, store on %s (prompts rendered by the server first): %.0f rps, "
-           "%.1f us cpu/req\n",
-           shm ? "/dev/shm" : "/tmp", q, cpu);
-    if (q < 0)
+    point ch = qeval_point(shm ? "/dev/shm" : "/tmp", base, 64, repeats, 1, gen_cpu);
+    printf("chat mode, conc 64, store on %s (prompts rendered by the server first): %.0f e2e, "
+           "%.0f sustained answers/s, %.1f us cpu/answer\n",
+           shm ? "/dev/shm" : "/tmp", ch.e2e, ch.sustained, ch.cpu_us);
+    if (ch.e2e < 0)
         rc = 1;
     kill(srv, SIGTERM);
     waitpid(srv, NULL, 0);
@@ -307,9 +340,10 @@ int main(int argc, char **argv)
     }
     bool have_wrk = system("command -v wrk >/dev/null 2>&1") == 0;
     bool shm = access("/dev/shm", W_OK) == 0;
-    printf("bench_run: %d requests per qeval run (hendrycks_math500 x %d, raw completions), "
-           "capacity measured by %s\n",
-           500 * repeats, repeats, have_wrk ? "wrk" : "qe_client alone (no wrk)");
+    printf("bench_run: qeval runs of %d and %d answers (hendrycks_math500 x %d and x %d, raw "
+           "completions), capacity measured by %s\n",
+           500 * repeats, 2500 * repeats, repeats, 5 * repeats,
+           have_wrk ? "wrk" : "qe_client alone (no wrk)");
     /* the first two CPUs this process may use */
     int cpus[2] = {-1, -1}, ncpu = 0;
     cpu_set_t set;

@@ -5,7 +5,7 @@
  *
  * Flow: options -> server check (GET /v1/models) -> per task: merged
  * gen_kwargs, fingerprint, store run, done-set -> prompts rendered by the
- * server (/tokenize + /detokenize) for what is still to ask -> one libcurl
+ * server (/tokenize + /detokenize) for what is still to ask -> one client
  * multi loop over all tasks, fed a window at a time, every outcome copied
  * from the done callback and committed with the rest of its loop turn by
  * the committer thread (group commit, see gc_commit) -> per complete task:

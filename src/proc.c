@@ -225,6 +225,29 @@ static int stat_of(const char *pid, char *state, long *pgrp)
     return rp && sscanf(rp + 1, " %c %ld %ld", state, &ppid, pgrp) == 3;
 }
 
+int qe_proc_cmdline(pid_t pid, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
+    if (cap)
+        buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || cap == 0) {
+        if (fd >= 0)
+            close(fd);
+        return fd < 0 ? -1 : 0;
+    }
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n < 0)
+        n = 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (!buf[i])
+            buf[i] = ' ';
+    buf[n] = '\0';
+    return (int)n;
+}
+
 bool qe_proc_group_gone(pid_t pgid)
 {
     if (kill(-pgid, 0) && errno == ESRCH)

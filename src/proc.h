@@ -75,6 +75,11 @@ typedef int (*qe_proc_gate_fn)(void *ud, pid_t pgid);
 pid_t qe_proc_spawn_group(const char *path, char *const *argv, char *const *envp, int in_fd, int out_fd,
                           const char *exec_fail_msg, qe_proc_gate_fn gate, void *gate_ud);
 
+/* The command line of process pid, its arguments joined by spaces, in buf
+ * (always NUL-terminated). Returns its length; 0 for a zombie or a kernel
+ * thread (no command line), -1 when /proc has no such process. */
+int qe_proc_cmdline(pid_t pid, char *buf, size_t cap);
+
 /* Whether process group pgid has no process left that runs: zombies (dead,
  * waiting for a parent that may never reap them, as under a container's
  * PID 1 that does not reap) do not count. Scans /proc; without /proc, any

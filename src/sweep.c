@@ -455,21 +455,13 @@ static void reap_orphan_server(sweep *s)
     const char *model = json_string_value(json_object_get(srv, "model"));
     const char *served = json_string_value(json_object_get(srv, "served"));
     if (pg > 1 && model && !qe_proc_group_gone((pid_t)pg)) {
-        char path[64], cmd[4096];
-        snprintf(path, sizeof path, "/proc/%lld/cmdline", (long long)pg);
-        FILE *f = fopen(path, "rb");
-        size_t n = f ? fread(cmd, 1, sizeof cmd - 1, f) : 0;
-        if (f)
-            fclose(f);
-        for (size_t i = 0; i < n; i++)
-            if (!cmd[i])
-                cmd[i] = ' ';
-        cmd[n] = '\0';
+        char cmd[4096];
+        int n = qe_proc_cmdline((pid_t)pg, cmd, sizeof cmd);
         /* the group leader is ours if it still runs our command line (a
          * reused pid would not); with /proc missing, trust the record. A
          * leader that is gone or a zombie (empty cmdline) cannot have had
          * its pid reused while its group lives on: the group is ours. */
-        if (!f || n == 0 || strstr(cmd, model) || (served && strstr(cmd, served))) {
+        if (n <= 0 || strstr(cmd, model) || (served && strstr(cmd, served))) {
             note(s, "stopping the server left running by an interrupted sweep (process group %lld, %s)",
                  (long long)pg, model);
             kill(-(pid_t)pg, SIGTERM);

@@ -1,6 +1,6 @@
 /* Tests for proc: the spawn gate (nothing runs before the parent has
  * recorded the process group; a refusal or a dead parent means the program
- * never runs) and qe_proc_group_gone (zombies are gone). Real processes:
+ * never runs), qe_proc_group_gone (zombies are gone) and qe_proc_cmdline. Real processes:
  * /bin/sh and sleep. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,15 +160,21 @@ static void test_group_gone_zombie(void **state)
     assert_true(pid > 0);
     sleep_ms(50);
     assert_false(qe_proc_group_gone(pid));
+    char cmd[64];
+    assert_true(qe_proc_cmdline(pid, cmd, sizeof cmd) > 0);
+    assert_non_null(strstr(cmd, "sleep 30"));
     kill(-pid, SIGKILL);
     /* not reaped yet: a zombie, still a member for kill(-pid, 0) ... */
     for (int i = 0; i < 100 && !qe_proc_group_gone(pid); i++)
         sleep_ms(10);
     assert_int_equal(kill(-pid, 0), 0);
-    /* ... but gone for qe_proc_group_gone */
+    /* ... but gone for qe_proc_group_gone, and without a command line */
     assert_true(qe_proc_group_gone(pid));
+    assert_int_equal(qe_proc_cmdline(pid, cmd, sizeof cmd), 0);
+    assert_string_equal(cmd, "");
     assert_int_equal(waitpid(pid, NULL, 0), pid);
     assert_true(qe_proc_group_gone(pid));
+    assert_int_equal(qe_proc_cmdline(pid, cmd, sizeof cmd), -1);
 }
 
 int main(void)

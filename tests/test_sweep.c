@@ -459,16 +459,8 @@ static void assert_no_orphans(const fx *f)
              * the children of a killed qeval */
             int alive = pg > 1 && !qe_proc_group_gone(pg);
             if (alive) {
-                char cp[64], cmd[512] = "";
-                snprintf(cp, sizeof cp, "/proc/%d/cmdline", (int)pg);
-                FILE *cf = fopen(cp, "rb");
-                size_t cn = cf ? fread(cmd, 1, sizeof cmd - 1, cf) : 0;
-                if (cf)
-                    fclose(cf);
-                for (size_t ci = 0; ci < cn; ci++)
-                    if (!cmd[ci])
-                        cmd[ci] = ' ';
-                cmd[cn] = '\0';
+                char cmd[512];
+                qe_proc_cmdline(pg, cmd, sizeof cmd);
                 fprintf(stderr, "orphan process group %d left running: %s (start record %zu: %s)\n",
                         (int)pg, cmd, starts, line);
                 kill(-pg, SIGKILL);

@@ -26,7 +26,8 @@
  * (5n - n) / (t(5n) - t(n)): what qeval keeps up once running, without the
  * costs a run pays once (exec, dynamic linking, /v1/models, opening the
  * store: ~15 ms). cpu/req is marginal the same way. Ratios are to the
- * capacity at that concurrency.
+ * capacity at that concurrency. Every number is the best of 3 rounds
+ * (lowest for CPU).
  *
  * Usage: bench_run [repeats (default 20): runs of 500 x repeats and 5 times that]
  * Binaries: $QEVAL_BUILD/{qeval,tests/fake_server}, else next to this one. */
@@ -276,6 +277,21 @@ static point qeval_point(const char *tmpdir, const char *base, int conc, int rep
     return pt;
 }
 
+#define ROUNDS 3
+
+static void best(point *b, point p)
+{
+    if (p.e2e < 0 || p.sustained < 0) { /* a failed run fails the point */
+        b->e2e = b->sustained = -2;
+        return;
+    }
+    if (b->e2e < -1)
+        return;
+    b->e2e = p.e2e > b->e2e ? p.e2e : b->e2e;
+    b->sustained = p.sustained > b->sustained ? p.sustained : b->sustained;
+    b->cpu_us = p.cpu_us < b->cpu_us ? p.cpu_us : b->cpu_us;
+}
+
 /* One table: a fresh server (on server_cpu, or unpinned when < 0), then
  * capacity and qeval at each concurrency. Returns 0, or 1 when a qeval run
  * failed. */
@@ -299,12 +315,18 @@ static int table(const char *title, int server_cpu, int gen_cpu, const char *thr
     int rc = 0;
     for (size_t i = 0; i < 4; i++) {
         int c = concs[i];
-        double cap = have_wrk ? wrk_rps(base, c, 2, gen_cpu)
-                              : client_rps(base, c, 500L * repeats, gen_cpu);
-        point d = qeval_point("/tmp", base, c, repeats, 0, gen_cpu);
-        point m = {0, 0, 0};
-        if (shm)
-            m = qeval_point("/dev/shm", base, c, repeats, 0, gen_cpu);
+        /* best of ROUNDS, capacity and qeval alike: on a shared machine
+         * noise only ever slows a measurement down */
+        double cap = 0;
+        point d = {-1, -1, 1e9}, m = {shm ? -1 : 0, shm ? -1 : 0, shm ? 1e9 : 0};
+        for (int r = 0; r < ROUNDS; r++) {
+            double k = have_wrk ? wrk_rps(base, c, 2, gen_cpu)
+                                : client_rps(base, c, 500L * repeats, gen_cpu);
+            cap = k > cap ? k : cap;
+            best(&d, qeval_point("/tmp", base, c, repeats, 0, gen_cpu));
+            if (shm)
+                best(&m, qeval_point("/dev/shm", base, c, repeats, 0, gen_cpu));
+        }
         if (d.e2e < 0 || d.sustained < 0 || m.e2e < 0 || m.sustained < 0)
             rc = 1;
         printf("%6d %9.0f | %8.0f %5.2f %8.0f %5.2f %5.1fus | %8.0f %5.2f %8.0f %5.2f %5.1fus\n", c,

@@ -230,8 +230,12 @@ static double qeval_run(const char *tmpdir, const char *base, int conc, int repe
         int nul = open("/dev/null", O_WRONLY);
         dup2(nul, 1);
         pin(cpu);
+        /* --timeout 10: libmicrohttpd 0.9.75's epoll thread pool can lose a
+         * wakeup with hundreds of connections (docs/client.md) and leave
+         * requests unread; a stalled round then costs 10 s, not 10 minutes,
+         * and best-of-3 drops it */
         execl(exe, exe, "run", "--base-url", base, "--model", "bench", "--tasks",
-              "hendrycks_math500", "--repeats", rep_s, "--num-concurrent", conc_s,
+              "hendrycks_math500", "--repeats", rep_s, "--num-concurrent", conc_s, "--timeout", "10",
               "--output-path", dir, "--log-samples", chat ? "--apply-chat-template" : "--no-chat",
               (char *)NULL);
         _exit(127);

@@ -1611,51 +1611,81 @@ static char *model_args_string(struct ctx *c)
     return qe_buf_detach(&b);
 }
 
-/* Results files already written for digest, if they still exist. */
-static int find_written(struct ctx *c, const char *digest, char **results_path, json_t **samples)
+/* The output record of a digest: the files an earlier run of the same
+ * evaluation wrote, or was about to write. The record is committed before
+ * the files are written, so a kill -9 between them leaves a record whose
+ * files are (partly) missing, and the next run completes it at the same
+ * paths with the same clock fields: byte-identical files, never a second
+ * results file. Records of older versions carry no clock fields; those
+ * only count when all their files exist. */
+struct written {
+    bool found;    /* a usable record */
+    bool complete; /* every file it names exists */
+    bool timed;    /* t_start/t_end recorded */
+    double t_start, t_end;
+    char date_id[32];
+    char *results;
+    json_t *samples; /* task -> path */
+};
+
+static void written_free(struct written *w)
+{
+    free(w->results);
+    json_decref(w->samples);
+    memset(w, 0, sizeof *w);
+}
+
+static void find_written(struct ctx *c, const char *digest, struct written *w)
 {
     qe_store_run *runs = NULL;
     size_t nr = 0;
-    *results_path = NULL;
-    *samples = NULL;
+    memset(w, 0, sizeof *w);
     if (qe_store_runs_list(c->store, &runs, &nr, NULL))
-        return 0;
+        return;
     char prefix[80];
     snprintf(prefix, sizeof prefix, "results:%s:", digest);
-    for (size_t i = nr; i-- > 0;) {
-        if (strncmp(runs[i].fingerprint, prefix, strlen(prefix)) || !runs[i].config_json)
+    size_t plen = strlen(prefix);
+    for (size_t i = nr; i-- > 0 && !w->found;) {
+        if (strncmp(runs[i].fingerprint, prefix, plen) || !runs[i].config_json)
             continue;
         json_t *j = json_loads(runs[i].config_json, 0, NULL);
         const char *rp = json_string_value(json_object_get(j, "results"));
         json_t *sp = json_object_get(j, "samples");
-        bool ok = rp && access(rp, F_OK) == 0;
+        json_t *ts = json_object_get(j, "t_start"), *te = json_object_get(j, "t_end");
+        const char *date = runs[i].fingerprint + plen;
+        bool complete = rp && json_is_object(sp) && access(rp, F_OK) == 0;
+        bool ok = rp && json_is_object(sp) && strlen(date) < sizeof w->date_id;
         const char *k;
         json_t *v;
         json_object_foreach(sp, k, v) {
-            if (!json_is_string(v) || access(json_string_value(v), F_OK))
+            if (!json_is_string(v))
                 ok = false;
+            else if (access(json_string_value(v), F_OK))
+                complete = false;
         }
-        if (ok) {
-            *results_path = strdup(rp);
-            *samples = json_incref(sp);
-            json_decref(j);
-            break;
+        bool timed = json_is_real(ts) && json_is_real(te);
+        if (ok && (complete || timed)) {
+            w->found = true;
+            w->complete = complete;
+            w->timed = timed;
+            w->t_start = timed ? json_real_value(ts) : 0;
+            w->t_end = timed ? json_real_value(te) : 0;
+            snprintf(w->date_id, sizeof w->date_id, "%s", date);
+            w->results = strdup(rp);
+            w->samples = json_incref(sp);
+            if (!w->results)
+                written_free(w);
         }
         json_decref(j);
     }
     qe_store_runs_free(runs, nr);
-    return 0;
 }
 
-static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_run_summary *s,
-                         qe_err *e)
+/* The lm-eval results object of the complete tasks, clock fields from
+ * t_start and t_end; NULL and e on failure. */
+static json_t *build_results(struct ctx *c, struct tout *outs, double t_start, double t_end,
+                             qe_err *e)
 {
-    size_t ncomplete = 0;
-    for (size_t i = 0; i < c->nts; i++)
-        ncomplete += outs[i].complete;
-    if (!ncomplete)
-        return 0;
-    double t_end = now_s();
     json_t *cli_kw = NULL;
     qe_genkw_parse(c->o->gen_kwargs, &cli_kw, NULL);
     char *margs = model_args_string(c);
@@ -1676,8 +1706,11 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
     json_t *res = qe_lmeval_results_new(&info, e);
     free(margs);
     json_decref(cli_kw);
-    if (!res)
-        return e && e->code ? e->code : QE_ENOMEM;
+    if (!res) {
+        if (e && !e->code)
+            qe_err_set(e, QE_ENOMEM, "out of memory");
+        return NULL;
+    }
     int rc = 0;
     for (size_t i = 0; i < c->nts && !rc; i++) {
         struct tstate *ts = &c->ts[i];
@@ -1706,33 +1739,67 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
         }
         json_decref(cfg);
     }
-    /* digest of everything but the clock: identical digest = identical files */
-    json_t *stable = rc ? NULL : json_deep_copy(res);
-    char digest[65] = "";
-    if (stable) {
-        json_object_del(stable, "date");
-        json_object_del(stable, "start_time");
-        json_object_del(stable, "end_time");
-        json_object_del(stable, "total_evaluation_time_seconds");
-        qe_buf d = QE_BUF_INIT;
-        rc = qe_pyjson_dump(&d, stable, 2, 0, e);
-        qe_buf_printf(&d, "\nlog_samples=%d output=%s name=%s\n", c->o->log_samples,
-                      c->o->output_path, c->o->output_name ? c->o->output_name : "");
-        for (size_t i = 0; i < c->nts; i++)
-            if (outs[i].complete && c->o->log_samples)
-                qe_buf_append(&d, outs[i].samples.data ? outs[i].samples.data : "",
-                              outs[i].samples.len);
-        qe_sha256_hex(d.data ? d.data : "", d.len, digest);
-        qe_buf_free(&d);
-        json_decref(stable);
+    if (rc) {
+        json_decref(res);
+        return NULL;
     }
-    char date_id[32];
-    qe_lmeval_date_id(t_end, date_id);
+    return res;
+}
+
+/* Digest of everything in the outputs but the clock: identical digest =
+ * identical files. */
+static int results_digest(struct ctx *c, struct tout *outs, json_t *res, char digest[65], qe_err *e)
+{
+    json_t *stable = json_deep_copy(res);
+    if (!stable)
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    json_object_del(stable, "date");
+    json_object_del(stable, "start_time");
+    json_object_del(stable, "end_time");
+    json_object_del(stable, "total_evaluation_time_seconds");
+    qe_buf d = QE_BUF_INIT;
+    int rc = qe_pyjson_dump(&d, stable, 2, 0, e);
+    qe_buf_printf(&d, "\nlog_samples=%d output=%s name=%s\n", c->o->log_samples, c->o->output_path,
+                  c->o->output_name ? c->o->output_name : "");
+    for (size_t i = 0; i < c->nts; i++)
+        if (outs[i].complete && c->o->log_samples)
+            qe_buf_append(&d, outs[i].samples.data ? outs[i].samples.data : "", outs[i].samples.len);
+    qe_sha256_hex(d.data ? d.data : "", d.len, digest);
+    qe_buf_free(&d);
+    json_decref(stable);
+    return rc;
+}
+
+/* Writes path unless it exists: an existing file was renamed into place
+ * whole by the atomic writer, from the same content. */
+static int write_missing(const char *path, const char *data, size_t n, qe_err *e)
+{
+    if (access(path, F_OK) == 0)
+        return 0;
+    return qe_lmeval_write_file(path, data ? data : "", n, e);
+}
+
+static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_run_summary *s,
+                         qe_err *e)
+{
+    size_t ncomplete = 0;
+    for (size_t i = 0; i < c->nts; i++)
+        ncomplete += outs[i].complete;
+    if (!ncomplete)
+        return 0;
+    double t_end = now_s();
+    json_t *res = build_results(c, outs, t_start, t_end, e);
+    if (!res)
+        return e && e->code ? e->code : QE_ENOMEM;
+    char digest[65] = "";
+    int rc = results_digest(c, outs, res, digest, e);
     qe_buf base = QE_BUF_INIT;
     if (c->o->output_name)
         qe_buf_printf(&base, "%s/%s.json", c->o->output_path, c->o->output_name);
     else
         qe_buf_puts(&base, c->o->output_path);
+    char now_id[32];
+    qe_lmeval_date_id(t_end, now_id);
     /* the atomic writer's temp files left in the output directory by a run
      * killed while writing: removed when their writer is gone (never any
      * results or samples file) */
@@ -1741,78 +1808,96 @@ static int write_outputs(struct ctx *c, struct tout *outs, double t_start, qe_ru
             continue;
         char *rp0 = NULL, *sp0 = NULL;
         qe_err pe = {0, ""};
-        if (!qe_lmeval_paths(qe_buf_str(&base), c->o->model, date_id, c->ts[i].name, &rp0, &sp0, &pe))
+        if (!qe_lmeval_paths(qe_buf_str(&base), c->o->model, now_id, c->ts[i].name, &rp0, &sp0, &pe))
             qe_lmeval_remove_stale_temps(rp0);
         free(rp0);
         free(sp0);
         break;
     }
-    char *old_results = NULL;
-    json_t *old_samples = NULL;
+    struct written w;
+    memset(&w, 0, sizeof w);
     if (!rc)
-        find_written(c, digest, &old_results, &old_samples);
-    if (!rc && old_results) {
+        find_written(c, digest, &w);
+    if (!rc && w.found && w.complete) {
         for (size_t i = 0; i < c->nts; i++) {
             if (!outs[i].complete)
                 continue;
-            s->tasks[i].results_path = strdup(old_results);
-            const char *sp = json_string_value(json_object_get(old_samples, c->ts[i].name));
+            s->tasks[i].results_path = strdup(w.results);
+            const char *sp = json_string_value(json_object_get(w.samples, c->ts[i].name));
             s->tasks[i].samples_path = xstrdup(sp);
             s->tasks[i].results_reused = true;
         }
-        free(old_results);
-        json_decref(old_samples);
+        written_free(&w);
         json_decref(res);
         qe_buf_free(&base);
         return 0;
     }
-    json_t *written = json_object(), *wsamples = json_object();
+    char date_id[32];
+    if (!rc && w.found) {
+        /* an earlier run recorded these files and was killed writing them:
+         * the same paths, the same clock, so the same bytes */
+        snprintf(date_id, sizeof date_id, "%s", w.date_id);
+        json_decref(res);
+        res = build_results(c, outs, w.t_start, w.t_end, e);
+        if (!res)
+            rc = e && e->code ? e->code : QE_ENOMEM;
+    } else {
+        memcpy(date_id, now_id, sizeof date_id);
+    }
+    /* every path, recorded (committed) before any file is written */
     char *rpath = NULL;
+    char **spaths = calloc(c->nts, sizeof *spaths);
+    if (!spaths && !rc)
+        rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+    json_t *wsamples = json_object();
     for (size_t i = 0; i < c->nts && !rc; i++) {
         if (!outs[i].complete)
             continue;
-        char *sp = NULL;
         free(rpath);
         rpath = NULL;
-        rc = qe_lmeval_paths(qe_buf_str(&base), c->o->model, date_id, c->ts[i].name, &rpath, &sp,
-                             e);
-        if (rc)
-            break;
-        if (c->o->log_samples) {
-            rc = qe_lmeval_write_file(sp, outs[i].samples.data ? outs[i].samples.data : "",
-                                      outs[i].samples.len, e);
-            if (!rc) {
-                json_object_set_new(wsamples, c->ts[i].name, json_string(sp));
-                s->tasks[i].samples_path = sp;
-                sp = NULL;
-            }
+        rc = qe_lmeval_paths(qe_buf_str(&base), c->o->model, date_id, c->ts[i].name, &rpath,
+                             &spaths[i], e);
+        if (!rc && c->o->log_samples)
+            json_object_set_new(wsamples, c->ts[i].name, json_string(spaths[i]));
+    }
+    if (!rc && !w.found) {
+        json_t *rec = json_pack("{s:s, s:O, s:f, s:f}", "results", rpath, "samples", wsamples,
+                                "t_start", t_start, "t_end", t_end);
+        char *cj = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        char fp[200];
+        snprintf(fp, sizeof fp, "results:%s:%s", digest, date_id);
+        int64_t rid;
+        rc = cj ? qe_store_run_get_or_create(c->store, fp, cj, c->o->model, &rid, NULL, e)
+                : qe_err_set(e, QE_ENOMEM, "out of memory");
+        free(cj);
+        json_decref(rec);
+    }
+    for (size_t i = 0; i < c->nts && !rc; i++) {
+        if (!outs[i].complete || !c->o->log_samples)
+            continue;
+        rc = write_missing(spaths[i], outs[i].samples.data, outs[i].samples.len, e);
+        if (!rc) {
+            s->tasks[i].samples_path = spaths[i];
+            spaths[i] = NULL;
         }
-        free(sp);
     }
     if (!rc) {
         qe_buf txt = QE_BUF_INIT;
         rc = qe_lmeval_results_format(&txt, res, e);
         if (!rc)
-            rc = qe_lmeval_write_file(rpath, txt.data ? txt.data : "", txt.len, e);
+            rc = write_missing(rpath, txt.data, txt.len, e);
         qe_buf_free(&txt);
     }
-    if (!rc) {
+    if (!rc)
         for (size_t i = 0; i < c->nts; i++)
             if (outs[i].complete)
                 s->tasks[i].results_path = strdup(rpath);
-        json_object_set_new(written, "results", json_string(rpath));
-        json_object_set(written, "samples", wsamples);
-        char *cj = json_dumps(written, JSON_COMPACT | JSON_SORT_KEYS);
-        char fp[200];
-        snprintf(fp, sizeof fp, "results:%s:%s", digest, date_id);
-        int64_t rid;
-        if (cj)
-            rc = qe_store_run_get_or_create(c->store, fp, cj, c->o->model, &rid, NULL, e);
-        free(cj);
-    }
+    for (size_t i = 0; spaths && i < c->nts; i++)
+        free(spaths[i]);
+    free(spaths);
     free(rpath);
-    json_decref(written);
     json_decref(wsamples);
+    written_free(&w);
     qe_buf_free(&base);
     json_decref(res);
     return rc;

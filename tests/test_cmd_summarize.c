@@ -130,12 +130,23 @@ static void test_globs_groups_samples(void **state)
     assert_non_null(strstr(qe_buf_str(&r.err), "bad/results_2025-01-01T00-00-00.000000.json:4:3: malformed JSON"));
     json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
     assert_non_null(a);
-    /* group "aime" has null values: skipped; its subtask is newer than the
-     * other Qwen3-32B aime24 run, so it wins */
-    assert_null(find_row(a, "Qwen/Qwen3-32B", "aime"));
-    json_t *o = find_row(a, "Qwen/Qwen3-32B", "aime24");
+    /* group "aime" has null values: skipped. Its aime24 subtask and the
+     * Qwen3-32B aime24 of runs/ are in different directories, so both are
+     * shown, each named by its output directory; newest-wins is only
+     * within a directory (FP8's two files in runs/) */
+    assert_null(find_row(a, "Qwen/Qwen3-32B@group", "aime"));
+    assert_null(find_row(a, "Qwen/Qwen3-32B", "aime24"));
+    json_t *o = find_row(a, "Qwen/Qwen3-32B@group", "aime24");
+    assert_non_null(o);
     assert_true(json_real_value(json_object_get(o, "value")) == strtod("0.3333333333333333", NULL));
-    assert_int_equal(json_array_size(a), 3);
+    o = find_row(a, "Qwen/Qwen3-32B@runs", "aime24");
+    assert_non_null(o);
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.0);
+    assert_non_null(find_row(a, "Qwen/Qwen3-32B@runs", "hendrycks_math500"));
+    o = find_row(a, "Qwen/Qwen3-32B-FP8", "hendrycks_math500");
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.25);
+    assert_non_null(strstr(qe_buf_str(&r.err), "1 older result(s) superseded"));
+    assert_int_equal(json_array_size(a), 4);
     json_decref(a);
     done(&r);
 
@@ -151,6 +162,65 @@ static void test_globs_groups_samples(void **state)
     assert_true(json_real_value(json_object_get(o, "value")) == 0.25);
     json_decref(a);
     done(&r);
+}
+
+/* One served model name, two output directories (two precisions behind
+ * `--served-model-name`): two rows, never one "superseded" by the other.
+ * Directories with the same name are told apart by their whole path. */
+static void test_same_name_two_dirs(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/qe_summ_XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/bf16/Qwen__Qwen3-32B %s/a/fp8/Qwen__Qwen3-32B %s/b/fp8/Qwen__Qwen3-32B && "
+             "cp " FX "runs/Qwen__Qwen3-32B/results_2025-12-24T00-52-25.664596.json "
+             "%s/bf16/Qwen__Qwen3-32B/ && "
+             "cp " FX "group/Qwen__Qwen3-32B/results_2025-12-26T00-00-00.000000.json "
+             "%s/a/fp8/Qwen__Qwen3-32B/ && "
+             "cp " FX "group/Qwen__Qwen3-32B/results_2025-12-26T00-00-00.000000.json "
+             "%s/b/fp8/Qwen__Qwen3-32B/",
+             d, d, d, d, d, d);
+    assert_int_equal(system(cmd), 0);
+    char bf16[256], fp8[256], a_fp8[256], b_fp8[256];
+    snprintf(bf16, sizeof bf16, "%s/bf16", d);
+    snprintf(fp8, sizeof fp8, "%s/a/fp8/", d);
+    result r;
+    run(&r, "--format", "json", bf16, fp8);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(qe_buf_str(&r.err), "superseded"));
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_non_null(a);
+    assert_int_equal(json_array_size(a), 3);
+    json_t *o = find_row(a, "Qwen/Qwen3-32B@bf16", "aime24");
+    assert_non_null(o);
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.0);
+    o = find_row(a, "Qwen/Qwen3-32B@fp8", "aime24");
+    assert_non_null(o);
+    assert_true(json_real_value(json_object_get(o, "value")) == strtod("0.3333333333333333", NULL));
+    json_decref(a);
+    done(&r);
+
+    /* a/fp8 and b/fp8: the same last name, so the whole directory */
+    char *real = realpath(d, NULL);
+    assert_non_null(real);
+    snprintf(a_fp8, sizeof a_fp8, "Qwen/Qwen3-32B@%s/a/fp8", real);
+    snprintf(b_fp8, sizeof b_fp8, "Qwen/Qwen3-32B@%s/b/fp8", real);
+    snprintf(fp8, sizeof fp8, "%s/*/fp8", d);
+    run(&r, "--format", "json", fp8);
+    assert_int_equal(r.status, 0);
+    a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_non_null(a);
+    assert_int_equal(json_array_size(a), 2);
+    assert_non_null(find_row(a, a_fp8, "aime24"));
+    assert_non_null(find_row(a, b_fp8, "aime24"));
+    json_decref(a);
+    done(&r);
+    free(real);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_errors_and_usage(void **state)
@@ -188,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_table_csv_md),
         cmocka_unit_test(test_globs_groups_samples),
+        cmocka_unit_test(test_same_name_two_dirs),
         cmocka_unit_test(test_errors_and_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

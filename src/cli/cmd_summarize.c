@@ -39,6 +39,8 @@ typedef struct {
     double limit;
     int is_group;
     double when; /* results "date", else file mtime: newest wins */
+    char *dir;      /* the file's directory (resolved): one run's home */
+    char *shown_as; /* scratch of label_dirs */
     int latest;
     int from_records;
     char *run_key; /* directory + date id of the run, or NULL */
@@ -314,15 +316,27 @@ static const char *setting_of(const row *r, const char *key)
     return NULL;
 }
 
+/* Files of the same model in different directories are different runs,
+ * even under one model name (one served name, several precisions): only
+ * files of the same directory (reruns into one output path) supersede each
+ * other. */
+static const char *dir_or(const row *r)
+{
+    return r->dir ? r->dir : ""; /* NULL only when out of memory (counted) */
+}
+
 static int same_group(const row *a, const row *b)
 {
-    return !strcmp(a->model, b->model) && !strcmp(a->task, b->task) && !strcmp(a->filter, b->filter);
+    return !strcmp(a->model, b->model) && !strcmp(dir_or(a), dir_or(b)) && !strcmp(a->task, b->task) &&
+           !strcmp(a->filter, b->filter);
 }
 
 static int row_cmp(const void *pa, const void *pb)
 {
     const row *a = pa, *b = pb;
     int d = strcmp(a->model, b->model);
+    if (!d)
+        d = strcmp(dir_or(a), dir_or(b));
     if (!d)
         d = strcmp(a->task, b->task);
     if (!d)
@@ -585,6 +599,7 @@ static void free_row(row *r)
 {
     free(r->model), free(r->task), free(r->filter), free(r->metric), free(r->file);
     free(r->run_key);
+    free(r->dir);
     for (size_t i = 0; i < r->n_settings; i++)
         free(r->settings[i].key), free(r->settings[i].val);
 }
@@ -597,6 +612,87 @@ static const qe_opt_spec options[] = {
     {"neumaier", O_NEUMAIER, QE_OPT_FLAG},
 };
 static const qe_opt_cmd cli = {"summarize", options, sizeof options / sizeof *options, QE_OPT_COLLECT, usage, 1};
+
+/* What names a run's directory: its last component, or the one above it
+ * when that is lm-eval's per-model directory (the model name with '/' as
+ * "__"), as in OUT/Qwen__Qwen3-32B: "OUT". Sets *len. */
+static const char *dir_name(const char *dir, const char *model, size_t *len)
+{
+    size_t n = strlen(dir), i = n;
+    while (i > 0 && dir[i - 1] != '/')
+        i--;
+    qe_buf m = QE_BUF_INIT;
+    for (const char *p = model; *p; p++)
+        qe_buf_puts(&m, *p == '/' ? "__" : (char[]){*p, 0});
+    int per_model = m.data && n - i == m.len && !memcmp(dir + i, m.data, m.len) && i > 1;
+    qe_buf_free(&m);
+    if (per_model) {
+        n = i - 1;
+        i = n;
+        while (i > 0 && dir[i - 1] != '/')
+            i--;
+    }
+    *len = n - i;
+    return dir + i;
+}
+
+/* A model name found in several directories becomes "name@dir" on each
+ * row (dir_name, or the whole directory when two share that name), as
+ * qeval compare names its inputs. */
+static int label_dirs(ctx *c)
+{
+    int rc = 0;
+    for (size_t i = 0; i < c->n_rows; i++) {
+        row *r = &c->rows[i];
+        int several = 0, clash = 0;
+        size_t bl;
+        const char *b = dir_name(dir_or(r), r->model, &bl);
+        for (size_t j = 0; j < c->n_rows; j++) {
+            const row *o = &c->rows[j];
+            if (!strcmp(dir_or(o), dir_or(r)) || strcmp(o->model, r->model))
+                continue;
+            several = 1;
+            size_t ol;
+            const char *ob = dir_name(dir_or(o), o->model, &ol);
+            clash |= ol == bl && !memcmp(ob, b, bl);
+        }
+        if (!several)
+            continue;
+        qe_buf lb = QE_BUF_INIT;
+        if (clash ? qe_buf_printf(&lb, "%s@%.*s", r->model, (int)(b + bl - dir_or(r)), dir_or(r))
+                  : qe_buf_printf(&lb, "%s@%.*s", r->model, (int)bl, b))
+            rc = -1;
+        r->shown_as = qe_buf_detach(&lb);
+    }
+    for (size_t i = 0; i < c->n_rows; i++) {
+        row *r = &c->rows[i];
+        if (r->shown_as) {
+            free(r->model);
+            r->model = r->shown_as;
+            r->shown_as = NULL;
+        }
+    }
+    return rc;
+}
+
+/* The resolved directory of path (malloc'd; the path's own directory part
+ * when it cannot be resolved). */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    qe_buf b = QE_BUF_INIT;
+    if (!slash)
+        qe_buf_puts(&b, ".");
+    else
+        qe_buf_printf(&b, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    char *d = qe_buf_detach(&b);
+    char *real = d ? realpath(d, NULL) : NULL;
+    if (real) {
+        free(d);
+        return real;
+    }
+    return d;
+}
 
 int cmd_summarize(int argc, char **argv)
 {
@@ -625,13 +721,16 @@ int cmd_summarize(int argc, char **argv)
         return p.exit;
     }
     c.errors += (int)qe_opt_add_paths(&p, &c.in, wanted_in_dir);
-    qe_opt_free(&p);
 
     for (size_t i = 0; i < c.in.n_files; i++) {
         const char *f = c.in.files[i];
+        size_t first = c.n_rows;
         int got = qe_paths_ends_with(f, ".jsonl") ? read_records(&c, f, neumaier) : read_results(&c, f);
         if (got < 0)
             c.errors++;
+        for (size_t k = first; k < c.n_rows; k++)
+            if (!(c.rows[k].dir = dir_of(f)))
+                c.errors++;
     }
 
     /* A samples file given next to its own results file repeats it: keep
@@ -644,7 +743,8 @@ int cmd_summarize(int argc, char **argv)
         for (size_t j = 0; j < c.n_rows; j++) {
             const row *o = &c.rows[j];
             if (!o->from_records && o->run_key && !strcmp(o->run_key, r->run_key) &&
-                same_group(o, r)) {
+                !strcmp(o->model, r->model) && !strcmp(o->task, r->task) &&
+                !strcmp(o->filter, r->filter)) {
                 free_row(r);
                 *r = c.rows[--c.n_rows];
                 i--;
@@ -654,6 +754,11 @@ int cmd_summarize(int argc, char **argv)
         }
     }
     (void)dups;
+    if (label_dirs(&c)) {
+        fprintf(stderr, "qeval: out of memory\n");
+        c.errors++;
+    }
+    qe_opt_free(&p);
     if (c.n_rows)
         qsort(c.rows, c.n_rows, sizeof *c.rows, row_cmp);
     /* Newest (last after sorting) per model x task x filter is "latest". */

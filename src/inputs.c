@@ -95,21 +95,6 @@ static char *parent_name(const char *path)
     return r;
 }
 
-/* Input path without trailing slashes, then its base name (resolved). */
-static char *input_base(const char *path)
-{
-    char *abs = realpath(path, NULL);
-    const char *p = abs ? abs : path;
-    char *t = strdup(p);
-    size_t n = t ? strlen(t) : 0;
-    while (n > 1 && t[n - 1] == '/')
-        t[--n] = '\0';
-    char *r = t ? strdup(base_of(t)) : NULL;
-    free(t);
-    free(abs);
-    return r;
-}
-
 static int same_path(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
@@ -465,11 +450,11 @@ static json_t *build_config(const qe_lmeval_results *r, const char *task)
 
 /* ---- buckets ------------------------------------------------------------ */
 
-static int model_index(loader *L, size_t input, const char *raw, size_t *out)
+static int model_index(loader *L, size_t input, const char *raw, const char *dir, size_t *out)
 {
     qe_inputs *in = L->in;
     for (size_t i = 0; i < in->n_models; i++)
-        if (L->model_input[i] == input && !strcmp(in->models[i].raw, raw)) {
+        if (!strcmp(in->models[i].dir, dir) && !strcmp(in->models[i].raw, raw)) {
             *out = i;
             return 0;
         }
@@ -482,8 +467,12 @@ static int model_index(loader *L, size_t input, const char *raw, size_t *out)
     qe_inputs_model *m = &in->models[in->n_models];
     memset(m, 0, sizeof *m);
     m->raw = strdup(raw);
-    if (!m->raw)
+    m->dir = strdup(dir);
+    if (!m->raw || !m->dir) {
+        free(m->raw);
+        free(m->dir);
         return QE_ENOMEM;
+    }
     L->model_input[in->n_models] = input;
     *out = in->n_models++;
     return 0;
@@ -646,6 +635,7 @@ static int read_file(loader *L, size_t input, file_ent *f, size_t *total, qe_err
     if (rc)
         return rc;
     char *dirname = parent_name(f->path);
+    char *rundir = qe_paths_run_dir(f->path);
     char *stem = strdup(base_of(f->path));
     if (stem)
         stem[strcspn(stem, ".")] = '\0';
@@ -656,7 +646,7 @@ static int read_file(loader *L, size_t input, file_ent *f, size_t *total, qe_err
     json_t *config = res ? build_config(res, f->task) : NULL;
     qe_lmeval_sample x;
     size_t got = 0;
-    if (!dirname || !stem) {
+    if (!dirname || !stem || !rundir) {
         rc = qe_err_set(e, QE_ENOMEM, "out of memory");
         goto out;
     }
@@ -735,7 +725,7 @@ static int read_file(loader *L, size_t input, file_ent *f, size_t *total, qe_err
         if (!filter || !*filter)
             filter = "none";
         size_t mi;
-        if ((rc = model_index(L, input, model, &mi))) {
+        if ((rc = model_index(L, input, model, rundir, &mi))) {
             rc = qe_err_set(e, rc, rc == QE_ELIMIT ? "more than %d models" : "out of memory",
                             MAX_MODELS);
             goto out;
@@ -787,6 +777,7 @@ out:
     json_decref(config);
     qe_lmeval_samples_close(s);
     free(dirname);
+    free(rundir);
     free(stem);
     return rc;
 }
@@ -949,26 +940,21 @@ static int name_models(qe_inputs *in, const char *const *paths, const loader *L)
             same += !strcmp(in->models[j].raw, m->raw);
         qe_buf b = QE_BUF_INIT;
         if (same > 1) {
-            /* by the directory name, or the whole path when that is shared too */
-            char *base = input_base(paths[L->model_input[i]]);
+            /* by its output directory's name (lm-eval's per-model directory
+             * skipped), or the whole directory when that name is shared too */
+            size_t bl, ol;
+            const char *base = qe_paths_run_name(m->dir, m->raw, &bl);
             int clash = 0;
-            for (size_t j = 0; j < in->n_models && base; j++) {
-                if (j == i || strcmp(in->models[j].raw, m->raw) ||
-                    L->model_input[j] == L->model_input[i])
+            for (size_t j = 0; j < in->n_models; j++) {
+                if (j == i || strcmp(in->models[j].raw, m->raw))
                     continue;
-                char *ob = input_base(paths[L->model_input[j]]);
-                clash |= ob && !strcmp(ob, base);
-                free(ob);
+                const char *ob = qe_paths_run_name(in->models[j].dir, m->raw, &ol);
+                clash |= ol == bl && !memcmp(ob, base, bl);
             }
-            if (clash) {
-                size_t n = strlen(m->source);
-                while (n > 1 && m->source[n - 1] == '/')
-                    n--;
-                qe_buf_printf(&b, "%s@%.*s", m->raw, (int)n, m->source);
-            } else {
-                qe_buf_printf(&b, "%s@%s", m->raw, base ? base : "?");
-            }
-            free(base);
+            if (clash)
+                qe_buf_printf(&b, "%s@%.*s", m->raw, (int)(base + bl - m->dir), m->dir);
+            else
+                qe_buf_printf(&b, "%s@%.*s", m->raw, (int)bl, base);
         } else {
             qe_buf_puts(&b, m->raw);
         }
@@ -1002,12 +988,23 @@ static int find_baseline(qe_inputs *in, const char *want, qe_err *e)
             in->baseline = i;
             return 0;
         }
+    /* a name as found, or a directory: the input as given, the model's
+     * own directory or the output directory naming it */
     size_t hit = SIZE_MAX, n = 0;
-    for (size_t i = 0; i < in->n_models; i++)
-        if (!strcmp(in->models[i].raw, want) || same_path(in->models[i].source, want)) {
+    char *real = realpath(want, NULL);
+    for (size_t i = 0; i < in->n_models; i++) {
+        const qe_inputs_model *m = &in->models[i];
+        size_t bl;
+        const char *base = qe_paths_run_name(m->dir, m->raw, &bl);
+        size_t out_len = (size_t)(base + bl - m->dir);
+        int by_dir = real && (same_path(m->dir, real) ||
+                              (strlen(real) == out_len && !strncmp(real, m->dir, out_len)));
+        if (!strcmp(m->raw, want) || by_dir || same_path(m->source, want)) {
             hit = i;
             n++;
         }
+    }
+    free(real);
     if (n == 1) {
         in->baseline = hit;
         return 0;
@@ -1253,6 +1250,7 @@ void qe_inputs_free(qe_inputs *in)
         free(in->models[i].name);
         free(in->models[i].raw);
         free(in->models[i].source);
+        free(in->models[i].dir);
     }
     free(in->models);
     for (size_t i = 0; i < in->n_warnings; i++)

@@ -49,6 +49,9 @@ typedef struct {
     char *name;   /* display name, unique */
     char *raw;    /* name as found in the files */
     char *source; /* the path it came from, as given */
+    char *dir;    /* the directory of its files (resolved): one model = one
+                     name in one directory, so two precisions served under
+                     one name in two output paths are two models */
 } qe_inputs_model;
 
 /* One model's records on one task x filter (n may be 0: model lacks it). */

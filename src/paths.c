@@ -221,3 +221,48 @@ void qe_paths_free(qe_paths *p)
     free(p->errors);
     memset(p, 0, sizeof *p);
 }
+
+char *qe_paths_run_dir(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    char *d = !slash ? strdup(".") : slash == file ? strdup("/") : strndup(file, (size_t)(slash - file));
+    char *real = d ? realpath(d, NULL) : NULL;
+    if (real) {
+        free(d);
+        return real;
+    }
+    return d;
+}
+
+const char *qe_paths_run_name(const char *dir, const char *model, size_t *len)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    size_t i = n;
+    while (i > 0 && dir[i - 1] != '/')
+        i--;
+    /* the last component against model with each '/' as "__" */
+    size_t k = i;
+    const char *m = model;
+    while (*m && k < n) {
+        if (*m == '/') {
+            if (n - k < 2 || dir[k] != '_' || dir[k + 1] != '_')
+                break;
+            k += 2;
+        } else if (dir[k] == *m) {
+            k++;
+        } else {
+            break;
+        }
+        m++;
+    }
+    if (!*m && k == n && i > 1) { /* lm-eval's per-model directory: the one above */
+        n = i - 1;
+        i = n;
+        while (i > 0 && dir[i - 1] != '/')
+            i--;
+    }
+    *len = n - i;
+    return dir + i;
+}

@@ -45,4 +45,14 @@ void qe_paths_free(qe_paths *p);
 int qe_paths_ends_with(const char *s, const char *suffix);
 const char *qe_paths_base(const char *path); /* after the last '/' */
 
+/* The resolved directory of a file (malloc'd; the path's own directory
+ * part when it cannot be resolved; NULL when out of memory). A run's
+ * files share it: lm-eval writes OUT/<model with '/' as "__">/. */
+char *qe_paths_run_dir(const char *file);
+/* What names such a directory for people: its last component, or the one
+ * above it when that is lm-eval's per-model directory of `model` (so
+ * "OUT" for OUT/Qwen__Qwen3-32B). Points into dir; *len is its length, and
+ * dir[0 .. returned + *len) is the directory it names. */
+const char *qe_paths_run_name(const char *dir, const char *model, size_t *len);
+
 #endif

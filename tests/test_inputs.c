@@ -214,17 +214,23 @@ static void test_one_directory_many_models(void **state)
     qe_inputs *in;
     qe_err e = {0};
     assert_int_equal(qe_inputs_load(paths, 1, NULL, &in, &e), 0);
-    /* a, b (re-run in rerun/ supersedes the older b), c, d, e */
-    assert_int_equal(in->n_models, 5);
-    assert_true(has_warning(in, "superseded by newer " FX "lmeval/rerun/org__model-b"));
+    /* a, b, c, d, e, and b again in rerun/: one model name in two
+     * directories is two models (two precisions served under one name look
+     * just like this), named by their output directories; nothing is
+     * superseded across directories */
+    assert_int_equal(in->n_models, 6);
+    assert_false(has_warning(in, "superseded"));
     int seen_b = 0;
-    for (size_t m = 0; m < in->n_models; m++)
-        if (!strcmp(in->models[m].name, "org/model-b")) {
-            seen_b = 1;
-            assert_non_null(strstr(in->groups[0].sides[m].file, "rerun/"));
-            assert_int_equal(in->groups[0].sides[m].n, 40);
-        }
-    assert_true(seen_b);
+    for (size_t m = 0; m < in->n_models; m++) {
+        if (strcmp(in->models[m].raw, "org/model-b"))
+            continue;
+        seen_b++;
+        int rerun = strstr(in->models[m].dir, "/rerun/") != NULL;
+        assert_string_equal(in->models[m].name, rerun ? "org/model-b@rerun" : "org/model-b@lmeval");
+        assert_int_equal(strstr(in->groups[0].sides[m].file, "rerun/") != NULL, rerun);
+        assert_int_equal(in->groups[0].sides[m].n, 40);
+    }
+    assert_int_equal(seen_b, 2);
     qe_inputs_free(in);
 
     const char *ex[] = {EX};
@@ -237,6 +243,37 @@ static void test_one_directory_many_models(void **state)
     assert_int_equal(in->cmp[0].baseline.n, in->cmp[0].baseline.n == 90 ? 90 : 500);
     assert_true(has_warning(in, "README.md") == 0); /* directories only take data files */
     qe_inputs_free(in);
+}
+
+/* Reruns into one output path (one directory, two date ids): the newer
+ * run is the model's, the older one is named in a warning. */
+static void test_rerun_in_one_directory(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/qe_inputs_XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/out/org__model-b && cp " FX "lmeval/org__model-b/* " FX
+             "lmeval/rerun/org__model-b/* %s/out/org__model-b/",
+             d, d);
+    assert_int_equal(system(cmd), 0);
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", d);
+    const char *paths[] = {FX "lmeval/org__model-a", out};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 2, NULL, &in, &e), 0);
+    assert_int_equal(in->n_models, 2);
+    assert_string_equal(in->models[1].name, "org/model-b");
+    assert_true(has_warning(in, "samples_hendrycks_math500_2025-01-03T03-04-05.000001.jsonl: "
+                                "hendrycks_math500/none of org/model-b superseded by newer"));
+    assert_non_null(strstr(in->groups[0].sides[1].file, "2025-01-06T03-04-05"));
+    assert_int_equal(in->groups[0].sides[1].n, 40);
+    qe_inputs_free(in);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_baseline_and_task_selection(void **state)
@@ -304,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_thinking_and_limit_mismatch),
         cmocka_unit_test(test_genuine_gsm8k_fields),
         cmocka_unit_test(test_one_directory_many_models),
+        cmocka_unit_test(test_rerun_in_one_directory),
         cmocka_unit_test(test_baseline_and_task_selection),
         cmocka_unit_test(test_errors_name_file_and_line),
     };

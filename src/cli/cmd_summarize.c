@@ -613,31 +613,8 @@ static const qe_opt_spec options[] = {
 };
 static const qe_opt_cmd cli = {"summarize", options, sizeof options / sizeof *options, QE_OPT_COLLECT, usage, 1};
 
-/* What names a run's directory: its last component, or the one above it
- * when that is lm-eval's per-model directory (the model name with '/' as
- * "__"), as in OUT/Qwen__Qwen3-32B: "OUT". Sets *len. */
-static const char *dir_name(const char *dir, const char *model, size_t *len)
-{
-    size_t n = strlen(dir), i = n;
-    while (i > 0 && dir[i - 1] != '/')
-        i--;
-    qe_buf m = QE_BUF_INIT;
-    for (const char *p = model; *p; p++)
-        qe_buf_puts(&m, *p == '/' ? "__" : (char[]){*p, 0});
-    int per_model = m.data && n - i == m.len && !memcmp(dir + i, m.data, m.len) && i > 1;
-    qe_buf_free(&m);
-    if (per_model) {
-        n = i - 1;
-        i = n;
-        while (i > 0 && dir[i - 1] != '/')
-            i--;
-    }
-    *len = n - i;
-    return dir + i;
-}
-
 /* A model name found in several directories becomes "name@dir" on each
- * row (dir_name, or the whole directory when two share that name), as
+ * row (qe_paths_run_name, or the whole directory when two share that name), as
  * qeval compare names its inputs. */
 static int label_dirs(ctx *c)
 {
@@ -646,14 +623,14 @@ static int label_dirs(ctx *c)
         row *r = &c->rows[i];
         int several = 0, clash = 0;
         size_t bl;
-        const char *b = dir_name(dir_or(r), r->model, &bl);
+        const char *b = qe_paths_run_name(dir_or(r), r->model, &bl);
         for (size_t j = 0; j < c->n_rows; j++) {
             const row *o = &c->rows[j];
             if (!strcmp(dir_or(o), dir_or(r)) || strcmp(o->model, r->model))
                 continue;
             several = 1;
             size_t ol;
-            const char *ob = dir_name(dir_or(o), o->model, &ol);
+            const char *ob = qe_paths_run_name(dir_or(o), o->model, &ol);
             clash |= ol == bl && !memcmp(ob, b, bl);
         }
         if (!several)
@@ -673,25 +650,6 @@ static int label_dirs(ctx *c)
         }
     }
     return rc;
-}
-
-/* The resolved directory of path (malloc'd; the path's own directory part
- * when it cannot be resolved). */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    qe_buf b = QE_BUF_INIT;
-    if (!slash)
-        qe_buf_puts(&b, ".");
-    else
-        qe_buf_printf(&b, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    char *d = qe_buf_detach(&b);
-    char *real = d ? realpath(d, NULL) : NULL;
-    if (real) {
-        free(d);
-        return real;
-    }
-    return d;
 }
 
 int cmd_summarize(int argc, char **argv)
@@ -729,7 +687,7 @@ int cmd_summarize(int argc, char **argv)
         if (got < 0)
             c.errors++;
         for (size_t k = first; k < c.n_rows; k++)
-            if (!(c.rows[k].dir = dir_of(f)))
+            if (!(c.rows[k].dir = qe_paths_run_dir(f)))
                 c.errors++;
     }
 

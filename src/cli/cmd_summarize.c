@@ -316,15 +316,15 @@ static const char *setting_of(const row *r, const char *key)
     return NULL;
 }
 
-/* Files of the same model in different directories are different runs,
- * even under one model name (one served name, several precisions): only
- * files of the same directory (reruns into one output path) supersede each
- * other. */
 static const char *dir_or(const row *r)
 {
     return r->dir ? r->dir : ""; /* NULL only when out of memory (counted) */
 }
 
+/* Files of the same model in different directories are different runs,
+ * even under one model name (one served name, several precisions): only
+ * files of the same directory (reruns into one output path) supersede each
+ * other. */
 static int same_group(const row *a, const row *b)
 {
     return !strcmp(a->model, b->model) && !strcmp(dir_or(a), dir_or(b)) && !strcmp(a->task, b->task) &&
@@ -614,8 +614,8 @@ static const qe_opt_spec options[] = {
 static const qe_opt_cmd cli = {"summarize", options, sizeof options / sizeof *options, QE_OPT_COLLECT, usage, 1};
 
 /* A model name found in several directories becomes "name@dir" on each
- * row (qe_paths_run_name, or the whole directory when two share that name), as
- * qeval compare names its inputs. */
+ * row (qe_paths_run_name, or the whole directory when two share that
+ * name), as qeval compare names its models. */
 static int label_dirs(ctx *c)
 {
     int rc = 0;
@@ -679,6 +679,7 @@ int cmd_summarize(int argc, char **argv)
         return p.exit;
     }
     c.errors += (int)qe_opt_add_paths(&p, &c.in, wanted_in_dir);
+    qe_opt_free(&p);
 
     for (size_t i = 0; i < c.in.n_files; i++) {
         const char *f = c.in.files[i];
@@ -716,7 +717,6 @@ int cmd_summarize(int argc, char **argv)
         fprintf(stderr, "qeval: out of memory\n");
         c.errors++;
     }
-    qe_opt_free(&p);
     if (c.n_rows)
         qsort(c.rows, c.n_rows, sizeof *c.rows, row_cmp);
     /* Newest (last after sorting) per model x task x filter is "latest". */

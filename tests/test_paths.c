@@ -1,0 +1,105 @@
+/* Tests for src/paths.c's run-directory helpers: qe_paths_run_name against
+ * tests/cases/paths_run_name.jsonl, qe_paths_run_dir on a real tree with a
+ * symbolic link. (Expansion of paths and globs is tested through the
+ * commands that use it: test_cmd_summarize, test_rescore.) */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "paths.h"
+
+static void test_run_name_cases(void **state)
+{
+    (void)state;
+    const char *path = "tests/cases/paths_run_name.jsonl";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open %s (run from the repository root)", path);
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0, lineno = 0;
+    while (getline(&line, &cap, f) > 0) {
+        lineno++;
+        json_error_t je;
+        json_t *c = json_loads(line, 0, &je);
+        if (!c)
+            fail_msg("%s:%d: bad JSON: %s", path, lineno, je.text);
+        const char *dir = json_string_value(json_object_get(c, "dir"));
+        const char *model = json_string_value(json_object_get(c, "model"));
+        const char *want = json_string_value(json_object_get(c, "name"));
+        assert_non_null(dir);
+        assert_non_null(model);
+        assert_non_null(want);
+        size_t len = 99;
+        const char *got = qe_paths_run_name(dir, model, &len);
+        assert_true(got >= dir && got + len <= dir + strlen(dir));
+        if (len != strlen(want) || strncmp(got, want, len))
+            fail_msg("%s:%d: %s with model %s: named '%.*s', want '%s' (%s)", path, lineno, dir,
+                     model, (int)len, got, want,
+                     json_string_value(json_object_get(c, "why")));
+        json_decref(c);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    assert_true(n >= 12);
+}
+
+static void test_run_dir(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/qe_paths_XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    char *real = realpath(d, NULL);
+    assert_non_null(real);
+    char sub[300], link[300], file[400], want[400];
+    snprintf(sub, sizeof sub, "%s/out", d);
+    snprintf(link, sizeof link, "%s/alias", d);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(symlink(sub, link), 0);
+    snprintf(want, sizeof want, "%s/out", real);
+    /* through the link, with "." and "..", and a file that need not exist */
+    snprintf(file, sizeof file, "%s/alias/results_x.json", d);
+    char *got = qe_paths_run_dir(file);
+    assert_string_equal(got, want);
+    free(got);
+    snprintf(file, sizeof file, "%s/out/./../out/results_x.json", d);
+    got = qe_paths_run_dir(file);
+    assert_string_equal(got, want);
+    free(got);
+    /* a directory that does not exist: kept as written */
+    got = qe_paths_run_dir("/nonexistent-qeval/x/results.json");
+    assert_string_equal(got, "/nonexistent-qeval/x");
+    free(got);
+    got = qe_paths_run_dir("/results.json");
+    assert_string_equal(got, "/");
+    free(got);
+    got = qe_paths_run_dir("results.json"); /* the working directory */
+    char *cwd = getcwd(NULL, 0);
+    assert_non_null(cwd);
+    assert_string_equal(got, cwd);
+    free(cwd);
+    free(got);
+    unlink(link);
+    rmdir(sub);
+    rmdir(d);
+    free(real);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_name_cases),
+        cmocka_unit_test(test_run_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -988,8 +988,9 @@ static int find_baseline(qe_inputs *in, const char *want, qe_err *e)
             in->baseline = i;
             return 0;
         }
-    /* a name as found, or a directory: the input as given, the model's
-     * own directory or the output directory naming it */
+    /* a name as found, the part after '@' of a shown name, or a directory:
+     * the input as given, the model's own directory or the output directory
+     * naming it */
     size_t hit = SIZE_MAX, n = 0;
     char *real = realpath(want, NULL);
     for (size_t i = 0; i < in->n_models; i++) {
@@ -999,7 +1000,9 @@ static int find_baseline(qe_inputs *in, const char *want, qe_err *e)
         size_t out_len = (size_t)(base + bl - m->dir);
         int by_dir = real && (same_path(m->dir, real) ||
                               (strlen(real) == out_len && !strncmp(real, m->dir, out_len)));
-        if (!strcmp(m->raw, want) || by_dir || same_path(m->source, want)) {
+        const char *at = strrchr(m->name, '@');
+        int by_label = at && at != m->name && !strcmp(at + 1, want); /* "bf16" for "x@bf16" */
+        if (!strcmp(m->raw, want) || by_dir || by_label || same_path(m->source, want)) {
             hit = i;
             n++;
         }

@@ -232,6 +232,11 @@ static void test_one_directory_many_models(void **state)
     }
     assert_int_equal(seen_b, 2);
     qe_inputs_free(in);
+    /* --baseline by what follows '@' */
+    qe_inputs_opts by_label = {"rerun", NULL};
+    assert_int_equal(qe_inputs_load(paths, 1, &by_label, &in, &e), 0);
+    assert_string_equal(in->models[in->baseline].name, "org/model-b@rerun");
+    qe_inputs_free(in);
 
     const char *ex[] = {EX};
     qe_inputs_opts o = {"bf16", NULL};

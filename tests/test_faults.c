@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fake_server_util.h"
 #include "store.h"
 #include "task.h"
 
@@ -73,76 +74,32 @@ static uint64_t rng_next(uint64_t *s)
 
 /* ---- processes ---- */
 
-typedef struct {
-    pid_t pid;
-    int fd;
-    char url[64];
-} server;
-
 /* The server of the running test, stopped by the teardown when the test
  * fails before server_stop (test-only state). */
-static pid_t live_server;
+static struct fs live_server;
 
 static int stop_live_server(void **state)
 {
     (void)state;
-    if (live_server > 0) {
-        kill(live_server, SIGKILL);
-        waitpid(live_server, NULL, 0);
-        live_server = 0;
-    }
+    fs_stop(&live_server);
     return 0;
 }
 
-static void server_start(server *s, const char *script, const char *log)
+/* The fake server of these tests: aime24 answers from script, every
+ * request logged, 15 ms per answer (so kills land mid-run). Returns its
+ * base URL (valid until server_stop). */
+static const char *server_start(const char *script, const char *log)
 {
-    char exe[4096];
-    snprintf(exe, sizeof exe, "%s/tests/fake_server", build_dir());
-    const char *argv[] = {exe, "--port", "0", "--model", "m", "--script", script, "--request-log", log,
+    const char *args[] = {"--model", "m", "--script", script, "--request-log", log,
                           "--latency-ms", "15", "--threads", "8", NULL};
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    s->pid = pid;
-    s->fd = p[0];
-    live_server = pid;
-    char line[256];
-    size_t len = 0;
-    while (len < sizeof line - 1) {
-        struct pollfd pfd = {p[0], POLLIN, 0};
-        if (poll(&pfd, 1, 10000) <= 0)
-            break;
-        ssize_t r = read(p[0], line + len, sizeof line - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        line[len] = '\0';
-        char *at = strstr(line, "PORT ");
-        if (at && strchr(at, '\n')) {
-            snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", atoi(at + 5));
-            return;
-        }
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fail_msg("fake_server did not start");
+    if (fs_start(&live_server, args) != 0)
+        fail_msg("fake_server did not start");
+    return live_server.base_url;
 }
 
-static void server_stop(server *s)
+static void server_stop(void)
 {
-    kill(s->pid, SIGTERM);
-    waitpid(s->pid, NULL, 0);
-    live_server = 0;
-    close(s->fd);
+    fs_stop(&live_server);
 }
 
 /* Starts `qeval run` writing into out; its stdout/stderr are appended to
@@ -469,13 +426,12 @@ static void kill9_at_random_points(void **state)
     snprintf(log, sizeof log, "%s/requests.jsonl", dir);
     snprintf(ref, sizeof ref, "%s/ref", dir);
     size_t ndocs = write_script(script);
-    server s;
-    server_start(&s, script, log);
+    const char *url = server_start(script, log);
 
     /* the uninterrupted reference run, timed */
     size_t mark = 0;
     double t0 = now_ms();
-    assert_int_equal(wait_exit(qeval_run_spawn(s.url, ref, dir)), 0);
+    assert_int_equal(wait_exit(qeval_run_spawn(url, ref, dir)), 0);
     double t_ref = now_ms() - t0;
     assert_int_equal(completions_since(log, 0, &mark), ndocs);
     json_t *want_samples = stable_samples(ref), *want_results = stable_results(ref);
@@ -496,7 +452,7 @@ static void kill9_at_random_points(void **state)
         char out[4200];
         snprintf(out, sizeof out, "%s/out%d", dir, trials);
         double delay = (double)(rng_next(&rng) % 1000000) / 1e6 * 1.2 * t_ref;
-        pid_t pid = qeval_run_spawn(s.url, out, dir);
+        pid_t pid = qeval_run_spawn(url, out, dir);
         struct timespec ts = {(time_t)(delay / 1000), (long)((delay - 1000 * (long)(delay / 1000)) * 1e6)};
         nanosleep(&ts, NULL);
         int killed = 0;
@@ -536,7 +492,7 @@ static void kill9_at_random_points(void **state)
         assert_non_null(pf = fopen(live, "w"));
         fclose(pf);
         /* resume: the same command, to completion */
-        assert_int_equal(wait_exit(qeval_run_spawn(s.url, out, dir)), 0);
+        assert_int_equal(wait_exit(qeval_run_spawn(url, out, dir)), 0);
         char what[96];
         snprintf(what, sizeof what, "trial %d (kill at %.0f ms)", trials, delay);
         check_no_stored_doc_asked(log, before, &mark, done, what);
@@ -570,7 +526,7 @@ static void kill9_at_random_points(void **state)
                   kills, trials, first, last);
     json_decref(want_samples);
     json_decref(want_results);
-    server_stop(&s);
+    server_stop();
     rm_rf(dir);
 }
 
@@ -610,14 +566,13 @@ static void disk_full_then_resume(void **state)
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(db, sizeof db, "%s/qeval.sqlite", out);
     assert_true(write_script(script) > 0);
-    server s;
-    server_start(&s, script, log);
-    assert_int_equal(wait_exit(qeval_run_spawn(s.url, ref, dir)), 0);
+    const char *url = server_start(script, log);
+    assert_int_equal(wait_exit(qeval_run_spawn(url, ref, dir)), 0);
     json_t *want_samples = stable_samples(ref), *want_results = stable_results(ref);
 
     /* 64 KB: the store's first pages fit, the answers do not */
     size_t mark = log_mark(dir);
-    int rc = wait_exit(qeval_run_spawn_limited(s.url, out, dir, 64 * 1024));
+    int rc = wait_exit(qeval_run_spawn_limited(url, out, dir, 64 * 1024));
     char *msg = log_since(dir, mark);
     if (rc != 4 || !strstr(msg, "disk full while storing") || !strstr(msg, db))
         fail_msg("disk full: exit %d, output: %.600s", rc, msg);
@@ -630,7 +585,7 @@ static void disk_full_then_resume(void **state)
 
     /* space again: the same command finishes, identical to the reference */
     mark = log_mark(dir);
-    assert_int_equal(wait_exit(qeval_run_spawn(s.url, out, dir)), 0);
+    assert_int_equal(wait_exit(qeval_run_spawn(url, out, dir)), 0);
     msg = log_since(dir, mark);
     assert_non_null(strstr(msg, "from the store"));
     free(msg);
@@ -641,7 +596,7 @@ static void disk_full_then_resume(void **state)
     json_decref(res);
     json_decref(want_samples);
     json_decref(want_results);
-    server_stop(&s);
+    server_stop();
     rm_rf(dir);
 }
 
@@ -668,9 +623,8 @@ static void corrupt_store_refused(void **state)
     snprintf(db, sizeof db, "%s/qeval.sqlite", out);
     snprintf(refdb, sizeof refdb, "%s/qeval.sqlite", ref);
     write_script(script);
-    server s;
-    server_start(&s, script, log);
-    assert_int_equal(wait_exit(qeval_run_spawn(s.url, ref, dir)), 0);
+    const char *url = server_start(script, log);
+    assert_int_equal(wait_exit(qeval_run_spawn(url, ref, dir)), 0);
     size_t nref = 0;
     char *img = slurp(refdb, &nref);
     assert_non_null(img);
@@ -698,7 +652,7 @@ static void corrupt_store_refused(void **state)
         }
         char *before = slurp(db, &n);
         size_t mark = log_mark(dir), completions0 = completions_since(log, 0, NULL);
-        int rc = wait_exit(qeval_run_spawn(s.url, out, dir));
+        int rc = wait_exit(qeval_run_spawn(url, out, dir));
         char *msg = log_since(dir, mark);
         if (rc != 6 || !strstr(msg, db) || !strstr(msg, "left untouched"))
             fail_msg("corrupt store kind %d: exit %d, output: %.600s", kind, rc, msg);
@@ -713,7 +667,7 @@ static void corrupt_store_refused(void **state)
         rm_rf(out);
     }
     free(img);
-    server_stop(&s);
+    server_stop();
     rm_rf(dir);
 }
 
@@ -750,9 +704,8 @@ static void outputs_completed_after_kill_window(void **state)
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(mdir, sizeof mdir, "%s/m", out);
     size_t ndocs = write_script(script);
-    server s;
-    server_start(&s, script, log);
-    assert_int_equal(wait_exit(qeval_run_spawn(s.url, out, dir)), 0);
+    const char *url = server_start(script, log);
+    assert_int_equal(wait_exit(qeval_run_spawn(url, out, dir)), 0);
     assert_int_equal(completions_since(log, 0, NULL), ndocs);
     char *listing = dir_listing(mdir);
     char *rp = find_one(mdir, "results_"), *sp = find_one(mdir, "samples_");
@@ -770,7 +723,7 @@ static void outputs_completed_after_kill_window(void **state)
         if (kind != 2)
             assert_int_equal(unlink(rp), 0);
         sleep(kind == 0); /* a new run would get a new date id */
-        assert_int_equal(wait_exit(qeval_run_spawn(s.url, out, dir)), 0);
+        assert_int_equal(wait_exit(qeval_run_spawn(url, out, dir)), 0);
         char *l2 = dir_listing(mdir);
         if (strcmp(l2, listing))
             fail_msg("kind %d: files after the rerun:\n%s\nwant:\n%s", kind, l2, listing);
@@ -793,7 +746,7 @@ static void outputs_completed_after_kill_window(void **state)
     free(rp);
     free(sp);
     free(listing);
-    server_stop(&s);
+    server_stop();
     rm_rf(dir);
 }
 

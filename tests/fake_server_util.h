@@ -27,8 +27,17 @@ struct fs {
     char base_url[64];   /* http://127.0.0.1:<port> */
 };
 
+/* fs_start on a given port ("0": any free one), e.g. to bring a server
+ * back on the address it had. */
+static inline int fs_start_port(struct fs *s, const char *port, const char *const *args);
+
 /* args: NULL-terminated extra arguments. Returns 0 or -1 (message on stderr). */
 static inline int fs_start(struct fs *s, const char *const *args)
+{
+    return fs_start_port(s, "0", args);
+}
+
+static inline int fs_start_port(struct fs *s, const char *port, const char *const *args)
 {
     const char *build = getenv("QEVAL_BUILD");
     char exe[4096];
@@ -41,7 +50,7 @@ static inline int fs_start(struct fs *s, const char *const *args)
     int n = 0;
     argv[n++] = exe;
     argv[n++] = "--port";
-    argv[n++] = "0";
+    argv[n++] = port;
     for (int i = 0; args && args[i] && n < 62; i++)
         argv[n++] = args[i];
     argv[n] = NULL;

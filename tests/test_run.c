@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fake_server_util.h"
 #include "pyjson.h"
 #include "store.h"
 #include "task.h"
@@ -83,51 +84,13 @@ static int kill_leftovers(void **state)
 
 static void srv_start_port(struct srv *s, const char *port, const char *const *args)
 {
-    char exe[4096];
-    snprintf(exe, sizeof exe, "%s/tests/fake_server", build_dir());
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = exe;
-    argv[n++] = "--port";
-    argv[n++] = port;
-    for (int i = 0; args && args[i] && n < 62; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    s->pid = pid;
-    s->fd = p[0];
-    remember(pid);
-    char line[256];
-    size_t len = 0;
-    while (len < sizeof line - 1) {
-        struct pollfd pfd = {p[0], POLLIN, 0};
-        if (poll(&pfd, 1, 10000) <= 0)
-            break;
-        ssize_t r = read(p[0], line + len, sizeof line - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        line[len] = 0;
-        char *at = strstr(line, "PORT ");
-        if (at && strchr(at, '\n')) {
-            snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", atoi(at + 5));
-            return;
-        }
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fail_msg("fake_server did not start");
+    struct fs f;
+    if (fs_start_port(&f, port, args) != 0)
+        fail_msg("fake_server did not start");
+    s->pid = f.pid;
+    s->fd = f.out_fd;
+    snprintf(s->url, sizeof s->url, "%s", f.base_url);
+    remember(f.pid);
 }
 
 static void srv_start(struct srv *s, const char *const *args)

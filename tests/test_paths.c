@@ -14,43 +14,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonl_cases.h"
 #include "paths.h"
+
+static void run_name_case(json_t *c, int line)
+{
+    const char *dir = json_string_value(json_object_get(c, "dir"));
+    const char *model = json_string_value(json_object_get(c, "model"));
+    const char *want = json_string_value(json_object_get(c, "name"));
+    assert_non_null(dir);
+    assert_non_null(model);
+    assert_non_null(want);
+    size_t len = 99;
+    const char *got = qe_paths_run_name(dir, model, &len);
+    assert_true(got >= dir && got + len <= dir + strlen(dir));
+    if (len != strlen(want) || strncmp(got, want, len))
+        fail_msg("line %d: %s with model %s: named '%.*s', want '%s' (%s)", line, dir, model,
+                 (int)len, got, want, json_string_value(json_object_get(c, "why")));
+}
 
 static void test_run_name_cases(void **state)
 {
     (void)state;
-    const char *path = "tests/cases/paths_run_name.jsonl";
-    FILE *f = fopen(path, "r");
-    if (!f)
-        fail_msg("cannot open %s (run from the repository root)", path);
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0, lineno = 0;
-    while (getline(&line, &cap, f) > 0) {
-        lineno++;
-        json_error_t je;
-        json_t *c = json_loads(line, 0, &je);
-        if (!c)
-            fail_msg("%s:%d: bad JSON: %s", path, lineno, je.text);
-        const char *dir = json_string_value(json_object_get(c, "dir"));
-        const char *model = json_string_value(json_object_get(c, "model"));
-        const char *want = json_string_value(json_object_get(c, "name"));
-        assert_non_null(dir);
-        assert_non_null(model);
-        assert_non_null(want);
-        size_t len = 99;
-        const char *got = qe_paths_run_name(dir, model, &len);
-        assert_true(got >= dir && got + len <= dir + strlen(dir));
-        if (len != strlen(want) || strncmp(got, want, len))
-            fail_msg("%s:%d: %s with model %s: named '%.*s', want '%s' (%s)", path, lineno, dir,
-                     model, (int)len, got, want,
-                     json_string_value(json_object_get(c, "why")));
-        json_decref(c);
-        n++;
-    }
-    free(line);
-    fclose(f);
-    assert_true(n >= 12);
+    assert_true(each_case("tests/cases/paths_run_name.jsonl", run_name_case) >= 12);
 }
 
 static void test_run_dir(void **state)

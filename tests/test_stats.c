@@ -12,37 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonl_cases.h"
 #include "stats.h"
 
 #define Z95 1.959963984540054
-
-typedef void (*case_fn)(json_t *c, int line);
-
-/* Calls fn on every line of a cases file; returns the count. */
-static int each_case(const char *path, case_fn fn)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        fail_msg("cannot open %s (run from the repository root)", path);
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0, lineno = 0;
-    while (getline(&line, &cap, f) > 0) {
-        lineno++;
-        if (line[0] == '\n' || line[0] == '#')
-            continue;
-        json_error_t je;
-        json_t *c = json_loads(line, 0, &je);
-        if (!c)
-            fail_msg("%s:%d: bad JSON: %s", path, lineno, je.text);
-        fn(c, lineno);
-        json_decref(c);
-        n++;
-    }
-    free(line);
-    fclose(f);
-    return n;
-}
 
 static double num(json_t *c, const char *k)
 {

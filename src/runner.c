@@ -93,6 +93,15 @@ struct tstate {
  * at most 2 ms later. */
 #define GC_GATHER_ROWS 128
 #define GC_GATHER_S 0.002
+/* Who commits. While commits are cheap (a store on tmpfs or a fast disk:
+ * COMMIT takes ~10-20 us), the loop commits each turn's answers itself at
+ * its idle hook: handing them to another thread costs more than that in
+ * wake-ups and context switches. Once GC_SLOW_RUN commits in a row each
+ * took more than GC_SLOW_S (an fsync that reaches a disk), the committer
+ * thread takes over, gathering, for the rest of the run, so that the loop
+ * never waits for a disk. */
+#define GC_SLOW_S 100e-6
+#define GC_SLOW_RUN 3
 
 struct gc_row {
     uint32_t id;   /* index in ctx.q; its body is the request_json */
@@ -133,6 +142,9 @@ struct ctx {
     pthread_mutex_t mu;   /* guards everything below and the store, when threads run */
     bool threads;         /* several endpoints, or the committer: mu is taken */
     bool cm_on, cm_busy, cm_quit; /* committer thread running / committing / asked to end */
+    bool cm_inline;       /* commits are cheap: the loop commits itself (GC_SLOW_S) */
+    bool cm_fixed;        /* QEVAL_COMMITTER chose it: no switching */
+    int gc_slow;          /* consecutive slow commits of the loop's own */
     int cm_urgent;        /* threads waiting for the committer: no gathering */
     double gc_first;      /* monotonic time the oldest buffered answer arrived */
     pthread_t cm_th;
@@ -806,9 +818,11 @@ static void gc_account(struct ctx *c, const struct gc_row *w)
  * Reads only what does not change while requests are in flight (the
  * queue's keys and bodies of finished requests, prompts, run ids), so the
  * committer thread runs it without c->mu. */
-static int gc_commit(struct ctx *c, struct gc_buf *g, size_t *upto, qe_err *err)
+static int gc_commit(struct ctx *c, struct gc_buf *g, size_t *upto, double *slowest,
+                     qe_err *err)
 {
     *upto = c->nts;
+    *slowest = 0;
     for (size_t t = 0; t < c->nts && g->n; t++) {
         struct tstate *ts = &c->ts[t];
         size_t k = 0;
@@ -838,6 +852,9 @@ static int gc_commit(struct ctx *c, struct gc_buf *g, size_t *upto, qe_err *err)
         if (k == 0)
             continue;
         int rc = qe_store_put_responses(c->store, ts->run_id, g->scratch, k, NULL, err);
+        double took = qe_store_last_commit_s(c->store);
+        if (took > *slowest)
+            *slowest = took;
         if (rc) {
             *upto = t;
             return rc;
@@ -875,14 +892,26 @@ static void gc_failed(struct ctx *c, int rc, const qe_err *err)
         c->cm_rc = rc;
 }
 
-/* Commits every buffered answer, here and now (no committer thread, or
- * one that could not start). Only then is an answer counted as stored.
- * Caller holds c->mu. */
+/* The loop commits itself: commits are cheap, or there is no committer
+ * thread (it could not start). */
+static bool loop_commits(const struct ctx *c)
+{
+    return !c->cm_on || c->cm_inline;
+}
+
+/* Commits every buffered answer, here and now (loop_commits). Only then is
+ * an answer counted as stored. Caller holds c->mu. */
 static int gc_flush(struct ctx *c)
 {
     size_t upto = 0;
+    double slowest = 0;
     qe_err err = {0, ""};
-    int rc = gc_commit(c, &c->gc, &upto, &err);
+    int rc = gc_commit(c, &c->gc, &upto, &slowest, &err);
+    if (slowest <= GC_SLOW_S)
+        c->gc_slow = 0;
+    else if (++c->gc_slow >= GC_SLOW_RUN && c->cm_inline && !c->cm_fixed) {
+        c->cm_inline = false; /* the committer thread from now on */
+    }
     gc_settle(c, &c->gc, upto);
     if (rc)
         gc_failed(c, rc, &err);
@@ -923,8 +952,9 @@ static void *committer_main(void *arg)
         pthread_cond_broadcast(&c->cm_done); /* the buffer has room again */
         pthread_mutex_unlock(&c->mu);
         size_t upto = 0;
+        double slowest = 0;
         qe_err err = {0, ""};
-        int rc = gc_commit(c, &c->gc_busy, &upto, &err);
+        int rc = gc_commit(c, &c->gc_busy, &upto, &slowest, &err);
         pthread_mutex_lock(&c->mu);
         gc_settle(c, &c->gc_busy, upto);
         if (rc)
@@ -942,7 +972,7 @@ static void *committer_main(void *arg)
  * 0 (or the commit error). Caller holds c->mu. */
 static int gc_sync(struct ctx *c)
 {
-    if (!c->cm_on)
+    if (loop_commits(c))
         return c->gc.n ? gc_flush(c) : c->cm_rc;
     c->cm_urgent++;
     while (c->gc.n || c->cm_busy) {
@@ -957,7 +987,7 @@ static int gc_sync(struct ctx *c)
  * commit it here without a committer. Caller holds c->mu. */
 static int gc_full(struct ctx *c)
 {
-    if (!c->cm_on)
+    if (loop_commits(c))
         return gc_flush(c);
     c->cm_urgent++;
     while (c->gc.n >= GC_MAX_ROWS || c->gc.bytes >= GC_MAX_BYTES) {
@@ -984,7 +1014,7 @@ static int on_idle(void *ud)
     struct ctx *c = ep->c;
     lock(c);
     int rc;
-    if (c->cm_on) {
+    if (!loop_commits(c)) {
         if (c->gc.n)
             pthread_cond_signal(&c->cm_kick);
         rc = c->cm_rc;
@@ -2220,6 +2250,24 @@ static int list_failures_cb(const qe_store_response *r, void *vctx)
     return 0;
 }
 
+/* QEVAL_COMMITTER=loop|thread fixes who commits (see GC_SLOW_S; for
+ * tests, and for anyone who wants one behaviour); unset, empty or auto:
+ * the loop until its commits prove slow. */
+static int committer_choice(struct ctx *c, qe_err *e)
+{
+    const char *how = getenv("QEVAL_COMMITTER");
+    if (!how || !*how || !strcmp(how, "auto")) {
+        c->cm_inline = true;
+        return 0;
+    }
+    if (strcmp(how, "loop") && strcmp(how, "thread"))
+        return qe_err_set(e, QE_EINVAL,
+                          "QEVAL_COMMITTER must be auto, loop or thread (it is \"%.40s\")", how);
+    c->cm_fixed = true;
+    c->cm_inline = !strcmp(how, "loop");
+    return 0;
+}
+
 int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
 {
     memset(s, 0, sizeof *s);
@@ -2228,6 +2276,8 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         return rc;
     struct ctx c;
     memset(&c, 0, sizeof c);
+    if ((rc = committer_choice(&c, e)))
+        return rc;
     c.o = o;
     c.chat = o->apply_chat_template;
     c.t0 = now_s();

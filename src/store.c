@@ -40,6 +40,7 @@ struct qe_store {
     int lock_fd; /* -1 when read-only */
     sqlite3_stmt *put;
     sqlite3_stmt *has_ok;
+    double last_commit_s; /* how long the last put's commit took */
 };
 
 static const char *const schema_sql =
@@ -774,6 +775,13 @@ static int check_row(const qe_store_response *r, qe_err *err)
     return 0;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* created_at of the rows of one put: what SQLite's STORE_NOW would give
  * (UTC, milliseconds truncated, as sqlite3's 'now' from gettimeofday), once
  * per put instead of once per row. */
@@ -843,7 +851,9 @@ int qe_store_put_response(qe_store *s, int64_t run_id, const qe_store_response *
     int changed = 0;
     char now[48];
     stamp_now(now);
-    int rc = step_row(s, run_id, r, now, &changed);
+    double t0 = mono_s();
+    int rc = step_row(s, run_id, r, now, &changed); /* and its commit, when autocommit */
+    s->last_commit_s = mono_s() - t0;
     if (rc) {
         ret = put_fail(s, rc, r, 1, err);
         rollback_if_open(s);
@@ -898,7 +908,9 @@ int qe_store_put_responses(qe_store *s, int64_t run_id, const qe_store_response 
         count += changed;
     }
     /* the one fsync of the batch (synchronous=FULL) happens here */
+    double t0 = mono_s();
     rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    s->last_commit_s = mono_s() - t0;
     if (rc != SQLITE_OK) {
         int ret = put_fail(s, rc, &rows[0], n, err);
         rollback_if_open(s);
@@ -907,6 +919,11 @@ int qe_store_put_responses(qe_store *s, int64_t run_id, const qe_store_response 
     if (stored_count)
         *stored_count = count;
     return 0;
+}
+
+double qe_store_last_commit_s(const qe_store *s)
+{
+    return s->last_commit_s;
 }
 
 int qe_store_has_ok(qe_store *s, int64_t run_id, const char *task, int64_t doc_id, int repeat,

@@ -133,6 +133,13 @@ int qe_store_put_response(qe_store *s, int64_t run_id, const qe_store_response *
 int qe_store_put_responses(qe_store *s, int64_t run_id, const qe_store_response *rows, size_t n,
                            int *stored_count, qe_err *err);
 
+/* Seconds the commit of the last successful or failed put took: the
+ * COMMIT of a batch, or the single autocommitted row of a put of one (its
+ * insert included). With synchronous=FULL this is mostly the fsync, so it
+ * tells a store on tmpfs or a fast disk (tens of microseconds) from one on
+ * a disk that syncs (hundreds and more). 0 before the first put. */
+double qe_store_last_commit_s(const qe_store *s);
+
 /* *has = 1 when (task, doc, repeat) has an 'ok' row. */
 int qe_store_has_ok(qe_store *s, int64_t run_id, const char *task, int64_t doc_id, int repeat,
                     int *has, qe_err *err);

@@ -452,7 +452,11 @@ static void kill9_at_random_points(void **state)
         char out[4200];
         snprintf(out, sizeof out, "%s/out%d", dir, trials);
         double delay = (double)(rng_next(&rng) % 1000000) / 1e6 * 1.2 * t_ref;
+        /* killed runs alternate who commits (the loop, the committer
+         * thread); the resumed run below decides by itself (auto) */
+        setenv("QEVAL_COMMITTER", trials % 2 ? "loop" : "thread", 1);
         pid_t pid = qeval_run_spawn(url, out, dir);
+        unsetenv("QEVAL_COMMITTER");
         struct timespec ts = {(time_t)(delay / 1000), (long)((delay - 1000 * (long)(delay / 1000)) * 1e6)};
         nanosleep(&ts, NULL);
         int killed = 0;
@@ -559,43 +563,82 @@ static void disk_full_then_resume(void **state)
     char tmpl[] = "/tmp/qe_faults_XXXXXX";
     char *dir = mkdtemp(tmpl);
     assert_non_null(dir);
-    char script[4200], log[4200], ref[4200], out[4200], db[4300];
+    char script[4200], log[4200], ref[4200];
     snprintf(script, sizeof script, "%s/script.jsonl", dir);
     snprintf(log, sizeof log, "%s/requests.jsonl", dir);
     snprintf(ref, sizeof ref, "%s/ref", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(db, sizeof db, "%s/qeval.sqlite", out);
     assert_true(write_script(script) > 0);
     const char *url = server_start(script, log);
     assert_int_equal(wait_exit(qeval_run_spawn(url, ref, dir)), 0);
     json_t *want_samples = stable_samples(ref), *want_results = stable_results(ref);
 
-    /* 64 KB: the store's first pages fit, the answers do not */
-    size_t mark = log_mark(dir);
-    int rc = wait_exit(qeval_run_spawn_limited(url, out, dir, 64 * 1024));
-    char *msg = log_since(dir, mark);
-    if (rc != 4 || !strstr(msg, "disk full while storing") || !strstr(msg, db))
-        fail_msg("disk full: exit %d, output: %.600s", rc, msg);
-    assert_non_null(strstr(msg, "answers stored before it are intact"));
-    free(msg);
-    char d[4300];
-    snprintf(d, sizeof d, "%s/m", out);
-    char *none = find_one(d, "results_");
-    assert_null(none); /* an incomplete task writes no results file */
+    /* the disk fills under each committer: the loop's own commits, the
+     * committer thread's (QEVAL_COMMITTER) */
+    static const char *const modes[] = {"loop", "thread"};
+    for (size_t k = 0; k < 2; k++) {
+        char out[4300], db[4400];
+        snprintf(out, sizeof out, "%s/out-%s", dir, modes[k]);
+        snprintf(db, sizeof db, "%s/qeval.sqlite", out);
+        /* 64 KB: the store's first pages fit, the answers do not */
+        size_t mark = log_mark(dir);
+        setenv("QEVAL_COMMITTER", modes[k], 1);
+        int rc = wait_exit(qeval_run_spawn_limited(url, out, dir, 64 * 1024));
+        unsetenv("QEVAL_COMMITTER");
+        char *msg = log_since(dir, mark);
+        if (rc != 4 || !strstr(msg, "disk full while storing") || !strstr(msg, db))
+            fail_msg("disk full (%s): exit %d, output: %.600s", modes[k], rc, msg);
+        assert_non_null(strstr(msg, "answers stored before it are intact"));
+        free(msg);
+        char d[4400];
+        snprintf(d, sizeof d, "%s/m", out);
+        char *none = find_one(d, "results_");
+        assert_null(none); /* an incomplete task writes no results file */
 
-    /* space again: the same command finishes, identical to the reference */
-    mark = log_mark(dir);
-    assert_int_equal(wait_exit(qeval_run_spawn(url, out, dir)), 0);
-    msg = log_since(dir, mark);
-    assert_non_null(strstr(msg, "from the store"));
-    free(msg);
-    json_t *got = stable_samples(out), *res = stable_results(out);
-    assert_true(json_equal(got, want_samples));
-    assert_true(json_equal(res, want_results));
-    json_decref(got);
-    json_decref(res);
+        /* space again: the same command finishes, identical to the reference */
+        mark = log_mark(dir);
+        assert_int_equal(wait_exit(qeval_run_spawn(url, out, dir)), 0);
+        msg = log_since(dir, mark);
+        assert_non_null(strstr(msg, "from the store"));
+        free(msg);
+        json_t *got = stable_samples(out), *res = stable_results(out);
+        if (!json_equal(got, want_samples) || !json_equal(res, want_results))
+            fail_msg("disk full (%s): the resumed run's files differ from the reference",
+                     modes[k]);
+        json_decref(got);
+        json_decref(res);
+    }
     json_decref(want_samples);
     json_decref(want_results);
+    server_stop();
+    rm_rf(dir);
+}
+
+/* A QEVAL_COMMITTER that is none of auto, loop, thread: a usage error
+ * before anything is opened or asked. */
+static void committer_choice_refused(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/qe_faults_XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    char script[4200], log[4200], out[4200];
+    snprintf(script, sizeof script, "%s/script.jsonl", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    assert_true(write_script(script) > 0);
+    const char *url = server_start(script, log);
+    size_t mark = log_mark(dir);
+    setenv("QEVAL_COMMITTER", "threads", 1);
+    int rc = wait_exit(qeval_run_spawn(url, out, dir));
+    unsetenv("QEVAL_COMMITTER");
+    char *msg = log_since(dir, mark);
+    if (rc != 2 || !strstr(msg, "QEVAL_COMMITTER must be auto, loop or thread (it is \"threads\")"))
+        fail_msg("bad QEVAL_COMMITTER: exit %d, output: %.600s", rc, msg);
+    free(msg);
+    assert_int_equal(access(out, F_OK), -1); /* nothing created */
+    size_t n = 0;
+    free(slurp(log, &n));
+    assert_int_equal(n, 0); /* nothing asked */
     server_stop();
     rm_rf(dir);
 }
@@ -755,6 +798,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(kill9_at_random_points, stop_live_server),
         cmocka_unit_test_teardown(disk_full_then_resume, stop_live_server),
+        cmocka_unit_test_teardown(committer_choice_refused, stop_live_server),
         cmocka_unit_test_teardown(corrupt_store_refused, stop_live_server),
         cmocka_unit_test_teardown(outputs_completed_after_kill_window, stop_live_server),
     };

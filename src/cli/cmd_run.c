@@ -65,6 +65,10 @@ static void usage(FILE *f)
             "                            its /health before giving up (default 60; 0 = no wait)\n"
             "  --help                    this text\n"
             "\n"
+            "environment: QEVAL_COMMITTER=auto|loop|thread  who commits answers to the store:\n"
+            "the event loop while commits are cheap, then a thread of its own (auto, the\n"
+            "default), or always one of the two (docs/run.md, \"Who commits\").\n"
+            "\n"
             "exit status: 0 all answered; 1 some requests failed (stored, listed, retried on\n"
             "the next run); 2 usage; 4 output not writable; 5 server unreachable or refusing;\n"
             "6 store refused; 130 interrupted (everything answered is kept).\n");

@@ -355,6 +355,29 @@ static size_t write_script(const char *path)
     return n;
 }
 
+/* Every test's start: a fresh directory under /tmp holding the fake
+ * server's script and request log, the script written (ndocs documents)
+ * and the server started on it. */
+struct world {
+    char tmpl[40];
+    const char *dir;
+    char script[4200], log[4200];
+    size_t ndocs;
+    const char *url;
+};
+
+static void world_start(struct world *w)
+{
+    snprintf(w->tmpl, sizeof w->tmpl, "/tmp/qe_faults_XXXXXX");
+    w->dir = mkdtemp(w->tmpl);
+    assert_non_null(w->dir);
+    snprintf(w->script, sizeof w->script, "%s/script.jsonl", w->dir);
+    snprintf(w->log, sizeof w->log, "%s/requests.jsonl", w->dir);
+    w->ndocs = write_script(w->script);
+    assert_true(w->ndocs > 0);
+    w->url = server_start(w->script, w->log);
+}
+
 /* Which aime24 docs the store in out holds answered (done[i] = 1). */
 static void stored_docs(const char *out, int done[64])
 {
@@ -418,15 +441,12 @@ static size_t check_no_stored_doc_asked(const char *log, size_t from, size_t *en
 static void kill9_at_random_points(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/qe_killrand_XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    assert_non_null(dir);
-    char script[4200], log[4200], ref[4200];
-    snprintf(script, sizeof script, "%s/script.jsonl", dir);
-    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    struct world w;
+    world_start(&w);
+    const char *dir = w.dir, *log = w.log, *url = w.url;
+    size_t ndocs = w.ndocs;
+    char ref[4200];
     snprintf(ref, sizeof ref, "%s/ref", dir);
-    size_t ndocs = write_script(script);
-    const char *url = server_start(script, log);
 
     /* the uninterrupted reference run, timed */
     size_t mark = 0;
@@ -560,15 +580,11 @@ static char *log_since(const char *logdir, size_t mark)
 static void disk_full_then_resume(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/qe_faults_XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    assert_non_null(dir);
-    char script[4200], log[4200], ref[4200];
-    snprintf(script, sizeof script, "%s/script.jsonl", dir);
-    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    struct world w;
+    world_start(&w);
+    const char *dir = w.dir, *url = w.url;
+    char ref[4200];
     snprintf(ref, sizeof ref, "%s/ref", dir);
-    assert_true(write_script(script) > 0);
-    const char *url = server_start(script, log);
     assert_int_equal(wait_exit(qeval_run_spawn(url, ref, dir)), 0);
     json_t *want_samples = stable_samples(ref), *want_results = stable_results(ref);
 
@@ -618,15 +634,11 @@ static void disk_full_then_resume(void **state)
 static void committer_choice_refused(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/qe_faults_XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    assert_non_null(dir);
-    char script[4200], log[4200], out[4200];
-    snprintf(script, sizeof script, "%s/script.jsonl", dir);
-    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    struct world w;
+    world_start(&w);
+    const char *dir = w.dir, *log = w.log, *url = w.url;
+    char out[4200];
     snprintf(out, sizeof out, "%s/out", dir);
-    assert_true(write_script(script) > 0);
-    const char *url = server_start(script, log);
     size_t mark = log_mark(dir);
     setenv("QEVAL_COMMITTER", "threads", 1);
     int rc = wait_exit(qeval_run_spawn(url, out, dir));
@@ -655,18 +667,14 @@ static void write_bytes(const char *path, const void *p, size_t n)
 static void corrupt_store_refused(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/qe_faults_XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    assert_non_null(dir);
-    char script[4200], log[4200], ref[4200], out[4200], db[4300], refdb[4300];
-    snprintf(script, sizeof script, "%s/script.jsonl", dir);
-    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    struct world w;
+    world_start(&w);
+    const char *dir = w.dir, *log = w.log, *url = w.url;
+    char ref[4200], out[4200], db[4300], refdb[4300];
     snprintf(ref, sizeof ref, "%s/ref", dir);
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(db, sizeof db, "%s/qeval.sqlite", out);
     snprintf(refdb, sizeof refdb, "%s/qeval.sqlite", ref);
-    write_script(script);
-    const char *url = server_start(script, log);
     assert_int_equal(wait_exit(qeval_run_spawn(url, ref, dir)), 0);
     size_t nref = 0;
     char *img = slurp(refdb, &nref);
@@ -738,16 +746,13 @@ static char *dir_listing(const char *dir)
 static void outputs_completed_after_kill_window(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/qe_faults_XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    assert_non_null(dir);
-    char script[4200], log[4200], out[4200], mdir[4300];
-    snprintf(script, sizeof script, "%s/script.jsonl", dir);
-    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    struct world w;
+    world_start(&w);
+    const char *dir = w.dir, *log = w.log, *url = w.url;
+    size_t ndocs = w.ndocs;
+    char out[4200], mdir[4300];
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(mdir, sizeof mdir, "%s/m", out);
-    size_t ndocs = write_script(script);
-    const char *url = server_start(script, log);
     assert_int_equal(wait_exit(qeval_run_spawn(url, out, dir)), 0);
     assert_int_equal(completions_since(log, 0, NULL), ndocs);
     char *listing = dir_listing(mdir);

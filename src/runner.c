@@ -392,6 +392,30 @@ static int find_offline_run(struct ctx *c, struct tstate *ts, const json_t *cfg,
     return 0;
 }
 
+/* The task's gen kwargs merged with --gen-kwargs, its base seed, and the
+ * mapping checked once, so a bad max_gen_toks fails before any request.
+ * *merged is the caller's (NULL on error). */
+static int task_genkw(const qe_task *t, const json_t *cli_kw, long long base_seed,
+                      json_t **merged, long long *seed, qe_err *e)
+{
+    json_t *defaults = qe_task_gen_kwargs(t);
+    *merged = qe_genkw_merge(defaults, cli_kw);
+    json_decref(defaults);
+    if (!*merged)
+        return qe_err_set(e, QE_ENOMEM, "out of memory");
+    *seed = qe_genkw_seed(*merged, base_seed);
+    json_t *probe = json_object();
+    int rc = probe ? qe_genkw_request(*merged, *seed, probe, e)
+                   : qe_err_set(e, QE_ENOMEM, "out of memory");
+    json_decref(probe);
+    if (rc) {
+        qe_err_prefix(e, "%s", qe_task_name(t));
+        json_decref(*merged);
+        *merged = NULL;
+    }
+    return rc;
+}
+
 static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe_err *e)
 {
     int rc = qe_task_size(ts->t, &ts->size, e);
@@ -404,20 +428,8 @@ static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe
     } else {
         ts->n_docs = ts->size;
     }
-    json_t *defaults = qe_task_gen_kwargs(ts->t);
-    ts->merged = qe_genkw_merge(defaults, cli_kw);
-    json_decref(defaults);
-    if (!ts->merged)
-        return qe_err_set(e, QE_ENOMEM, "out of memory");
-    ts->seed = qe_genkw_seed(ts->merged, (long long)c->o->seed);
-    /* validate the mapping once, so a bad max_gen_toks fails before any request */
-    json_t *probe = json_object();
-    rc = qe_genkw_request(ts->merged, ts->seed, probe, e);
-    json_decref(probe);
-    if (rc) {
-        qe_err_prefix(e, "%s", ts->name);
+    if ((rc = task_genkw(ts->t, cli_kw, (long long)c->o->seed, &ts->merged, &ts->seed, e)))
         return rc;
-    }
     ts->ctk = chat_template_kwargs(c);
     qe_runner_body_spec bs = {c->o->model, c->chat, ts->merged, ts->ctk};
     if ((rc = qe_runner_body_new(&bs, &ts->body, e))) {
@@ -2271,13 +2283,15 @@ static int committer_choice(struct ctx *c, qe_err *e)
 int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
 {
     memset(s, 0, sizeof *s);
-    int rc = check_opts(o, e);
-    if (rc)
-        return rc;
     struct ctx c;
     memset(&c, 0, sizeof c);
-    if ((rc = committer_choice(&c, e)))
+    int rc = check_opts(o, e);
+    if (!rc)
+        rc = committer_choice(&c, e);
+    if (rc) {
+        s->bad_options = true;
         return rc;
+    }
     c.o = o;
     c.chat = o->apply_chat_template;
     c.t0 = now_s();
@@ -2286,8 +2300,17 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     char *sdir = NULL;
     struct tout *outs = NULL;
     rc = qe_genkw_parse(o->gen_kwargs, &cli_kw, e);
-    if (rc)
+    for (size_t i = 0; !rc && i < o->n_tasks; i++) {
+        json_t *merged = NULL;
+        long long seed = 0;
+        rc = task_genkw(qe_task_find(o->tasks[i]), cli_kw, (long long)o->seed, &merged, &seed, e);
+        json_decref(merged);
+    }
+    if (rc) {
+        json_decref(cli_kw);
+        s->bad_options = true;
         return rc;
+    }
     s->tasks = calloc(o->n_tasks, sizeof *s->tasks);
     c.ts = calloc(o->n_tasks, sizeof *c.ts);
     if (!s->tasks || !c.ts) {
@@ -2338,18 +2361,8 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     pthread_cond_init(&c.cm_done, NULL);
     c.threads = c.neps > 1;
 
-    /* output directory and store first: an unwritable path fails before any request */
-    sdir = store_dir(o->output_path);
-    if (!sdir || (rc = mkdir_p(sdir, e)))
-        goto out;
-    {
-        qe_buf sp = QE_BUF_INIT;
-        qe_buf_printf(&sp, "%s/qeval.sqlite", sdir);
-        s->store_path = qe_buf_detach(&sp);
-        rc = qe_store_open(s->store_path, 0, &c.store, e);
-        if (rc)
-            goto out;
-    }
+    /* the servers first (GET /v1/models only): a wrong URL or model leaves
+     * no output directory or empty store behind */
     for (size_t i = 0; i < c.neps; i++) {
         char *id0 = c.server_id, *root0 = c.server_root;
         c.server_id = c.server_root = NULL;
@@ -2388,6 +2401,34 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         }
     }
     c.copts.base_url = o->base_urls[0];
+    /* then the output directory and the store: an unwritable path, or a
+     * store another qeval holds, fails before any question is asked */
+    sdir = store_dir(o->output_path);
+    if (!sdir) {
+        rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+        goto out;
+    }
+    {
+        qe_buf sp = QE_BUF_INIT;
+        qe_buf_printf(&sp, "%s/qeval.sqlite", sdir);
+        s->store_path = qe_buf_detach(&sp);
+        if (!s->store_path) {
+            rc = qe_err_set(e, QE_ENOMEM, "out of memory");
+            goto out;
+        }
+        /* no server and no store: nothing to use instead, nothing to create */
+        struct stat st;
+        if (c.offline && stat(s->store_path, &st) != 0) {
+            rc = qe_err_set(e, QE_ENET, "%s; and there is no store in %s to use instead",
+                            c.offline_why, sdir);
+            goto out;
+        }
+        if ((rc = mkdir_p(sdir, e)))
+            goto out;
+        rc = qe_store_open(s->store_path, 0, &c.store, e);
+        if (rc)
+            goto out;
+    }
     for (size_t i = 0; i < c.nts; i++)
         if ((rc = setup_task(&c, &c.ts[i], cli_kw, e)))
             goto out;

@@ -103,6 +103,7 @@ typedef struct {
                           * (config changed -> new run, prompt rendering fallback) */
     char *store_path;    /* <output dir>/qeval.sqlite */
     bool all_from_store; /* nothing had to be sent */
+    bool bad_options;    /* the options were refused before anything was done */
 } qe_run_summary;
 
 /* Runs every task; fills s (caller frees with qe_run_summary_free).

@@ -500,6 +500,18 @@ static void full_run_layout_hashes_accuracy(void **state)
     free(err);
     err = slurp_in(dir, "stderr.txt");
     assert_non_null(strstr(err, "no run of aime24 with this configuration"));
+    /* ... nor anything into a directory that holds no store: nothing created */
+    char none[4300];
+    snprintf(none, sizeof none, "%s/nostore/out", dir);
+    const char *args_none[] = {"--base-url", gone_url, "--model", "org/m1", "--tasks", "aime24",
+                               "--apply-chat-template", "--output-path", none, NULL};
+    assert_int_equal(qeval(dir, args_none), 5);
+    free(err);
+    err = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err, "cannot reach the server"));
+    assert_non_null(strstr(err, "no store in"));
+    snprintf(none, sizeof none, "%s/nostore", dir);
+    assert_int_equal(access(none, F_OK), -1);
 
     json_decref(lines);
     json_decref(res);
@@ -994,6 +1006,25 @@ static void unwritable_output(void **state)
     err = slurp_in(dir, "stderr.txt");
     assert_non_null(strstr(err, "does not serve model 'other'"));
     free(err);
+    /* ... and leaves nothing behind: no output directory, no empty store */
+    char fresh[4300];
+    snprintf(fresh, sizeof fresh, "%s/fresh/out", dir);
+    const char *a7[] = {"--base-url", s.url, "--model", "other", "--tasks", "aime24",
+                        "--output-path", fresh, NULL};
+    assert_int_equal(qeval(dir, a7), 5);
+    snprintf(fresh, sizeof fresh, "%s/fresh", dir);
+    assert_int_equal(access(fresh, F_OK), -1);
+    /* a bad --gen-kwargs value is a usage error too, found before anything
+     * is created or asked */
+    snprintf(fresh, sizeof fresh, "%s/fresh/out", dir);
+    const char *a8[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24",
+                        "--gen-kwargs", "max_gen_toks=0", "--output-path", fresh, NULL};
+    assert_int_equal(qeval(dir, a8), 2);
+    err = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err, "aime24: gen_kwargs: max_gen_toks must be a positive integer"));
+    free(err);
+    snprintf(fresh, sizeof fresh, "%s/fresh", dir);
+    assert_int_equal(access(fresh, F_OK), -1);
     srv_stop(&s);
     rm_rf(dir);
     free(dir);

@@ -362,7 +362,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "qeval run: %s\n", e.msg[0] ? e.msg : qe_status_name(rc));
         if (rc == QE_ESERVER && s.n_failures)
             ret = QE_EXIT_PARTIAL;
-        else if (rc == QE_EINVAL && !s.store_path)
+        else if (s.bad_options)
             ret = QE_EXIT_USAGE;
         else
             ret = qe_cli_exit_for(rc);

@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/fake_server_util.h"
 #include "client.h"
 
 static char g_build[PATH_MAX];
@@ -79,44 +80,24 @@ static void pin(int cpu)
         _exit(126);
 }
 
-static pid_t start_server(int *port, int cpu, const char *threads)
+/* The fake server, its threads on cpu (< 0: anywhere): the affinity is set
+ * on this process around fs_start, and the child inherits it. */
+static int start_server(struct fs *srv, int cpu, const char *threads)
 {
-    char exe[PATH_MAX + 32];
-    snprintf(exe, sizeof exe, "%s/tests/fake_server", g_build);
-    int p[2];
-    if (pipe(p))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        pin(cpu);
-        execl(exe, exe, "--port", "0", "--model", "bench", "--threads", threads,
-              "--default-answer", "The answer is $\\boxed{5}$.", (char *)NULL);
-        _exit(127);
+    cpu_set_t old;
+    bool pinned = false;
+    if (cpu >= 0 && sched_getaffinity(0, sizeof old, &old) == 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        pinned = sched_setaffinity(0, sizeof set, &set) == 0;
     }
-    close(p[1]);
-    char line[256];
-    size_t len = 0;
-    while (len < sizeof line - 1) {
-        struct pollfd pf = {p[0], POLLIN, 0};
-        if (poll(&pf, 1, 10000) <= 0)
-            break;
-        ssize_t r = read(p[0], line + len, sizeof line - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        line[len] = 0;
-        char *at = strstr(line, "PORT ");
-        if (at && strchr(at, '\n')) {
-            *port = atoi(at + 5);
-            return pid;
-        }
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    const char *args[] = {"--model", "bench", "--threads", threads, "--default-answer",
+                          "The answer is $\\boxed{5}$.", NULL};
+    int rc = fs_start(srv, args);
+    if (pinned)
+        sched_setaffinity(0, sizeof old, &old);
+    return rc;
 }
 
 static const char BODY[] =
@@ -313,14 +294,12 @@ static void best(point *b, point p)
 static int table(const char *title, int server_cpu, int gen_cpu, const char *threads,
                  int repeats, bool have_wrk, bool shm)
 {
-    int port = 0;
-    pid_t srv = start_server(&port, server_cpu, threads);
-    if (srv < 0) {
+    struct fs srv;
+    if (start_server(&srv, server_cpu, threads)) {
         fprintf(stderr, "bench_run: cannot start %s/tests/fake_server\n", g_build);
         return 1;
     }
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    const char *base = srv.base_url;
     printf("\n%s\n", title);
     printf("%6s %9s | %-38s | %-38s\n", "", "", "store on /tmp (fsync per commit)",
            shm ? "store on /dev/shm (no fsync cost)" : "(no /dev/shm)");
@@ -351,8 +330,8 @@ static int table(const char *title, int server_cpu, int gen_cpu, const char *thr
                cap > 0 ? m.sustained / cap : 0, m.cpu_us);
         if (d.stalls || m.stalls)
             printf("%6s (conc %d: %d of %d rounds on /tmp and %d on /dev/shm dropped: the "
-                   "10,000-answer run took longer than the 50,000 one, a server stall)\n",
-                   "", c, d.stalls, ROUNDS, m.stalls);
+                   "%d-answer run took longer than the %d-answer one, a server stall)\n",
+                   "", c, d.stalls, ROUNDS, m.stalls, 500 * repeats, 2500 * repeats);
         fflush(stdout);
     }
     /* chat mode adds the server-side prompt rendering (/tokenize + /detokenize per doc) */
@@ -362,8 +341,7 @@ static int table(const char *title, int server_cpu, int gen_cpu, const char *thr
            shm ? "/dev/shm" : "/tmp", ch.e2e, ch.sustained, ch.cpu_us);
     if (ch.e2e < 0)
         rc = 1;
-    kill(srv, SIGTERM);
-    waitpid(srv, NULL, 0);
+    fs_stop(&srv);
     return rc;
 }
 
@@ -379,6 +357,7 @@ int main(int argc, char **argv)
         char self[PATH_MAX];
         snprintf(self, sizeof self, "%s", argv[0]);
         snprintf(g_build, sizeof g_build, "%s/..", dirname(self));
+        setenv("QEVAL_BUILD", g_build, 1); /* where fs_start finds tests/fake_server */
     }
     bool have_wrk = system("command -v wrk >/dev/null 2>&1") == 0;
     bool shm = access("/dev/shm", W_OK) == 0;

@@ -800,6 +800,8 @@ static void outputs_completed_after_kill_window(void **state)
 
 int main(void)
 {
+    if (getenv("QE_TEST_FILTER")) /* e.g. QE_TEST_FILTER=kill9_at_random_points */
+        cmocka_set_test_filter(getenv("QE_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(kill9_at_random_points, stop_live_server),
         cmocka_unit_test_teardown(disk_full_then_resume, stop_live_server),

@@ -966,7 +966,8 @@ static void *committer_main(void *arg)
         size_t upto = 0;
         double slowest = 0;
         qe_err err = {0, ""};
-        int rc = gc_commit(c, &c->gc_busy, &upto, &slowest, &err);
+        int rc = gc_commit(c, &c->gc_busy, &upto, &slowest, &err); /* (once the
+                                                                     * thread commits, it stays) */
         pthread_mutex_lock(&c->mu);
         gc_settle(c, &c->gc_busy, upto);
         if (rc)
@@ -2308,7 +2309,7 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     }
     if (rc) {
         json_decref(cli_kw);
-        s->bad_options = true;
+        s->bad_options = rc == QE_EINVAL; /* not when out of memory */
         return rc;
     }
     s->tasks = calloc(o->n_tasks, sizeof *s->tasks);

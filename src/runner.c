@@ -966,8 +966,8 @@ static void *committer_main(void *arg)
         size_t upto = 0;
         double slowest = 0;
         qe_err err = {0, ""};
-        int rc = gc_commit(c, &c->gc_busy, &upto, &slowest, &err); /* (once the
-                                                                     * thread commits, it stays) */
+        /* slowest is not looked at: once the thread commits, it stays */
+        int rc = gc_commit(c, &c->gc_busy, &upto, &slowest, &err);
         pthread_mutex_lock(&c->mu);
         gc_settle(c, &c->gc_busy, upto);
         if (rc)

@@ -1263,21 +1263,31 @@ static long long sent_max_tokens(const struct tstate *ts)
     return v;
 }
 
-/* A response shortened for a one-line example: whitespace runs become one
- * space (none next to '$'), the tail kept when longer than 160 bytes. */
-static char *example_text(const char *s)
+char *qe_run_example_text(const char *s)
 {
     qe_buf b = QE_BUF_INIT;
-    bool sp = false;
+    bool sp = false, in_math = false, after_open = false;
     for (const char *p = s ? s : ""; *p; p++) {
         if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') {
             sp = b.len > 0;
             continue;
         }
-        if (sp && *p != '$' && b.data[b.len - 1] != '$')
+        bool delim = *p == '$';
+        size_t dl = delim && p[1] == '$' ? 2 : 1; /* $$ is one delimiter */
+        /* a space goes out unless it is just inside a math span: after its
+         * opening $ or before its closing one */
+        if (sp && !after_open && !(delim && in_math))
             qe_buf_putc(&b, ' ');
         sp = false;
-        qe_buf_putc(&b, *p);
+        if (delim) {
+            qe_buf_append(&b, p, dl);
+            p += dl - 1;
+            in_math = !in_math;
+            after_open = in_math;
+        } else {
+            qe_buf_putc(&b, *p);
+            after_open = false;
+        }
     }
     char *t = qe_buf_detach(&b);
     size_t n = t ? strlen(t) : 0;
@@ -1459,7 +1469,7 @@ static int build_task_output(struct ctx *c, struct tstate *ts, struct tout *out,
         if (mv == QE_VERDICT_TRUE && s0->n && !s0->f[0].value) {
             if (!out->verifier_only++) {
                 out->vo_doc = (long long)d;
-                out->vo_resp = example_text(all[0].content);
+                out->vo_resp = qe_run_example_text(all[0].content);
                 out->vo_gold = xstrdup(gold);
             }
         }

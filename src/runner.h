@@ -127,4 +127,11 @@ void qe_run_summary_free(qe_run_summary *s);
  * with QE_RUN_DIAG_PSI). Returns 0 or QE_ENOMEM. */
 int qe_run_task_diagnose(const qe_run_task_summary *t, qe_buf *out);
 
+/* A model answer on one line, for messages (malloc'd; NULL only when out
+ * of memory): every whitespace run becomes one space, except just inside a
+ * math span ("$ x $" -> "$x$"; "is $x$" keeps its space; "$$" is one
+ * delimiter); when longer than 160 bytes, "..." and the last 157 bytes
+ * (never splitting a UTF-8 sequence). */
+char *qe_run_example_text(const char *s);
+
 #endif

@@ -31,7 +31,9 @@
 
 #include "buf.h"
 #include "fake_server_util.h"
+#include "jsonl_cases.h"
 #include "pyjson.h"
+#include "runner.h"
 #include "store.h"
 #include "task.h"
 
@@ -1639,9 +1641,36 @@ static void scorer_math_writes_math_verify(void **state)
     free(dir);
 }
 
+/* The one-line answer shown in "e.g. doc N: `...`" (qe_run_example_text):
+ * golden cases in tests/cases/example_text.jsonl. */
+static void example_text_case(json_t *c, int line)
+{
+    const char *in = json_string_value(json_object_get(c, "in"));
+    const char *want = json_string_value(json_object_get(c, "want"));
+    if (!in || !want)
+        fail_msg("example_text.jsonl:%d: needs \"in\" and \"want\"", line);
+    char *got = qe_run_example_text(in);
+    assert_non_null(got);
+    if (strcmp(got, want))
+        fail_msg("example_text.jsonl:%d (%s): got [%s] want [%s]", line,
+                 json_string_value(json_object_get(c, "why")), got, want);
+    free(got);
+}
+
+static void example_text_golden(void **state)
+{
+    (void)state;
+    assert_true(each_case("tests/cases/example_text.jsonl", example_text_case) >= 10);
+    char *none = qe_run_example_text(NULL);
+    assert_non_null(none);
+    assert_string_equal(none, "");
+    free(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(example_text_golden),
         cmocka_unit_test(full_run_layout_hashes_accuracy),
         cmocka_unit_test(completions_mode_and_think),
         cmocka_unit_test(kill9_resume),

@@ -4,7 +4,8 @@
  *
  * Each point stores the same rows (sizes of a hendrycks_math500 raw
  * completion: a 213-byte prompt, a 316-byte request body, a 26-byte answer)
- * twice into fresh store files, in the same run:
+ * in the order a run's queue asks them (each doc's repeats together: 100
+ * repeats of each doc) into fresh store files, in the same run:
  *   - qeval:    qe_store_put_responses, as the runner calls it;
  *   - baseline: bare SQLite on a file with the same schema and settings
  *               (created by qe_store_open; WAL, synchronous=FULL,
@@ -89,8 +90,8 @@ static double run_qeval(const char *dir, int rows, int batch)
         int n = rows - i < batch ? rows - i : batch;
         for (int j = 0; j < n; j++) {
             int k = i + j;
-            r[j] = (qe_store_response){.task = "hendrycks_math500", .doc_id = k % 500,
-                                       .repeat = k / 500, .ok = 1, .prompt = prompt,
+            r[j] = (qe_store_response){.task = "hendrycks_math500", .doc_id = k / 100,
+                                       .repeat = k % 100, .ok = 1, .prompt = prompt,
                                        .request_json = request, .content = answer,
                                        .finish_reason = "stop", .prompt_tokens = 120,
                                        .completion_tokens = 9, .latency_ms = 0.123,
@@ -157,8 +158,8 @@ static double run_bare(const char *dir, int rows, int batch, int how)
             int k = i + j;
             sqlite3_bind_int64(ins, 1, run_id);
             sqlite3_bind_text(ins, 2, "hendrycks_math500", -1, SQLITE_STATIC);
-            sqlite3_bind_int64(ins, 3, k % 500);
-            sqlite3_bind_int(ins, 4, k / 500);
+            sqlite3_bind_int64(ins, 3, k / 100);
+            sqlite3_bind_int(ins, 4, k % 100);
             sqlite3_bind_text(ins, 5, prompt, -1, SQLITE_STATIC);
             if (how == BARE_NO_REQUEST)
                 sqlite3_bind_null(ins, 6);

@@ -387,7 +387,10 @@ int qe_lmeval_results_read(const char *path, qe_lmeval_results **out, qe_err *e)
     r->date_id = r->owned_date_id;
     r->lm_eval_version = str_or_null(json_object_get(r->root, "lm_eval_version"));
     r->chat_template_sha = str_or_null(json_object_get(r->root, "chat_template_sha"));
-    r->has_chat_template = json_is_string(json_object_get(r->root, "chat_template"));
+    /* a chat-completions run always used the server's template, also in
+     * files written before qeval recorded it (chat_template null) */
+    r->has_chat_template = json_is_string(json_object_get(r->root, "chat_template")) ||
+                           (r->model && !strcmp(r->model, "local-chat-completions"));
     r->system_instruction = str_or_null(json_object_get(r->root, "system_instruction"));
     r->model_name = str_or_null(json_object_get(r->root, "model_name"));
     if (!r->model_name || !*r->model_name) {
@@ -701,9 +704,10 @@ static json_t *str_or_jnull(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/* lm-eval: hash_string(x) if x else None, so "" has no hash either. */
 static json_t *sha_or_null(const char *s)
 {
-    if (!s)
+    if (!s || !*s)
         return json_null();
     char h[65];
     qe_hash_text(s, strlen(s), h);

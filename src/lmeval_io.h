@@ -74,7 +74,8 @@ typedef struct {
     const char *date_id;     /* from the file name, e.g. 2025-12-24T00-52-25.664596, or NULL */
     const char *lm_eval_version;
     const char *chat_template_sha;
-    int has_chat_template;   /* chat_template is a non-null string */
+    int has_chat_template;   /* chat_template is a string, or config.model is
+                              * local-chat-completions */
     const char *system_instruction;
     size_t n_tasks;
     qe_lmeval_task *tasks;   /* in file order */

@@ -1753,6 +1753,10 @@ static json_t *build_results(struct ctx *c, struct tout *outs, double t_start, d
     info.date = t_start;
     info.system_instruction =
         c->o->system_instruction && *c->o->system_instruction ? c->o->system_instruction : NULL;
+    /* lm-eval's local-chat-completions has no tokenizer, so its
+     * chat_template() is "" (the server renders the template); raw
+     * completions without a template: null. */
+    info.chat_template = c->chat ? "" : NULL;
     info.start_time = t_start;
     info.end_time = t_end;
     info.version = RUNNER_VERSION;

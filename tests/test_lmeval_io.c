@@ -382,6 +382,68 @@ static void test_writers_atomic_no_overwrite(void **state)
     json_decref(res);
 }
 
+/* Writes a results file for info and reads it back. */
+static qe_lmeval_results *write_read(const char *dir, const qe_lmeval_results_info *info,
+                                     const char *date_id, json_t **written)
+{
+    qe_err e = {0};
+    json_t *res = qe_lmeval_results_new(info, &e);
+    assert_non_null(res);
+    qe_buf b = QE_BUF_INIT;
+    assert_int_equal(qe_lmeval_results_format(&b, res, &e), 0);
+    char *rp;
+    assert_int_equal(qe_lmeval_paths(dir, info->model_name, date_id, NULL, &rp, NULL, &e), 0);
+    assert_int_equal(qe_lmeval_write_file(rp, b.data, b.len, &e), 0);
+    qe_lmeval_results *r;
+    assert_int_equal(qe_lmeval_results_read(rp, &r, &e), 0);
+    unlink(rp);
+    free(rp);
+    qe_buf_free(&b);
+    *written = res;
+    return r;
+}
+
+/* lm-eval's local-chat-completions writes chat_template "" (no tokenizer:
+ * the server renders the template) and no sha for it; a chat-completions
+ * file with chat_template null (qeval before 2026-11-26) still counts as
+ * templated; raw completions without a template do not. */
+static void test_chat_template_marks(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qeval-lmio-c-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct {
+        const char *model, *tpl;
+        int null_in_file, has;
+    } cases[] = {
+        {"local-chat-completions", "", 0, 1},
+        {"local-chat-completions", NULL, 1, 1},
+        {"local-completions", NULL, 1, 0},
+        {"local-completions", "tpl", 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        qe_lmeval_results_info info = {.model = cases[i].model, .model_args = "model=m",
+                                       .model_name = "m", .date = 1766537545.5,
+                                       .chat_template = cases[i].tpl, .version = "0.1.0"};
+        char id[64];
+        snprintf(id, sizeof id, "2025-12-24T00-52-2%zu.500000", i);
+        json_t *res;
+        qe_lmeval_results *r = write_read(dir, &info, id, &res);
+        json_t *ct = json_object_get(res, "chat_template");
+        assert_int_equal(json_is_null(ct), cases[i].null_in_file);
+        json_t *sha = json_object_get(res, "chat_template_sha");
+        /* hash_string(x) if x else None */
+        assert_int_equal(json_is_null(sha), !cases[i].tpl || !*cases[i].tpl);
+        assert_int_equal(r->has_chat_template, cases[i].has);
+        qe_lmeval_results_free(r);
+        json_decref(res);
+    }
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/m", dir);
+    assert_int_equal(rmdir(sub), 0);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_line_cap),
         cmocka_unit_test(test_paths_and_names),
         cmocka_unit_test(test_writers_atomic_no_overwrite),
+        cmocka_unit_test(test_chat_template_marks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

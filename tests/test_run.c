@@ -392,6 +392,10 @@ static void full_run_layout_hashes_accuracy(void **state)
                          json_object_get(json_object_get(res, "n-samples"), "aime24"), "effective")),
                      30);
     assert_string_equal(json_string_value(json_object_get(res, "model_name")), "org/m1");
+    /* as lm-eval's local-chat-completions writes it: the server renders the
+     * template, chat_template() is "" and "" has no sha */
+    assert_string_equal(json_string_value(json_object_get(res, "chat_template")), "");
+    assert_true(json_is_null(json_object_get(res, "chat_template_sha")));
 
     /* samples: verdicts, hashes recomputed outside the writer */
     json_t *lines = load_jsonl(spath);
@@ -556,6 +560,16 @@ static void completions_mode_and_think(void **state)
     qe_buf_free(&want);
     json_decref(lines);
     free(sp);
+    char *rp = find_one(mdir, "results_");
+    assert_non_null(rp);
+    json_t *res = json_load_file(rp, 0, NULL);
+    assert_non_null(res);
+    assert_true(json_is_null(json_object_get(res, "chat_template"))); /* no template */
+    assert_true(json_is_null(json_object_get(res, "chat_template_sha")));
+    json_t *cfg = json_object_get(res, "config");
+    assert_string_equal(json_string_value(json_object_get(cfg, "model")), "local-completions");
+    json_decref(res);
+    free(rp);
     json_t *reqlog = load_jsonl(log);
     size_t k;
     json_t *rq;

@@ -1777,6 +1777,11 @@ static json_t *build_results(struct ctx *c, struct tout *outs, double t_start, d
         json_t *cfg = qe_task_config(ts->t);
         if (json_is_object(cfg) && json_object_get(cfg, "generation_kwargs"))
             json_object_set(cfg, "generation_kwargs", ts->merged);
+        /* each sample's resps holds --repeats answers, as a lm-eval task
+         * with `repeats: K` writes them */
+        if (json_is_object(cfg) &&
+            json_object_set_new(cfg, "repeats", json_integer(c->o->repeats)) != 0)
+            rc = qe_err_set(e, QE_ENOMEM, "out of memory");
         for (size_t f = 0; f < to->n_filters && !rc; f++) {
             qe_lmeval_task_in ti;
             memset(&ti, 0, sizeof ti);

@@ -1318,6 +1318,25 @@ static void repeats_extend_without_reasking(void **state)
     }
     closedir(d);
     assert_true(found);
+    /* each results file says how many answers its samples hold per doc */
+    int seen[4] = {0};
+    d = opendir(md);
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "results_", 8))
+            continue;
+        char p[4600];
+        snprintf(p, sizeof p, "%s/%s", md, de->d_name);
+        json_t *res = json_load_file(p, 0, NULL);
+        assert_non_null(res);
+        json_int_t k = json_integer_value(json_object_get(
+            json_object_get(json_object_get(res, "configs"), "aime24"), "repeats"));
+        assert_true(k == 1 || k == 3);
+        seen[k]++;
+        json_decref(res);
+    }
+    closedir(d);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(seen[3], 1);
     srv_stop(&s);
     rm_rf(dir);
     free(dir);

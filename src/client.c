@@ -955,6 +955,13 @@ static char *root_of(const char *base, qe_err *e)
     return r;
 }
 
+int qe_client_check_base_url(const char *base, qe_err *e)
+{
+    char *r = root_of(base, e);
+    free(r);
+    return r ? 0 : e && e->code ? e->code : QE_EINVAL;
+}
+
 static bool is_root_path(const char *p)
 {
     static const char *const roots[] = {"/health", "/tokenize", "/detokenize", "/version",

@@ -150,6 +150,10 @@ typedef struct {
 } qe_client_stats;
 void qe_client_get_stats(const qe_client *c, qe_client_stats *s);
 
+/* 0 when base is a base URL the client takes (http:// or https://, with or
+ * without /v1 and trailing slashes); else QE_EINVAL and why. */
+int qe_client_check_base_url(const char *base, qe_err *e);
+
 /* The URL a path goes to, in buf (redacted of any user:password@).
  * Paths starting with "/v1/" and the server-root endpoints /health,
  * /tokenize, /detokenize, /version, /metrics, /ping go to root + path;

@@ -2199,9 +2199,13 @@ static int check_opts(const qe_run_opts *o, qe_err *e)
         return qe_err_set(e, QE_EINVAL, "no --base-url given");
     if (o->n_base_urls > 64)
         return qe_err_set(e, QE_EINVAL, "at most 64 endpoints");
-    for (size_t i = 0; i < o->n_base_urls; i++)
+    for (size_t i = 0; i < o->n_base_urls; i++) {
         if (!o->base_urls[i] || !*o->base_urls[i])
             return qe_err_set(e, QE_EINVAL, "empty base URL #%zu", i + 1);
+        qe_err why = {0};
+        if (qe_client_check_base_url(o->base_urls[i], &why))
+            return qe_err_set(e, QE_EINVAL, "--base-url: %s", why.msg);
+    }
     if (!o->model || !*o->model)
         return qe_err_set(e, QE_EINVAL, "no --model given");
     if (!o->n_tasks)

@@ -605,6 +605,16 @@ static void completions_mode_and_think(void **state)
     const char *a3[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--think",
                         "off", "--output-path", out2, NULL};
     assert_int_equal(qeval(dir, a3), 2);
+    /* so is a base URL that is not http(s), before anything is created */
+    char out3[4200];
+    snprintf(out3, sizeof out3, "%s/out3", dir);
+    const char *a4[] = {"--base-url", "localhost:8000/v1", "--model", "m", "--tasks", "aime24",
+                        "--output-path", out3, NULL};
+    assert_int_equal(qeval(dir, a4), 2);
+    char *err4 = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err4, "--base-url: base_url must start with http:// or https://"));
+    free(err4);
+    assert_int_equal(access(out3, F_OK), -1);
     srv_stop(&s);
     rm_rf(dir);
     free(dir);

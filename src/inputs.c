@@ -988,9 +988,9 @@ static int find_baseline(qe_inputs *in, const char *want, qe_err *e)
             in->baseline = i;
             return 0;
         }
-    /* a name as found, the part after '@' of a shown name, or a directory:
-     * the input as given, the model's own directory or the output directory
-     * naming it */
+    /* a name as found, the part after '@' of a shown name, the name of its
+     * run directory, or a directory: the input as given, the model's own
+     * directory or the output directory naming it */
     size_t hit = SIZE_MAX, n = 0;
     char *real = realpath(want, NULL);
     for (size_t i = 0; i < in->n_models; i++) {
@@ -1002,7 +1002,9 @@ static int find_baseline(qe_inputs *in, const char *want, qe_err *e)
                               (strlen(real) == out_len && !strncmp(real, m->dir, out_len)));
         const char *at = strrchr(m->name, '@');
         int by_label = at && at != m->name && !strcmp(at + 1, want); /* "bf16" for "x@bf16" */
-        if (!strcmp(m->raw, want) || by_dir || by_label || same_path(m->source, want)) {
+        /* "fp8" for results/fp8/org__M-FP8: a sweep's per-model directory */
+        int by_run = bl == strlen(want) && !strncmp(base, want, bl);
+        if (!strcmp(m->raw, want) || by_dir || by_label || by_run || same_path(m->source, want)) {
             hit = i;
             n++;
         }
@@ -1192,9 +1194,12 @@ int qe_inputs_load(const char *const *paths, size_t n_paths, const qe_inputs_opt
             }
         }
         L->nb = w;
-        if (!w)
+        if (!w) {
             rc = qe_err_set(e, QE_EINVAL, "--task %s: no records for this task in the inputs",
                             opts->task);
+            if (opts->arg_refused)
+                *opts->arg_refused = 1;
+        }
     }
     if (!rc && in->n_models < 2) {
         rc = qe_err_set(e, QE_EINVAL,
@@ -1203,8 +1208,8 @@ int qe_inputs_load(const char *const *paths, size_t n_paths, const qe_inputs_opt
     }
     if (!rc && name_models(in, paths, L))
         rc = qe_err_set(e, QE_ENOMEM, "out of memory");
-    if (!rc)
-        rc = find_baseline(in, opts->baseline, e);
+    if (!rc && (rc = find_baseline(in, opts->baseline, e)) == QE_EINVAL && opts->arg_refused)
+        *opts->arg_refused = 1;
     if (!rc)
         rc = build_groups(in, L, e);
     if (!rc)

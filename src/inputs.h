@@ -74,6 +74,8 @@ typedef struct {
 typedef struct {
     const char *baseline; /* display name, raw name or input path; NULL = first model */
     const char *task;     /* only this task; NULL = all */
+    int *arg_refused;     /* may be NULL; set to 1 when the load failed because
+                           * baseline or task names nothing in the inputs */
 } qe_inputs_opts;
 
 typedef struct {

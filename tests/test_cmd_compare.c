@@ -258,10 +258,67 @@ static void test_table_and_formats(void **state)
     const char *usage[] = {EX "bf16", "--bogus"};
     assert_int_equal(run_compare(usage, 2, 0, &r), 2);
     cli_done(&r);
+    /* an argument naming nothing in the inputs is a usage error */
     const char *notask[] = {EX "bf16", EX "awq-w3g128", "--task", "gsm8k"};
-    assert_int_equal(run_compare(notask, 4, 0, &r), 3);
+    assert_int_equal(run_compare(notask, 4, 0, &r), 2);
     assert_non_null(strstr(qe_buf_str(&r.err), "--task gsm8k"));
     cli_done(&r);
+    const char *nobase[] = {EX "bf16", EX "awq-w3g128", "--baseline", "fp8"};
+    assert_int_equal(run_compare(nobase, 4, 0, &r), 2);
+    assert_non_null(strstr(qe_buf_str(&r.err), "--baseline fp8: no such model; models: bf16, "
+                                                "awq-w3g128"));
+    cli_done(&r);
+}
+
+#define RUNS "tests/fixtures/lmeval/runs/"
+
+static void link_file(const char *dir, const char *target)
+{
+    char cwd[4096], from[8300], to[8300];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(from, sizeof from, "%s/%s", cwd, target);
+    snprintf(to, sizeof to, "%s/%s", dir, strrchr(target, '/') + 1);
+    assert_int_equal(symlink(from, to), 0);
+}
+
+/* A sweep writes OUT/<plan name>/<model with / as __>/: --baseline takes
+ * the plan name (the run directory's name), not only the served model's. */
+static void test_baseline_by_run_dir(void **state)
+{
+    (void)state;
+    char top[] = "/tmp/qeval-cmpdir-XXXXXX";
+    assert_non_null(mkdtemp(top));
+    char bf[200], bfm[300], fp[200], fpm[300];
+    snprintf(bf, sizeof bf, "%s/bf16", top);
+    snprintf(bfm, sizeof bfm, "%s/Qwen__Qwen3-32B", bf);
+    snprintf(fp, sizeof fp, "%s/fp8", top);
+    snprintf(fpm, sizeof fpm, "%s/Qwen__Qwen3-32B-FP8", fp);
+    assert_int_equal(mkdir(bf, 0755) | mkdir(bfm, 0755) | mkdir(fp, 0755) | mkdir(fpm, 0755), 0);
+    link_file(bfm, RUNS "Qwen__Qwen3-32B/results_2025-12-24T00-52-25.664596.json");
+    link_file(bfm, RUNS "Qwen__Qwen3-32B/samples_hendrycks_math500_2025-12-24T00-52-25.664596.jsonl");
+    link_file(fpm, RUNS "Qwen__Qwen3-32B-FP8/results_2025-12-23T10-00-00.000001.json");
+    link_file(fpm, RUNS "Qwen__Qwen3-32B-FP8/samples_hendrycks_math500_2025-12-23T10-00-00.000001.jsonl");
+    const char *args[] = {fp, bf, "--baseline", "bf16", "--allow-mismatch"};
+    cli_result r;
+    assert_int_equal(run_compare(args, 5, 1, &r), 0);
+    json_t *a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "baseline")),
+                        "Qwen/Qwen3-32B");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "model")),
+                        "Qwen/Qwen3-32B-FP8");
+    json_decref(a);
+    cli_done(&r);
+    const char *args2[] = {bf, fp, "--baseline", "fp8", "--allow-mismatch"};
+    assert_int_equal(run_compare(args2, 5, 1, &r), 0);
+    a = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "baseline")),
+                        "Qwen/Qwen3-32B-FP8");
+    json_decref(a);
+    cli_done(&r);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* Model e answers A's misses 3, 7, 11 as $$\boxed{n}$$: lm-eval's scorer
@@ -430,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_golden_cases),
         cmocka_unit_test(test_real_example),
         cmocka_unit_test(test_table_and_formats),
+        cmocka_unit_test(test_baseline_by_run_dir),
         cmocka_unit_test(test_scorer_math),
         cmocka_unit_test(test_report_files),
     };

@@ -81,7 +81,8 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  --baseline NAME        model compared against (default: the first); a\n"
-            "                         shown name, the DIR of NAME@DIR, or a path\n"
+            "                         shown name, the DIR of NAME@DIR, the name of its\n"
+            "                         run directory (fp8 for results/fp8/), or a path\n"
             "  --format table|json|md|csv   output (default table)\n"
             "  --task T               only this task\n"
             "  --flips N              flipped problems listed per row and direction\n"
@@ -186,11 +187,12 @@ int qe_cmpcli_prepare(const char *const *paths, size_t n_paths, const qe_cmpcli_
         return QE_EXIT_USAGE;
     }
     qe_err e = {0};
-    qe_inputs_opts io = {o->baseline, o->task};
+    int refused = 0;
+    qe_inputs_opts io = {o->baseline, o->task, &refused};
     int rc = qe_inputs_load(paths, n_paths, &io, &run->in, &e);
     if (rc) {
         fprintf(stderr, "qeval: %s\n", e.msg);
-        return rc == QE_ENOMEM ? QE_EXIT_IO : QE_EXIT_INPUT;
+        return rc == QE_ENOMEM ? QE_EXIT_IO : refused ? QE_EXIT_USAGE : QE_EXIT_INPUT;
     }
     qe_inputs *in = run->in;
     for (size_t i = 0; i < in->n_warnings; i++)

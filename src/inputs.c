@@ -291,7 +291,7 @@ static int want_in_dir(const char *path)
 static int collect(qe_inputs *in, file_list *fl, const char *path, qe_err *e)
 {
     qe_paths ps = {0};
-    size_t skipped = 0;
+    size_t skipped = 0, no_samples = 0;
     int rc = qe_paths_add(&ps, path, want_in_dir, e);
     struct stat st;
     if (!rc && ps.n_errors)
@@ -304,10 +304,12 @@ static int collect(qe_inputs *in, file_list *fl, const char *path, qe_err *e)
             int got = add_sibling_samples(fl, f);
             if (got < 0)
                 rc = qe_err_set(e, got, "out of memory");
-            else if (got == 0)
+            else if (got == 0) {
                 rc = warn(in, "%s: results without samples_<task>_<date>.jsonl beside it "
-                              "(per-problem records need lm-eval's --log_samples); skipped",
+                              "(per-problem records need --log-samples); skipped",
                           f);
+                no_samples++;
+            }
         } else if (ends_with(f, ".jsonl")) {
             if ((rc = add_file(fl, f, K_UNKNOWN)))
                 rc = qe_err_set(e, rc, rc == QE_ELIMIT ? "too many files" : "out of memory");
@@ -320,8 +322,12 @@ static int collect(qe_inputs *in, file_list *fl, const char *path, qe_err *e)
      * is skipped with its warning; an empty directory is an error */
     if (!rc && fl->n == 0 && !(skipped && skipped == ps.n_files))
         rc = qe_err_set(e, QE_EINVAL,
-                        "%s: no per-problem records (samples_*.jsonl or *.verdicts.jsonl) found",
-                        path);
+                        "%s: no per-problem records (samples_*.jsonl or *.verdicts.jsonl) found%s",
+                        path,
+                        no_samples ? "; rerun the same `qeval run` command with --log-samples: it "
+                                     "writes them from its store without asking the server "
+                                     "again (lm_eval needs --log_samples)"
+                                   : "");
     qe_paths_free(&ps);
     return rc;
 }

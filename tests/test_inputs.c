@@ -233,13 +233,13 @@ static void test_one_directory_many_models(void **state)
     assert_int_equal(seen_b, 2);
     qe_inputs_free(in);
     /* --baseline by what follows '@' */
-    qe_inputs_opts by_label = {"rerun", NULL};
+    qe_inputs_opts by_label = {"rerun", NULL, NULL};
     assert_int_equal(qe_inputs_load(paths, 1, &by_label, &in, &e), 0);
     assert_string_equal(in->models[in->baseline].name, "org/model-b@rerun");
     qe_inputs_free(in);
 
     const char *ex[] = {EX};
-    qe_inputs_opts o = {"bf16", NULL};
+    qe_inputs_opts o = {"bf16", NULL, NULL};
     assert_int_equal(qe_inputs_load(ex, 1, &o, &in, &e), 0);
     assert_int_equal(in->n_models, 6);
     assert_string_equal(in->models[in->baseline].name, "bf16");
@@ -287,24 +287,28 @@ static void test_baseline_and_task_selection(void **state)
     const char *paths[] = {FX "lmeval/org__model-a", FX "lmeval/org__model-b/"};
     qe_inputs *in;
     qe_err e = {0};
-    qe_inputs_opts by_path = {FX "lmeval/org__model-b", NULL};
+    qe_inputs_opts by_path = {FX "lmeval/org__model-b", NULL, NULL};
     assert_int_equal(qe_inputs_load(paths, 2, &by_path, &in, &e), 0);
     assert_int_equal(in->baseline, 1);
     assert_string_equal(in->cmp[0].baseline.name, "org/model-b");
     assert_string_equal(in->cmp[0].models[0].name, "org/model-a");
     qe_inputs_free(in);
 
-    qe_inputs_opts nope = {"org/model-z", NULL};
+    int refused = 0;
+    qe_inputs_opts nope = {"org/model-z", NULL, &refused};
     assert_int_equal(qe_inputs_load(paths, 2, &nope, &in, &e), QE_EINVAL);
     assert_null(in);
     assert_non_null(strstr(e.msg, "--baseline org/model-z: no such model; models: org/model-a, org/model-b"));
+    assert_int_equal(refused, 1);
 
-    qe_inputs_opts task = {NULL, "aime24"};
+    refused = 0;
+    qe_inputs_opts task = {NULL, "aime24", &refused};
     assert_int_equal(qe_inputs_load(paths, 2, &task, &in, &e), QE_EINVAL);
     assert_non_null(strstr(e.msg, "--task aime24"));
+    assert_int_equal(refused, 1); /* the CLI's usage error */
 
     const char *ex[] = {EX "/bf16", EX "/awq-w3g128"};
-    qe_inputs_opts t2 = {NULL, "aime90"};
+    qe_inputs_opts t2 = {NULL, "aime90", NULL};
     assert_int_equal(qe_inputs_load(ex, 2, &t2, &in, &e), 0);
     assert_int_equal(in->n_groups, 1);
     assert_string_equal(in->groups[0].task, "aime90");
@@ -328,8 +332,27 @@ static void test_errors_name_file_and_line(void **state)
     assert_int_equal(qe_inputs_load(one, 1, NULL, &in, &e), QE_EINVAL);
     assert_non_null(strstr(e.msg, "need at least two models"));
     const char *empty[] = {FX "lmeval/org__model-a", FX "gen"};
-    assert_int_equal(qe_inputs_load(empty, 2, NULL, &in, &e), QE_EINVAL);
+    int refused = 0;
+    qe_inputs_opts o = {NULL, NULL, &refused};
+    assert_int_equal(qe_inputs_load(empty, 2, &o, &in, &e), QE_EINVAL);
     assert_non_null(strstr(e.msg, "no per-problem records"));
+    assert_null(strstr(e.msg, "--log-samples"));
+    assert_int_equal(refused, 0); /* bad input, not a bad argument */
+    /* a run without --log-samples: results only, and the way to get samples */
+    char dir[] = "/tmp/qeval-inputs-nos-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cwd[4096], from[8300], to[8300];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(from, sizeof from, "%s/" FX "lmeval/org__model-b/results_2025-01-03T03-04-05.000001.json",
+             cwd);
+    snprintf(to, sizeof to, "%s/results_2025-01-03T03-04-05.000001.json", dir);
+    assert_int_equal(symlink(from, to), 0);
+    const char *nos[] = {FX "lmeval/org__model-a", dir};
+    assert_int_equal(qe_inputs_load(nos, 2, NULL, &in, &e), QE_EINVAL);
+    assert_non_null(strstr(e.msg, "no per-problem records"));
+    assert_non_null(strstr(e.msg, "rerun the same `qeval run` command with --log-samples"));
+    unlink(to);
+    rmdir(dir);
     /* an explicit non-data file is skipped with a warning */
     const char *readme[] = {EX "/bf16", EX "/README.md", EX "/awq-w3g128"};
     assert_int_equal(qe_inputs_load(readme, 3, NULL, &in, &e), 0);

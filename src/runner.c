@@ -340,21 +340,54 @@ static json_t *fingerprint_config(struct ctx *c, struct tstate *ts)
 }
 
 /* "key: old -> new; ..." for the top-level keys that differ. */
+/* One value of a config diff, cut to 60 bytes with "..." when longer. */
+static void diff_value(qe_buf *out, const json_t *v)
+{
+    if (!v) {
+        qe_buf_puts(out, "(absent)");
+        return;
+    }
+    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+    size_t n = d ? strlen(d) : 0;
+    if (!d)
+        qe_buf_puts(out, "?");
+    else if (n <= 60)
+        qe_buf_puts(out, d);
+    else
+        qe_buf_printf(out, "%.57s...", d);
+    free(d);
+}
+
+/* "gen_kwargs.max_gen_toks: 1024 -> 2048; system_instruction: ..." for every
+ * key, at any depth of objects, whose value differs between old and cur. */
+static void config_diff_at(const json_t *old, const json_t *cur, const char *path, qe_buf *out)
+{
+    if (json_is_object(old) && json_is_object(cur)) {
+        const char *k;
+        json_t *v;
+        const json_t *sides[2] = {cur, old};
+        for (int side = 0; side < 2; side++) {
+            json_object_foreach((json_t *)sides[side], k, v) {
+                json_t *o = json_object_get(old, k), *c = json_object_get(cur, k);
+                if ((side == 1 && c) || (o && c && json_equal(o, c)))
+                    continue; /* compared on the first pass, or equal */
+                qe_buf p = QE_BUF_INIT;
+                qe_buf_printf(&p, "%s%s%s", path, *path ? "." : "", k);
+                config_diff_at(o, c, qe_buf_str(&p), out);
+                qe_buf_free(&p);
+            }
+        }
+        return;
+    }
+    qe_buf_printf(out, "%s%s: ", out->len ? "; " : "", path);
+    diff_value(out, old);
+    qe_buf_puts(out, " -> ");
+    diff_value(out, cur);
+}
+
 static void config_diff(const json_t *old, const json_t *cur, qe_buf *out)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)cur, k, v) {
-        json_t *ov = json_object_get(old, k);
-        if (ov && json_equal(ov, v))
-            continue;
-        char *a = ov ? json_dumps(ov, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS) : NULL;
-        char *b = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-        qe_buf_printf(out, "%s%s: %.120s -> %.120s", out->len ? "; " : "", k, a ? a : "(absent)",
-                      b ? b : "?");
-        free(a);
-        free(b);
-    }
+    config_diff_at(old, cur, "", out);
 }
 
 /* Server unreachable: the newest stored run whose config equals cfg in

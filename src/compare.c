@@ -281,8 +281,8 @@ static char *make_verdict(const qe_compare_row *r)
     format_p(p, sizeof p, r->mcnemar_p);
     double pts = 100.0 * r->delta;
     if (r->gained_n + r->lost_n == 0) {
-        qe_buf_printf(&b, "%+.1f points: identical verdicts on all %zu paired problems", pts,
-                      r->n_paired);
+        qe_buf_printf(&b, "%+.1f points: identical verdicts on all %zu paired problem%s", pts,
+                      r->n_paired, r->n_paired == 1 ? "" : "s");
     } else if (r->mcnemar_p < 0.05) {
         qe_buf_printf(&b, "%+.1f points, %s: a real %s", pts, p, r->delta < 0 ? "loss" : "gain");
         if (r->delta == 0.0)
@@ -290,11 +290,11 @@ static char *make_verdict(const qe_compare_row *r)
     } else {
         qe_buf_printf(&b, "%+.1f points, %s: not distinguishable from noise; ", pts, p);
         if (isnan(r->mdd))
-            qe_buf_printf(&b, "%zu problems cannot estimate the detectable difference",
-                          r->n_paired);
+            qe_buf_printf(&b, "%zu problem%s cannot estimate the detectable difference",
+                          r->n_paired, r->n_paired == 1 ? "" : "s");
         else
-            qe_buf_printf(&b, "%zu problems can only detect >= %.1f points", r->n_paired,
-                          100.0 * r->mdd);
+            qe_buf_printf(&b, "%zu problem%s can only detect >= %.1f points", r->n_paired,
+                          r->n_paired == 1 ? "" : "s", 100.0 * r->mdd);
     }
     return qe_buf_detach(&b);
 }
@@ -668,7 +668,7 @@ static void row_cells(const qe_compare_row *w, char cells[NCOL][96], int csv)
     snprintf(cells[11], 96, "%llu", (unsigned long long)w->lost_n);
     pct(a, sizeof a, w->m.truncation_rate);
     pct(b, sizeof b, w->b.truncation_rate);
-    snprintf(cells[12], 96, "%s/%s", a, b);
+    snprintf(cells[12], 96, csv ? "%s;%s" : "%s/%s", a, b);
     pct(cells[13], 96, w->mdd);
 }
 
@@ -736,15 +736,26 @@ int qe_compare_write(const qe_compare_result *r, int format, qe_buf *out, qe_err
     for (size_t k = 0; k < nr; k++)
         row_cells(row_at(r, k), cells[k], format == QE_COMPARE_CSV);
     if (format == QE_COMPARE_CSV) {
+        /* the two-value cells (CI, truncation) are two columns each */
         for (int c = 0; c < NCOL; c++) {
             qe_buf_puts(out, c ? "," : "");
-            qe_buf_puts(out, c == 8 ? "ci95_low;high" : COLS[c]);
+            qe_buf_puts(out, c == 8    ? "ci95_low,ci95_high"
+                             : c == 12 ? "trunc%,base_trunc%"
+                                       : COLS[c]);
         }
         qe_buf_puts(out, ",verdict\n");
         for (size_t k = 0; k < nr; k++) {
             for (int c = 0; c < NCOL; c++) {
                 qe_buf_puts(out, c ? "," : "");
-                csv_cell(out, cells[k][c]);
+                char *semi = c == 8 || c == 12 ? strchr(cells[k][c], ';') : NULL;
+                if (semi) {
+                    *semi = '\0';
+                    csv_cell(out, cells[k][c]);
+                    qe_buf_putc(out, ',');
+                    csv_cell(out, semi + 1);
+                } else {
+                    csv_cell(out, cells[k][c]);
+                }
             }
             qe_buf_putc(out, ',');
             csv_cell(out, row_at(r, k)->verdict);
@@ -836,6 +847,7 @@ static const qe_compare_record *rec_by_key(const qe_compare_group *g, size_t j, 
 int qe_compare_write_flips(const qe_compare_result *r, size_t max_per_row, qe_buf *out,
                            qe_err *err)
 {
+    int bad = 0; /* writes nothing when nothing flipped */
     for (size_t g = 0; g < r->n_groups; g++) {
         const qe_compare_group *gr = &r->groups[g];
         for (size_t j = 0; j < gr->in->n_models; j++) {
@@ -845,22 +857,23 @@ int qe_compare_write_flips(const qe_compare_result *r, size_t max_per_row, qe_bu
                 uint64_t n = dir ? w->gained_n : w->lost_n;
                 if (n == 0)
                     continue;
-                qe_buf_printf(out, "%s/%s %s vs %s, %s (%llu):\n", w->task, w->filter, w->model,
-                              w->baseline, dir ? "gained" : "lost", (unsigned long long)n);
+                bad |= qe_buf_printf(out, "%s/%s %s vs %s, %s (%llu):\n", w->task, w->filter,
+                                     w->model, w->baseline, dir ? "gained" : "lost",
+                                     (unsigned long long)n);
                 for (uint64_t i = 0; i < n && i < max_per_row; i++) {
-                    qe_buf_printf(out, "  %s: %s ", keys[i], w->model);
+                    bad |= qe_buf_printf(out, "  %s: %s ", keys[i], w->model);
                     preview(out, rec_by_key(gr, j + 1, keys[i]));
-                    qe_buf_printf(out, " | %s ", w->baseline);
+                    bad |= qe_buf_printf(out, " | %s ", w->baseline);
                     preview(out, rec_by_key(gr, 0, keys[i]));
-                    qe_buf_putc(out, '\n');
+                    bad |= qe_buf_putc(out, '\n');
                 }
                 if (n > max_per_row)
-                    qe_buf_printf(out, "  ... and %llu more (see --format json)\n",
-                                  (unsigned long long)(n - max_per_row));
+                    bad |= qe_buf_printf(out, "  ... and %llu more (see --format json)\n",
+                                         (unsigned long long)(n - max_per_row));
             }
         }
     }
-    return out->data || r->n_groups == 0 ? 0 : qe_err_set(err, QE_ENOMEM, "compare: out of memory");
+    return bad ? qe_err_set(err, QE_ENOMEM, "compare: out of memory") : 0;
 }
 
 /* ---- config mismatch -------------------------------------------------- */

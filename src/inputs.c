@@ -1371,9 +1371,10 @@ int qe_inputs_mismatches(const qe_inputs *in, qe_buf *out, qe_buf *notes, qe_err
             }
             if (np) {
                 qe_buf_printf(out,
-                              "%s/%s %s vs %s: prompts differ on %zu of %zu paired problems "
+                              "%s/%s %s vs %s: prompts differ on %zu of %zu paired problem%s "
                               "(prompt_hash; first: doc %s)\n",
-                              g->task, g->filter, mname, bname, np, nk, first);
+                              g->task, g->filter, mname, bname, np, nk, nk == 1 ? "" : "s",
+                              first);
                 count++;
             }
             if (nh) {

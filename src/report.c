@@ -331,7 +331,8 @@ static void findings(qe_buf *o, const qe_compare_result *r)
         put_points(o, w->delta);
         qe_buf_puts(o, " points</span>");
         if (sig == SIG_SAME) {
-            qe_buf_printf(o, " \xe2\x80\x94 identical verdicts on all %zu problems", w->n_paired);
+            qe_buf_printf(o, " \xe2\x80\x94 identical verdicts on all %zu problem%s", w->n_paired,
+                          w->n_paired == 1 ? "" : "s");
         } else {
             qe_buf_puts(o, " (");
             put_p_words(o, w->mcnemar_p);
@@ -341,13 +342,14 @@ static void findings(qe_buf *o, const qe_compare_result *r)
             else if (sig == SIG_GAIN)
                 qe_buf_puts(o, "<b>real gain</b>");
             else if (isfinite(w->mdd))
-                qe_buf_printf(o, "not distinguishable from noise; %zu problems detect "
+                qe_buf_printf(o, "not distinguishable from noise; %zu problem%s detect%s "
                                  "\xe2\x89\xa5 %.1f points",
-                              w->n_paired, 100.0 * w->mdd);
+                              w->n_paired, w->n_paired == 1 ? "" : "s",
+                              w->n_paired == 1 ? "s" : "", 100.0 * w->mdd);
             else
-                qe_buf_printf(o, "not distinguishable from noise; %zu problems cannot "
+                qe_buf_printf(o, "not distinguishable from noise; %zu problem%s cannot "
                                  "estimate the detectable difference",
-                              w->n_paired);
+                              w->n_paired, w->n_paired == 1 ? "" : "s");
         }
         qe_buf_puts(o, "</li>\n");
     }

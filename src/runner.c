@@ -2710,8 +2710,9 @@ int qe_run_task_diagnose(const qe_run_task_summary *t, qe_buf *out)
                             t->task, n, (hi - lo) / 2 * 100, lo > 0 ? lo * 100 : 0.0,
                             hi < 1 ? hi * 100 : 100.0);
         if (isnan(mdd))
-            rc |= qe_buf_printf(out, "; a paired comparison of two precisions on %zu problems "
-                                     "cannot detect any difference (qeval compare)\n", n);
+            rc |= qe_buf_printf(out, "; a paired comparison of two precisions on %zu problem%s "
+                                     "cannot detect any difference (qeval compare)\n",
+                                n, n == 1 ? "" : "s");
         else
             rc |= qe_buf_printf(out,
                                 "; a paired comparison of two precisions on these problems can "

@@ -244,6 +244,10 @@ static void test_table_and_formats(void **state)
     const char *csv[] = {EX "bf16", EX "awq-w3g128", "--format=csv"};
     assert_int_equal(run_compare(csv, 3, 0, &r), 0);
     assert_non_null(strstr(qe_buf_str(&r.out), "math500,none,awq-w3g128,bf16,500,"));
+    /* one value per column: the CI's ends and both truncation rates apart */
+    assert_non_null(strstr(qe_buf_str(&r.out), "delta,ci95_low,ci95_high,mcnemar_p,gained,lost,"
+                                               "trunc%,base_trunc%,mdd,verdict\n"));
+    assert_non_null(strstr(qe_buf_str(&r.out), ",-32.4,-36.7,-27.9,6.1e-40,9,171,-,-,7.5,"));
     cli_done(&r);
 
     const char *base[] = {EX "awq-w3g128", EX "bf16", "--baseline", "bf16", "--task=aime90"};
@@ -283,6 +287,32 @@ static void link_file(const char *dir, const char *target)
 
 /* A sweep writes OUT/<plan name>/<model with / as __>/: --baseline takes
  * the plan name (the run directory's name), not only the served model's. */
+/* The same answers in two places: nothing flipped, and the table says so
+ * instead of an empty "Flipped problems" list. */
+static void test_no_flips(void **state)
+{
+    (void)state;
+    char top[] = "/tmp/qeval-cmpsame-XXXXXX";
+    assert_non_null(mkdtemp(top));
+    char d[200];
+    snprintf(d, sizeof d, "%s/org__model-a", top);
+    assert_int_equal(mkdir(d, 0755), 0);
+    link_file(d, "tests/fixtures/compare/lmeval/org__model-a/results_2025-01-02T03-04-05.000001.json");
+    link_file(d, "tests/fixtures/compare/lmeval/org__model-a/"
+                 "samples_hendrycks_math500_2025-01-02T03-04-05.000001.jsonl");
+    const char *args[] = {"tests/fixtures/compare/lmeval/org__model-a", d};
+    cli_result r;
+    assert_int_equal(run_compare(args, 2, 0, &r), 0);
+    const char *o = qe_buf_str(&r.out);
+    assert_non_null(strstr(o, "identical verdicts on all 40 paired problems"));
+    assert_non_null(strstr(o, "No problem flipped"));
+    assert_null(strstr(o, "Flipped problems"));
+    cli_done(&r);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_baseline_by_run_dir(void **state)
 {
     (void)state;
@@ -488,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_real_example),
         cmocka_unit_test(test_table_and_formats),
         cmocka_unit_test(test_baseline_by_run_dir),
+        cmocka_unit_test(test_no_flips),
         cmocka_unit_test(test_scorer_math),
         cmocka_unit_test(test_report_files),
     };

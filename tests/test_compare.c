@@ -96,6 +96,13 @@ static void test_identical(void **st)
     assert_string_equal(w->verdict, "+0.0 points: identical verdicts on all 100 paired problems");
     assert_true(w->mdd > 0.0 && isfinite(w->mdd));
     qe_compare_result_free(r);
+    /* one problem: singular */
+    qe_compare_model one = {"same", s.b, 1};
+    qe_compare_input in1 = {"math", NULL, {"base", s.b, 1}, &one, 1};
+    assert_int_equal(qe_compare_run(&in1, 1, NULL, &r, &e), 0);
+    assert_string_equal(r->groups[0].rows[0].verdict,
+                        "+0.0 points: identical verdicts on all 1 paired problem");
+    qe_compare_result_free(r);
 }
 
 static void test_unpaired_and_errors(void **st)

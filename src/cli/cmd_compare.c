@@ -339,12 +339,13 @@ static void power_lines(qe_buf *out, const qe_compare_result *r)
             const qe_compare_row *w = &r->groups[g].rows[j];
             qe_buf_printf(out, "  %s/%s %s vs %s: ", w->task, w->filter, w->model, w->baseline);
             if (isnan(w->mdd)) {
-                qe_buf_printf(out, "%zu problems cannot tell even large differences from noise",
-                              w->n_paired);
+                qe_buf_printf(out, "%zu problem%s cannot tell even large differences from noise",
+                              w->n_paired, w->n_paired == 1 ? "" : "s");
             } else {
                 int can2 = w->mdd <= 0.02;
-                qe_buf_printf(out, "%zu problems %s tell 2 points from noise (smallest detectable: %.1f points",
-                              w->n_paired, can2 ? "can" : "cannot", 100.0 * w->mdd);
+                qe_buf_printf(out, "%zu problem%s %s tell 2 points from noise (smallest detectable: %.1f points",
+                              w->n_paired, w->n_paired == 1 ? "" : "s", can2 ? "can" : "cannot",
+                              100.0 * w->mdd);
                 if (!can2 && isfinite(w->n_for_2pt))
                     qe_buf_printf(out, "; 2 points needs ~%.0f", w->n_for_2pt);
                 qe_buf_putc(out, ')');
@@ -435,11 +436,18 @@ int cmd_compare(int argc, char **argv)
         rc = QE_EXIT_IO;
     } else if (format == QE_COMPARE_TABLE) {
         if (flips > 0) {
-            qe_buf_puts(&out, "\nFlipped problems (model answer | baseline answer):\n");
-            if (qe_compare_write_flips(run.res, (size_t)flips, &out, &e)) {
+            qe_buf fl = QE_BUF_INIT;
+            if (qe_compare_write_flips(run.res, (size_t)flips, &fl, &e)) {
                 fprintf(stderr, "qeval compare: %s\n", e.msg);
                 rc = QE_EXIT_IO;
+            } else if (fl.len) {
+                qe_buf_puts(&out, "\nFlipped problems (model answer | baseline answer):\n");
+                qe_buf_append(&out, fl.data, fl.len);
+            } else {
+                qe_buf_puts(&out, "\nNo problem flipped: every model is right and wrong on the "
+                                  "same problems as the baseline.\n");
             }
+            qe_buf_free(&fl);
         }
         power_lines(&out, run.res);
         if (run.math)

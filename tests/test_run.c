@@ -833,6 +833,11 @@ static void faults_retry_and_permanent_failure(void **state)
     char *err = slurp_in(dir, "stderr.txt");
     assert_non_null(strstr(err, "aime24 doc 1 repeat 0"));
     assert_non_null(strstr(err, "overloaded"));
+    /* listed once, then counted */
+    const char *l1 = strstr(err, "aime24 doc 1 repeat 0");
+    assert_null(strstr(l1 + 1, "aime24 doc 1 repeat 0"));
+    assert_non_null(strstr(err, "qeval run: 1 request failed; rerun the same command to ask it "
+                                "again\n"));
     free(err);
     snprintf(md, sizeof md, "%s/m", out2);
     assert_int_equal(count_prefix(md, "results_"), 0); /* incomplete task: no files */

@@ -358,7 +358,18 @@ int cmd_run(int argc, char **argv)
         for (size_t i = 0; i < s.n_failures; i++)
             fprintf(stderr, "  %s\n", s.failures[i]);
     }
-    if (rc) {
+    size_t n_failed = 0;
+    for (size_t i = 0; i < s.n_tasks; i++)
+        n_failed += s.tasks[i].failed;
+    if (rc == QE_ESERVER && s.n_failures && n_failed >= s.n_failures) {
+        /* the list above says which and why */
+        if (n_failed > s.n_failures)
+            fprintf(stderr, "  ... and %zu more\n", n_failed - s.n_failures);
+        fprintf(stderr,
+                "qeval run: %zu request%s failed; rerun the same command to ask %s again\n",
+                n_failed, n_failed == 1 ? "" : "s", n_failed == 1 ? "it" : "them");
+        ret = QE_EXIT_PARTIAL;
+    } else if (rc) {
         fprintf(stderr, "qeval run: %s\n", e.msg[0] ? e.msg : qe_status_name(rc));
         if (rc == QE_ESERVER && s.n_failures)
             ret = QE_EXIT_PARTIAL;

@@ -160,6 +160,7 @@ struct ctx {
     struct gc_buf gc;     /* answers received, not committed yet */
     bool chat;
     char *server_id, *server_root;
+    long long max_model_len; /* smallest reported by the endpoints, 0 = unknown */
     bool offline;        /* server unreachable: only stored answers can be used */
     char offline_why[1100];
     struct tstate *ts;
@@ -295,6 +296,11 @@ static int server_check(struct ctx *c, qe_err *e)
             c->server_id = strdup(id);
             const char *root = json_string_value(json_object_get(m, "root"));
             c->server_root = xstrdup(root);
+            /* vLLM's model card carries max_model_len (prompt + completion) */
+            json_t *mml = json_object_get(m, "max_model_len");
+            if (json_is_integer(mml) && json_integer_value(mml) > 0 &&
+                (!c->max_model_len || json_integer_value(mml) < c->max_model_len))
+                c->max_model_len = (long long)json_integer_value(mml);
         }
     }
     json_decref(j);
@@ -425,6 +431,20 @@ static int find_offline_run(struct ctx *c, struct tstate *ts, const json_t *cfg,
     return 0;
 }
 
+/* The max_tokens a request with these merged gen kwargs carries, -1 if none. */
+static long long kw_max_tokens(const json_t *merged, long long seed)
+{
+    json_t *probe = json_object();
+    long long v = -1;
+    if (probe && !qe_genkw_request(merged, seed, probe, NULL)) {
+        json_t *m = json_object_get(probe, "max_tokens");
+        if (json_is_integer(m))
+            v = (long long)json_integer_value(m);
+    }
+    json_decref(probe);
+    return v;
+}
+
 /* The task's gen kwargs merged with --gen-kwargs, its base seed, and the
  * mapping checked once, so a bad max_gen_toks fails before any request.
  * *merged is the caller's (NULL on error). */
@@ -447,6 +467,37 @@ static int task_genkw(const qe_task *t, const json_t *cli_kw, long long base_see
         *merged = NULL;
     }
     return rc;
+}
+
+/* A max_tokens that does not fit in the server's max_model_len with any
+ * prompt makes vLLM refuse every request (HTTP 400, "This model's maximum
+ * context length is N tokens. However, you requested X tokens (P in the
+ * messages, M in the completion)", its input validation in
+ * serving_engine.py; e.g. vllm-project/vllm#20409): say so before asking
+ * anything. Prompts that overflow a max_tokens below it still fail one by
+ * one, with that message. */
+static int check_room(const struct ctx *c, const json_t *cli_kw, qe_err *e)
+{
+    if (c->max_model_len <= 0)
+        return 0;
+    for (size_t i = 0; i < c->o->n_tasks; i++) {
+        const qe_task *t = qe_task_find(c->o->tasks[i]);
+        json_t *merged = NULL;
+        long long seed = 0;
+        int rc = task_genkw(t, cli_kw, (long long)c->o->seed, &merged, &seed, e);
+        long long mt = rc ? -1 : kw_max_tokens(merged, seed);
+        json_decref(merged);
+        if (rc)
+            return rc;
+        if (mt >= c->max_model_len)
+            return qe_err_set(e, QE_EINVAL,
+                              "%s: max_gen_toks %lld does not fit in the server's max_model_len "
+                              "%lld (GET /v1/models): every request would be refused; the "
+                              "prompt's tokens plus max_gen_toks must fit, e.g. --gen-kwargs "
+                              "max_gen_toks=%lld, or serve a longer max_model_len",
+                              qe_task_name(t), mt, c->max_model_len, c->max_model_len / 2);
+    }
+    return 0;
 }
 
 static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe_err *e)
@@ -1285,15 +1336,7 @@ struct tout {
 /* The max_tokens a request of ts carries, -1 if none. */
 static long long sent_max_tokens(const struct tstate *ts)
 {
-    json_t *probe = json_object();
-    long long v = -1;
-    if (probe && !qe_genkw_request(ts->merged, ts->seed, probe, NULL)) {
-        json_t *m = json_object_get(probe, "max_tokens");
-        if (json_is_integer(m))
-            v = (long long)json_integer_value(m);
-    }
-    json_decref(probe);
-    return v;
+    return kw_max_tokens(ts->merged, ts->seed);
 }
 
 char *qe_run_example_text(const char *s)
@@ -2458,6 +2501,10 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
         }
     }
     c.copts.base_url = o->base_urls[0];
+    if (!c.offline && (rc = check_room(&c, cli_kw, e))) {
+        s->bad_options = rc == QE_EINVAL;
+        goto out;
+    }
     /* then the output directory and the store: an unwritable path, or a
      * store another qeval holds, fails before any question is asked */
     sdir = store_dir(o->output_path);

@@ -47,6 +47,10 @@ enum fault_kind {
     F_TRICKLE, F_DIE_AFTER, F_BADUTF8, F_CLOSE,
 };
 
+/* What /v1/models and /tokenize report without --max-model-len: a long
+ * context, above every task's max_gen_toks (qeval run checks it). */
+#define UNLIMITED_MODEL_LEN 131072L
+
 struct fault {
     enum fault_kind kind;
     long n;          /* how many requests it applies to; <0 = all */
@@ -79,7 +83,7 @@ struct server {
     const char *model;
     const char *default_answer;
     const char *api_key;        /* NULL: no auth; else "Bearer KEY" required */
-    long max_model_len;
+    long max_model_len; /* 0: no limit, reported as UNLIMITED_MODEL_LEN */
     bool flat_errors;
     long latency_ms;            /* global extra latency */
     struct fault faults[MAX_FAULTS];
@@ -797,7 +801,7 @@ static struct MHD_Response *handle_tokenize(struct server *s, struct req *rq)
         rq->prompt = strdup(qe_buf_str(&p));
         qe_buf b = QE_BUF_INIT;
         qe_buf_printf(&b, "{\"count\":%zu,\"max_model_len\":%ld,\"tokens\":[", p.len,
-                      s->max_model_len > 0 ? s->max_model_len : 4096);
+                      s->max_model_len > 0 ? s->max_model_len : UNLIMITED_MODEL_LEN);
         for (size_t i = 0; i < p.len; i++)
             qe_buf_printf(&b, i ? ",%u" : "%u", (unsigned char)p.data[i]);
         qe_buf_puts(&b, "],\"token_strs\":null}");
@@ -853,7 +857,7 @@ static struct MHD_Response *handle_models(struct server *s)
                   (long)time(NULL));
     json_str(&b, s->model, strlen(s->model));
     qe_buf_printf(&b, ",\"parent\":null,\"max_model_len\":%ld}]}",
-                  s->max_model_len > 0 ? s->max_model_len : 4096);
+                  s->max_model_len > 0 ? s->max_model_len : UNLIMITED_MODEL_LEN);
     return resp_buf(&b, "application/json");
 }
 

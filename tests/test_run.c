@@ -1358,6 +1358,41 @@ static void repeats_extend_without_reasking(void **state)
     free(dir);
 }
 
+/* A max_gen_toks that cannot fit in the server's max_model_len (aime24's
+ * default 32768 against vLLM serving 4096) is refused before anything is
+ * created or asked, with what to do instead of 30 identical HTTP 400s. */
+static void max_model_len_refused_before_asking(void **state)
+{
+    (void)state;
+    char *dir = mktemp_dir();
+    char out[4200], log[4200];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    struct srv s;
+    const char *sargs[] = {"--model", "m", "--max-model-len", "4096", "--request-log", log,
+                           "--default-answer", "$\\boxed{1}$", NULL};
+    srv_start(&s, sargs);
+    const char *a1[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24",
+                        "--apply-chat-template", "--output-path", out, NULL};
+    assert_int_equal(qeval(dir, a1), 2);
+    char *err = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err, "aime24: max_gen_toks 32768 does not fit in the server's "
+                                "max_model_len 4096 (GET /v1/models)"));
+    free(err);
+    assert_int_equal(access(out, F_OK), -1);
+    char *all = slurp(log, NULL);
+    assert_null(strstr(all ? all : "", "completions"));
+    free(all);
+    /* a max_gen_toks that fits runs */
+    const char *a2[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit", "2",
+                        "--apply-chat-template", "--gen-kwargs", "max_gen_toks=1024",
+                        "--output-path", out, NULL};
+    assert_int_equal(qeval(dir, a2), 0);
+    srv_stop(&s);
+    rm_rf(dir);
+    free(dir);
+}
+
 static int count_completions(const char *log)
 {
     char *all = slurp(log, NULL);
@@ -1731,6 +1766,7 @@ int main(void)
         cmocka_unit_test(truncation_and_reasoning),
         cmocka_unit_test(server_dies_and_returns),
         cmocka_unit_test(repeats_extend_without_reasking),
+        cmocka_unit_test(max_model_len_refused_before_asking),
         cmocka_unit_test(two_endpoints_share_and_fail_over),
         cmocka_unit_test(think_cutoff_explained),
         cmocka_unit_test(no_think_explanation_when_answers_finish),

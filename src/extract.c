@@ -364,12 +364,71 @@ static int operand_of_expression(const char *t, size_t n, size_t b, size_t e)
     return 0;
 }
 
+static int is_opener(char c)
+{
+    return c == '(' || c == '[' || c == '{';
+}
+
+static int is_closer(char c)
+{
+    return c == ')' || c == ']' || c == '}';
+}
+
+/* Walks from t[i] in direction dir (-1 leftwards, +1 rightwards) to the end
+ * of the line, stepping over balanced brackets, until it has crossed `want`
+ * brackets that enclose the start point (openers going left, closers going
+ * right; any kinds, mixed as in [0,1)). Returns how many it crossed; *commas
+ * counts the commas passed up to the last one. */
+static size_t scan_enclosing(const char *t, size_t n, size_t i, int dir, size_t want, size_t *commas)
+{
+    size_t depth = 0, crossed = 0, seen = 0;
+    *commas = 0;
+    while (crossed < want && (dir < 0 ? i > 0 : i < n)) {
+        char c = dir < 0 ? t[--i] : t[i++];
+        if (c == '\n')
+            break;
+        if (c == ',')
+            seen++;
+        else if (dir < 0 ? is_closer(c) : is_opener(c))
+            depth++;
+        else if (dir < 0 ? is_opener(c) : is_closer(c)) {
+            if (depth)
+                depth--;
+            else {
+                crossed++;
+                *commas = seen;
+            }
+        }
+    }
+    return crossed;
+}
+
+/* A number inside brackets that open and close on its line, where the
+ * outermost such pair holds a comma, is an element (or a piece of one) of a
+ * tuple, interval or set: (3,-1), [0,\infty), (1,2], \{1,2,3\}, (a, 5).
+ * Commas inside the number count: in brackets they separate elements, as
+ * the verifier reads them. A number in brackets without a comma, (5) or [5],
+ * is not a collection. b and e bound the number in t[0..n). */
+static int element_of_group(const char *t, size_t n, size_t b, size_t e)
+{
+    size_t lc, rc;
+    /* the openers before it, the closers after it that match them (and the
+     * commas up to the outermost), then the commas back to that opener */
+    size_t levels = scan_enclosing(t, n, b, -1, (size_t)-1, &lc);
+    levels = scan_enclosing(t, n, e, +1, levels, &rc);
+    if (!levels)
+        return 0;
+    scan_enclosing(t, n, b, -1, levels, &lc);
+    return lc || rc || memchr(t + b, ',', e - b) != NULL;
+}
+
 /* The last simple number not glued to a preceding letter ("AZ2A" holds none,
  * "5cm" is 5): an optionally signed integer or decimal with thousands
  * separators, an integer fraction a/b, a mixed number "3 1/2", each with an
  * optional trailing % or \%. When that number is an operand of a larger
- * expression (see operand_of_expression; also a date 3/4/2021) the rule
- * finds nothing rather than a piece of the expression. */
+ * expression (see operand_of_expression; also a date 3/4/2021) or an element
+ * of a tuple, interval or set (element_of_group) the rule finds nothing
+ * rather than a piece of the expression. */
 static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
 {
     size_t e = n;
@@ -407,7 +466,7 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
             e++;
         else if (e + 1 < n && t[e] == '\\' && t[e + 1] == '%')
             e += 2;
-        if (operand_of_expression(t, n, b, e))
+        if (operand_of_expression(t, n, b, e) || element_of_group(t, n, b, e))
             return 0;
         *s = b;
         *l = e - b;

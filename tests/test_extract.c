@@ -161,6 +161,34 @@ static void test_last_number_not_inside_expressions(void **state)
     assert_string_equal(X1("number", "there are 9 5-digit numbers"), "5");
 }
 
+static void test_last_number_not_an_element(void **state)
+{
+    (void)state;
+    /* an element of a bracketed group with a comma is a piece of a tuple,
+     * interval or set: nothing, and the short rule takes the group whole */
+    static const char *const groups[] = {
+        "(3,-1)", "[0,\\infty)", "(1,2]", "[1,2)", "\\{1,2,3\\}", "(a, 5)", "(5, f(3))",
+        "\\left( 3, -1 \\right)", "We get 7 (since 3, 4 add up)",
+    };
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+        const char *got = X1("number", groups[i]);
+        if (strcmp(got, "<none>"))
+            fail_msg("%s -> %s", groups[i], got);
+    }
+    int m;
+    assert_string_equal(X("(1,2]", &m), "(1,2]");
+    assert_int_equal(m, QE_EXTRACT_SHORT);
+    /* no comma in the brackets, brackets closed before it, prose commas,
+     * thousands separators: a number as before */
+    assert_string_equal(X("(5)", &m), "5");
+    assert_int_equal(m, QE_EXTRACT_LAST_NUMBER);
+    assert_string_equal(X1("number", "[5]"), "5");
+    assert_string_equal(X1("number", "f(3)"), "3");
+    assert_string_equal(X1("number", "the points (1,2) and (3,4) give 7"), "7");
+    assert_string_equal(X1("number", "I had 3, so now I have 7"), "7");
+    assert_string_equal(X1("number", "The total is 1,234 dollars"), "1,234");
+}
+
 static void test_short_response_whole(void **state)
 {
     (void)state;
@@ -244,6 +272,11 @@ static void test_hostile_input(void **state)
     (void)qe_extract_answer(t, n, NULL, &s, &l);
     memset(t, '$', n);
     (void)qe_extract_answer(t, n, NULL, &s, &l);
+    /* one line of deeply nested groups, "(1,(1,...))": the bracket scans
+     * stay linear, and the last 1 is an element */
+    for (size_t i = 0; i < n; i++)
+        t[i] = i < n / 2 ? "(1,"[i % 3] : ')';
+    assert_int_equal(qe_extract_answer(t, n, NULL, &s, &l), QE_EXTRACT_NONE);
     free(t);
     assert_int_equal(qe_extract_answer("", 0, NULL, &s, &l), QE_EXTRACT_NONE);
 }
@@ -255,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_think_blocks_ignored),    cmocka_unit_test(test_marker_and_spans),
         cmocka_unit_test(test_last_number),             cmocka_unit_test(test_last_number_whole_simple_number),
         cmocka_unit_test(test_last_number_not_inside_expressions),
+        cmocka_unit_test(test_last_number_not_an_element),
         cmocka_unit_test(test_short_response_whole),    cmocka_unit_test(test_configurable_order),
         cmocka_unit_test(test_hostile_input),
     };

@@ -47,10 +47,6 @@ enum fault_kind {
     F_TRICKLE, F_DIE_AFTER, F_BADUTF8, F_CLOSE,
 };
 
-/* What /v1/models and /tokenize report without --max-model-len: a long
- * context, above every task's max_gen_toks (qeval run checks it). */
-#define UNLIMITED_MODEL_LEN 131072L
-
 struct fault {
     enum fault_kind kind;
     long n;          /* how many requests it applies to; <0 = all */
@@ -83,7 +79,7 @@ struct server {
     const char *model;
     const char *default_answer;
     const char *api_key;        /* NULL: no auth; else "Bearer KEY" required */
-    long max_model_len; /* 0: no limit, reported as UNLIMITED_MODEL_LEN */
+    long max_model_len; /* 0: no limit, and none reported (as a server that is not vLLM) */
     bool flat_errors;
     long latency_ms;            /* global extra latency */
     struct fault faults[MAX_FAULTS];
@@ -800,8 +796,10 @@ static struct MHD_Response *handle_tokenize(struct server *s, struct req *rq)
     } else {
         rq->prompt = strdup(qe_buf_str(&p));
         qe_buf b = QE_BUF_INIT;
-        qe_buf_printf(&b, "{\"count\":%zu,\"max_model_len\":%ld,\"tokens\":[", p.len,
-                      s->max_model_len > 0 ? s->max_model_len : UNLIMITED_MODEL_LEN);
+        qe_buf_printf(&b, "{\"count\":%zu,", p.len);
+        if (s->max_model_len > 0)
+            qe_buf_printf(&b, "\"max_model_len\":%ld,", s->max_model_len);
+        qe_buf_puts(&b, "\"tokens\":[");
         for (size_t i = 0; i < p.len; i++)
             qe_buf_printf(&b, i ? ",%u" : "%u", (unsigned char)p.data[i]);
         qe_buf_puts(&b, "],\"token_strs\":null}");
@@ -856,8 +854,10 @@ static struct MHD_Response *handle_models(struct server *s)
     qe_buf_printf(&b, ",\"object\":\"model\",\"created\":%ld,\"owned_by\":\"vllm\",\"root\":",
                   (long)time(NULL));
     json_str(&b, s->model, strlen(s->model));
-    qe_buf_printf(&b, ",\"parent\":null,\"max_model_len\":%ld}]}",
-                  s->max_model_len > 0 ? s->max_model_len : UNLIMITED_MODEL_LEN);
+    qe_buf_puts(&b, ",\"parent\":null");
+    if (s->max_model_len > 0)
+        qe_buf_printf(&b, ",\"max_model_len\":%ld", s->max_model_len);
+    qe_buf_puts(&b, "}]}");
     return resp_buf(&b, "application/json");
 }
 

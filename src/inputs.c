@@ -583,19 +583,6 @@ static const char *sv(const json_t *v)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static long tokens_of(const json_t *o)
-{
-    const json_t *v = json_object_get(o, "completion_tokens");
-    if (!v) {
-        v = json_object_get(o, "tokens");
-        if (json_is_object(v)) {
-            const json_t *c = json_object_get(v, "completion");
-            v = c ? c : json_object_get(v, "completion_tokens");
-        }
-    }
-    return json_is_integer(v) ? (long)json_integer_value(v) : -1;
-}
-
 static char *text_of(const json_t *v)
 {
     if (json_is_string(v))
@@ -719,7 +706,7 @@ static int read_file(loader *L, size_t input, file_ent *f, size_t *total, qe_err
             if (!r.gold && json_object_get(o, "target"))
                 r.gold = keep_str(p, text_of(json_object_get(o, "target")));
             r.finish_reason = sv(json_object_get(o, "finish_reason"));
-            r.completion_tokens = tokens_of(o);
+            r.completion_tokens = qe_lmeval_completion_tokens(o);
         }
         /* lines may carry their own filter in verdicts files too */
         if (!filter || !*filter)

@@ -595,21 +595,8 @@ static char *text_of(const json_t *v)
  * last "####" (as in rescore). Rewrites s in place; other tasks unchanged. */
 static char *gsm8k_final(const char *task, char *s)
 {
-    if (strcmp(task, "gsm8k"))
-        return s;
-    char *h = NULL;
-    for (char *q = s; (q = strstr(q, "####")); q += 4)
-        h = q;
-    if (!h)
-        return s;
-    h += 4;
-    while (*h == ' ' || *h == '\t' || *h == '\n' || *h == '\r')
-        h++;
-    size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\n' || h[n - 1] == '\r'))
-        n--;
-    memmove(s, h, n);
-    s[n] = '\0';
+    if (!strcmp(task, "gsm8k"))
+        qe_lm_gsm8k_final_answer(s);
     return s;
 }
 

@@ -633,7 +633,7 @@ static void pct(char *out, size_t cap, double v)
         snprintf(out, cap, "-");
 }
 
-static void fmt_p(char *out, size_t cap, double p)
+void qe_compare_format_p_cell(char *out, size_t cap, double p)
 {
     if (!isfinite(p))
         snprintf(out, cap, "-");
@@ -663,7 +663,7 @@ static void row_cells(const qe_compare_row *w, char cells[NCOL][96], int csv)
     snprintf(a, sizeof a, "%+.1f", 100.0 * w->ci_low);
     snprintf(b, sizeof b, "%+.1f", 100.0 * w->ci_high);
     snprintf(cells[8], 96, csv ? "%s;%s" : "[%s, %s]", a, b);
-    fmt_p(cells[9], 96, w->mcnemar_p);
+    qe_compare_format_p_cell(cells[9], 96, w->mcnemar_p);
     snprintf(cells[10], 96, "%llu", (unsigned long long)w->gained_n);
     snprintf(cells[11], 96, "%llu", (unsigned long long)w->lost_n);
     pct(a, sizeof a, w->m.truncation_rate);

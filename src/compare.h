@@ -141,6 +141,9 @@ int qe_compare_write_flips(const qe_compare_result *r, size_t max_per_row, qe_bu
                            qe_err *err);
 /* The JSON array as a jansson value (new reference; caller json_decref). */
 json_t *qe_compare_to_json(const qe_compare_result *r);
+/* A McNemar p as the mcnemar_p column prints it (report's table too, so
+ * both agree): "-" when not finite, %.1e below 1e-4, else %.4f. */
+void qe_compare_format_p_cell(char *out, size_t cap, double p);
 
 /* Config mismatch: differences between two run configs (JSON objects with
  * gen kwargs, limit, chat template sha, system instruction, thinking,

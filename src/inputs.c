@@ -589,19 +589,6 @@ static const char *sv(const json_t *v)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static long tokens_of(const json_t *o)
-{
-    const json_t *v = json_object_get(o, "completion_tokens");
-    if (!v) {
-        v = json_object_get(o, "tokens");
-        if (json_is_object(v)) {
-            const json_t *c = json_object_get(v, "completion");
-            v = c ? c : json_object_get(v, "completion_tokens");
-        }
-    }
-    return json_is_integer(v) ? (long)json_integer_value(v) : -1;
-}
-
 static char *text_of(const json_t *v)
 {
     if (json_is_string(v))
@@ -614,21 +601,8 @@ static char *text_of(const json_t *v)
  * last "####" (as in rescore). Rewrites s in place; other tasks unchanged. */
 static char *gsm8k_final(const char *task, char *s)
 {
-    if (strcmp(task, "gsm8k"))
-        return s;
-    char *h = NULL;
-    for (char *q = s; (q = strstr(q, "####")); q += 4)
-        h = q;
-    if (!h)
-        return s;
-    h += 4;
-    while (*h == ' ' || *h == '\t' || *h == '\n' || *h == '\r')
-        h++;
-    size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\n' || h[n - 1] == '\r'))
-        n--;
-    memmove(s, h, n);
-    s[n] = '\0';
+    if (!strcmp(task, "gsm8k"))
+        qe_lm_gsm8k_final_answer(s);
     return s;
 }
 
@@ -725,7 +699,7 @@ static int read_file(loader *L, size_t input, file_ent *f, size_t *total, qe_err
             if (!r.gold && json_object_get(o, "target"))
                 r.gold = keep_str(p, text_of(json_object_get(o, "target")));
             r.finish_reason = sv(json_object_get(o, "finish_reason"));
-            r.completion_tokens = tokens_of(o);
+            r.completion_tokens = qe_lmeval_completion_tokens(o);
         }
         /* lines may carry their own filter in verdicts files too */
         if (!filter || !*filter)

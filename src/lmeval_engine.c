@@ -17,6 +17,7 @@
 
 #include "engine.h"
 #include "lmeval_io.h"
+#include "paths.h"
 #include "proc.h"
 
 #define MAX_ARGS 64
@@ -307,22 +308,6 @@ static void kill_group(pid_t pgid, double grace)
     kill(-pgid, SIGKILL);
 }
 
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return -1;
-    for (char *c = tmp + 1; *c; c++) {
-        if (*c != '/')
-            continue;
-        *c = '\0';
-        if (mkdir(tmp, 0755) && errno != EEXIST)
-            return -1;
-        *c = '/';
-    }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, const char *log_path,
                   volatile sig_atomic_t *stop, double grace, qe_lmeval_result *res, qe_err *err)
 {
@@ -339,7 +324,7 @@ int qe_lmeval_run(const qe_plan *p, size_t mi, size_t ti, const char *out_json, 
     size_t bl = strlen(base);
     char stem[1024];
     snprintf(stem, sizeof stem, "%.*s", (int)(bl > 5 && !strcmp(base + bl - 5, ".json") ? bl - 5 : bl), base);
-    if (mkdirs(dir))
+    if (qe_paths_mkdirs(dir))
         return qe_err_set(err, QE_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
 
     char **before;

@@ -228,6 +228,19 @@ int qe_lmeval_text(const json_t *v, qe_buf *scratch, const char **out)
     return 0;
 }
 
+long qe_lmeval_completion_tokens(const json_t *o)
+{
+    const json_t *v = json_object_get(o, "completion_tokens");
+    if (!v) {
+        v = json_object_get(o, "tokens");
+        if (json_is_object(v)) {
+            const json_t *c = json_object_get(v, "completion");
+            v = c ? c : json_object_get(v, "completion_tokens");
+        }
+    }
+    return json_is_integer(v) ? (long)json_integer_value(v) : -1;
+}
+
 static long int_or(const json_t *v, long dflt)
 {
     if (json_is_integer(v))

@@ -122,6 +122,11 @@ typedef struct {
  * QE_ENOMEM. */
 int qe_lmeval_text(const json_t *v, qe_buf *scratch, const char **out);
 
+/* The completion token count a samples or verdicts line records:
+ * "completion_tokens", else "tokens": {"completion"} or
+ * {"completion_tokens"}; -1 when absent or not an integer. */
+long qe_lmeval_completion_tokens(const json_t *line);
+
 typedef struct qe_lmeval_samples qe_lmeval_samples;
 
 /* Opens for streaming; memory is bounded by the longest line. */

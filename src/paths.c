@@ -2,8 +2,10 @@
 #include "paths.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fnmatch.h>
 #include <glob.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +19,24 @@ typedef struct {
     int rc;              /* first hard failure (ENOMEM, ELIMIT) */
     qe_err *e;
 } walker;
+
+int qe_paths_mkdirs(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *c = tmp + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (mkdir(tmp, 0755) && errno != EEXIST)
+            return -1;
+        *c = '/';
+    }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
 
 int qe_paths_ends_with(const char *s, const char *suf)
 {

@@ -45,6 +45,10 @@ void qe_paths_free(qe_paths *p);
 int qe_paths_ends_with(const char *s, const char *suffix);
 const char *qe_paths_base(const char *path); /* after the last '/' */
 
+/* mkdir -p with mode 0755 (existing directories are fine). 0, or -1 with
+ * errno set (ENAMETOOLONG for a path of 4096 bytes or more). */
+int qe_paths_mkdirs(const char *path);
+
 /* The resolved directory of a file (malloc'd; the path's own directory
  * part when it cannot be resolved; NULL when out of memory). A run's
  * files share it: lm-eval writes OUT/<model with '/' as "__">/. */

@@ -194,19 +194,6 @@ static const char *text_of(const json_t *v, qe_buf *b)
     return qe_buf_str(b);
 }
 
-static long tokens_of(const json_t *o)
-{
-    const json_t *v = json_object_get(o, "completion_tokens");
-    if (!v) {
-        v = json_object_get(o, "tokens");
-        if (json_is_object(v)) {
-            const json_t *c = json_object_get(v, "completion");
-            v = c ? c : json_object_get(v, "completion_tokens");
-        }
-    }
-    return json_is_integer(v) ? (long)json_integer_value(v) : -1;
-}
-
 int qe_records_next(qe_records *r, qe_record *rec, qe_err *e)
 {
     memset(rec, 0, sizeof *rec);
@@ -221,7 +208,7 @@ int qe_records_next(qe_records *r, qe_record *rec, qe_err *e)
     rec->doc_id_text = s.doc_id_is_int ? text_of(json_object_get(o, "doc_id"), &r->id) : s.doc_id_text;
     rec->doc_hash = or_empty(s.doc_hash);
     rec->finish_reason = or_empty(sv(json_object_get(o, "finish_reason")));
-    rec->completion_tokens = tokens_of(o);
+    rec->completion_tokens = qe_lmeval_completion_tokens(o);
     if (r->kind == QE_RECORDS_VERDICTS) {
         json_t *c = json_object_get(o, "correct");
         if (json_is_boolean(c))

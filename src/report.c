@@ -150,16 +150,6 @@ static void model_acc(const qe_compare_model *m, double *acc, double *lo, double
     }
 }
 
-static void fmt_p(char *out, size_t cap, double p)
-{
-    if (!isfinite(p))
-        snprintf(out, cap, "-");
-    else if (p < 1e-4)
-        snprintf(out, cap, "%.1e", p);
-    else
-        snprintf(out, cap, "%.4f", p);
-}
-
 /* p as the verdict sentences print it (compare.c's rounding), escaped. */
 static void put_p_words(qe_buf *o, double p)
 {
@@ -371,7 +361,7 @@ static void summary_table(qe_buf *o, const qe_compare_result *r)
         for (size_t j = 0; j < gr->in->n_models; j++) {
             const qe_compare_row *w = &gr->rows[j];
             char p[32];
-            fmt_p(p, sizeof p, w->mcnemar_p);
+            qe_compare_format_p_cell(p, sizeof p, w->mcnemar_p);
             int sig = row_sig(w);
             const char *cls = sig == SIG_LOSS ? " sig-loss" : sig == SIG_GAIN ? " sig-gain" : "";
             qe_buf_printf(o, "<tr class=\"main%s\"><td>", cls);

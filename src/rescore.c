@@ -332,22 +332,11 @@ int qe_rescore_math_gold(const char *task, const json_t *doc, char **out, qe_err
     int rc = qe_lm_gold(task, doc, out, se);
     if (rc || strcmp(task, "gsm8k"))
         return rc;
-    char *h = NULL;
-    for (char *p = *out; (p = strstr(p, "####")); p += 4)
-        h = p;
-    if (!h) {
+    if (qe_lm_gsm8k_final_answer(*out)) {
         free(*out);
         *out = NULL;
         return qe_err_set(se, QE_EINVAL, "gsm8k doc: the answer has no '####'");
     }
-    h += 4;
-    while (*h == ' ' || *h == '\t' || *h == '\n' || *h == '\r')
-        h++;
-    size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\n' || h[n - 1] == '\r'))
-        n--;
-    memmove(*out, h, n);
-    (*out)[n] = '\0';
     return 0;
 }
 

@@ -774,6 +774,24 @@ oom:
     return NULL;
 }
 
+int qe_lm_gsm8k_final_answer(char *s)
+{
+    char *h = NULL;
+    for (char *q = s; (q = strstr(q, "####")); q += 4)
+        h = q;
+    if (!h)
+        return -1;
+    h += 4;
+    while (*h == ' ' || *h == '\t' || *h == '\n' || *h == '\r')
+        h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\n' || h[n - 1] == '\r'))
+        n--;
+    memmove(s, h, n);
+    s[n] = '\0';
+    return 0;
+}
+
 int qe_lm_gsm8k_exact_match(const char *pred, const char *ref, char **norm_pred, char **norm_ref)
 {
     char *p = gsm8k_normalize(pred), *r = gsm8k_normalize(ref);

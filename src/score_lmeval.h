@@ -62,6 +62,11 @@ int qe_lm_extract_answer(const char *task, const char *response, char **out);
  * malloc'd filtered response ("[invalid]" when nothing matches). */
 int qe_lm_gsm8k_filter(const char *which, const char *response, char **out, qe_err *err);
 
+/* gsm8k's final answer in a worked answer: rewrites s in place to the text
+ * after its last "####", spaces, tabs and line ends trimmed. 0, or -1 with
+ * s unchanged when s has no "####". */
+int qe_lm_gsm8k_final_answer(char *s);
+
 /* gsm8k exact_match (HF-evaluate style, regexes_to_ignore "," "\$"
  * "(?s).*#### " "\.$", ignore_case, numpy <U width truncation) of pred vs
  * ref. If norm_pred/norm_ref are non-NULL they receive the malloc'd

@@ -20,6 +20,7 @@
 
 #include "engine.h"
 #include "lmeval_engine.h"
+#include "paths.h"
 #include "proc.h"
 #include "task.h"
 
@@ -330,24 +331,6 @@ static char *join_path(const char *a, const char *b)
     qe_buf x = QE_BUF_INIT;
     qe_buf_printf(&x, "%s/%s", a, b);
     return qe_buf_detach(&x);
-}
-
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *c = tmp + 1; *c; c++) {
-        if (*c != '/')
-            continue;
-        *c = '\0';
-        if (mkdir(tmp, 0755) && errno != EEXIST)
-            return -1;
-        *c = '/';
-    }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
 }
 
 static char *pair_key(const qe_plan *p, size_t mi, size_t ti)
@@ -783,7 +766,7 @@ static int ensure_server(sweep *s, size_t mi)
 
     char *dir = join_path(s->out_dir, m->name);
     char *log = dir ? join_path(dir, "vllm_serve.log") : NULL;
-    if (!log || mkdirs(dir)) {
+    if (!log || qe_paths_mkdirs(dir)) {
         char why[512];
         snprintf(why, sizeof why, "cannot create %s: %s", dir ? dir : "output dir", strerror(errno));
         free(dir);
@@ -1200,7 +1183,7 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
     int rc = sweep_init(&s, p, o, r, err);
     if (!rc && p->engine.kind != QE_PLAN_ENGINE_LMEVAL && (!o->eval || !o->free_summary))
         rc = qe_err_set(err, QE_EINVAL, "sweep: no evaluation function (runner) given");
-    if (!rc && mkdirs(s.out_dir))
+    if (!rc && qe_paths_mkdirs(s.out_dir))
         rc = qe_err_set(err, QE_EIO, "%s: cannot create output directory: %s", s.out_dir, strerror(errno));
     if (!rc && !(s.state_path = join_path(s.out_dir, QE_SWEEP_STATE_FILE)))
         rc = qe_err_set(err, QE_ENOMEM, "out of memory");

@@ -1,5 +1,6 @@
 /* jsonl_cases: iterate a golden-cases file (tests/cases/NAME.jsonl) from a
  * cmocka test. Header-only; include after <cmocka.h> and <jansson.h>.
+ * each_case_arg also passes the caller's context and jansson flags.
  * Blank lines and lines starting with '#' are skipped; a line that is not
  * JSON fails the test with file:line. */
 #ifndef QE_JSONL_CASES_H
@@ -9,10 +10,12 @@
 #include <stdlib.h>
 
 typedef void (*case_fn)(json_t *c, int line);
+typedef void (*case_arg_fn)(json_t *c, int line, void *arg);
 
-/* Calls fn on every case of path (relative to the repository root);
+/* Calls fn(case, line, arg) on every case of path (relative to the
+ * repository root), each line parsed with jansson's json_loads flags;
  * returns how many. */
-static inline int each_case(const char *path, case_fn fn)
+static inline int each_case_arg(const char *path, size_t flags, case_arg_fn fn, void *arg)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -25,16 +28,33 @@ static inline int each_case(const char *path, case_fn fn)
         if (line[0] == '\n' || line[0] == '#')
             continue;
         json_error_t je;
-        json_t *c = json_loads(line, 0, &je);
+        json_t *c = json_loads(line, flags, &je);
         if (!c)
             fail_msg("%s:%d: bad JSON: %s", path, lineno, je.text);
-        fn(c, lineno);
+        fn(c, lineno, arg);
         json_decref(c);
         n++;
     }
     free(line);
     fclose(f);
     return n;
+}
+
+struct each_case_fn {
+    case_fn fn;
+};
+
+static inline void each_case_call(json_t *c, int line, void *arg)
+{
+    ((const struct each_case_fn *)arg)->fn(c, line);
+}
+
+/* Calls fn on every case of path (relative to the repository root);
+ * returns how many. */
+static inline int each_case(const char *path, case_fn fn)
+{
+    struct each_case_fn w = {fn};
+    return each_case_arg(path, 0, each_case_call, &w);
 }
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli_run.h"
+#include "jsonl_cases.h"
 
 #define EX "examples/r1-distill-1.5b-quant/"
 
@@ -65,8 +66,9 @@ static void assert_near(double got, double want, double tol, const char *what)
     }
 }
 
-static void check_case(const json_t *c)
+static void check_case(json_t *c, int line)
 {
+    (void)line;
     const char *name = json_string_value(json_object_get(c, "name"));
     json_t *args = json_object_get(c, "args");
     const char *argv[48];
@@ -146,20 +148,32 @@ static void check_case(const json_t *c)
 static void test_golden_cases(void **state)
 {
     (void)state;
-    FILE *f = fopen("tests/cases/compare_cli.jsonl", "r");
-    assert_non_null(f);
-    char *line = NULL;
-    size_t cap = 0, n = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_t *c = json_loads(line, 0, NULL);
-        assert_non_null(c);
-        check_case(c);
-        json_decref(c);
-        n++;
-    }
-    free(line);
-    fclose(f);
-    assert_true(n >= 10);
+    assert_true(each_case("tests/cases/compare_cli.jsonl", check_case) >= 10);
+}
+
+/* One line of stats_r1_example.jsonl against the row of compare's JSON
+ * array a for the same task and model. */
+static void r1_example_row(json_t *c, int line, void *arg)
+{
+    (void)line;
+    json_t *a = arg;
+    const char *task = json_string_value(json_object_get(c, "task"));
+    const char *model = json_string_value(json_object_get(c, "model"));
+    json_t *o = find_row(a, task, model);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "baseline")), "bf16");
+    assert_int_equal(json_integer_value(json_object_get(o, "n_paired")),
+                     json_integer_value(json_object_get(c, "n_paired")));
+    assert_int_equal(json_array_size(json_object_get(o, "gained")),
+                     json_integer_value(json_object_get(c, "gained")));
+    assert_int_equal(json_array_size(json_object_get(o, "lost")),
+                     json_integer_value(json_object_get(c, "lost")));
+    assert_near(json_number_value(json_object_get(o, "accuracy")),
+                json_number_value(json_object_get(c, "accuracy")), 1e-12, "accuracy");
+    assert_near(100 * json_number_value(json_object_get(o, "delta")),
+                json_number_value(json_object_get(c, "delta_points")), 1e-9, "delta");
+    double p = json_number_value(json_object_get(c, "mcnemar_p"));
+    assert_near(json_number_value(json_object_get(o, "mcnemar_p")), p, 1e-6 * p, "p");
 }
 
 static void test_real_example(void **state)
@@ -174,35 +188,7 @@ static void test_real_example(void **state)
     assert_int_equal(json_array_size(a), 10);
     /* pairing by doc_id is announced: the example has no doc_hash */
     assert_non_null(strstr(qe_buf_str(&r.err), "pairing problems by doc_id"));
-    FILE *f = fopen("tests/cases/stats_r1_example.jsonl", "r");
-    assert_non_null(f);
-    char *line = NULL;
-    size_t cap = 0, n = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_t *c = json_loads(line, 0, NULL);
-        const char *task = json_string_value(json_object_get(c, "task"));
-        const char *model = json_string_value(json_object_get(c, "model"));
-        json_t *o = find_row(a, task, model);
-        assert_non_null(o);
-        assert_string_equal(json_string_value(json_object_get(o, "baseline")), "bf16");
-        assert_int_equal(json_integer_value(json_object_get(o, "n_paired")),
-                         json_integer_value(json_object_get(c, "n_paired")));
-        assert_int_equal(json_array_size(json_object_get(o, "gained")),
-                         json_integer_value(json_object_get(c, "gained")));
-        assert_int_equal(json_array_size(json_object_get(o, "lost")),
-                         json_integer_value(json_object_get(c, "lost")));
-        assert_near(json_number_value(json_object_get(o, "accuracy")),
-                    json_number_value(json_object_get(c, "accuracy")), 1e-12, "accuracy");
-        assert_near(100 * json_number_value(json_object_get(o, "delta")),
-                    json_number_value(json_object_get(c, "delta_points")), 1e-9, "delta");
-        double p = json_number_value(json_object_get(c, "mcnemar_p"));
-        assert_near(json_number_value(json_object_get(o, "mcnemar_p")), p, 1e-6 * p, "p");
-        json_decref(c);
-        n++;
-    }
-    free(line);
-    fclose(f);
-    assert_int_equal(n, 10);
+    assert_int_equal(each_case_arg("tests/cases/stats_r1_example.jsonl", 0, r1_example_row, a), 10);
     /* the headline findings */
     json_t *w3 = find_row(a, "math500", "awq-w3g128"), *kv = find_row(a, "math500", "kvquant-kv4");
     assert_near(100 * json_number_value(json_object_get(w3, "delta")), -32.4, 1e-9, "w3");

@@ -44,6 +44,7 @@
 
 #include "buf.h"
 #include "fake_server_util.h"
+#include "file_util.h"
 #include "store.h"
 #include "task.h"
 
@@ -146,91 +147,14 @@ static int wait_exit(pid_t pid)
 
 /* ---- files ---- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    qe_buf b = QE_BUF_INIT;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        assert_int_equal(qe_buf_append(&b, tmp, n), 0);
-    fclose(f);
-    if (len)
-        *len = b.len;
-    char *s = qe_buf_detach(&b);
-    return s ? s : strdup("");
-}
-
-/* The single file in dir whose name starts with prefix (malloc'd path), or
- * NULL. Temporary files of the atomic writer (".tmp.") are not counted. */
-static char *find_one(const char *dir, const char *prefix)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return NULL;
-    char *found = NULL;
-    int count = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && !strstr(de->d_name, ".tmp.")) {
-            count++;
-            free(found);
-            qe_buf b = QE_BUF_INIT;
-            assert_int_equal(qe_buf_printf(&b, "%s/%s", dir, de->d_name), 0);
-            found = qe_buf_detach(&b);
-        }
-    }
-    closedir(d);
-    if (count != 1) {
-        free(found);
-        return NULL;
-    }
-    return found;
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                    continue;
-                char p[4200];
-                snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-                rm_rf(p);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* A samples file, latency (which varies) removed. */
 static json_t *load_samples(const char *p)
 {
-    char *s = slurp(p, NULL);
-    if (!s)
-        fail_msg("%s: cannot read", p);
-    json_t *a = json_array();
-    char *save = NULL;
-    for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        json_error_t je;
-        json_t *o = json_loads(line, 0, &je);
-        if (!o)
-            fail_msg("%s: bad line: %s", p, je.text);
+    json_t *a = load_jsonl(p);
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o)
         json_object_del(o, "latency_ms");
-        json_array_append_new(a, o);
-    }
-    free(s);
     return a;
 }
 

@@ -34,6 +34,8 @@
 
 #include <jansson.h>
 
+#include "jsonl_cases.h"
+
 #include "client.h"
 #include "err.h"
 #include "http.h"
@@ -157,63 +159,57 @@ static void check_outcome(json_t *c, const struct outcome *o, const char *how)
     free(body);
 }
 
+/* One case of http_responses.jsonl: the bytes as given, in one piece, in
+ * every two-way split and byte by byte all parse to its outcome. */
+static void golden_response_case(json_t *c, int line, void *arg)
+{
+    (void)line;
+    (void)arg;
+    json_t *pieces = json_object_get(c, "pieces");
+    size_t cap = json_object_get(c, "cap") ? (size_t)json_integer_value(json_object_get(c, "cap"))
+                                           : (size_t)1 << 20;
+    bool eof = json_is_true(json_object_get(c, "eof"));
+    qe_buf all = QE_BUF_INIT;
+    size_t cuts[4096], ncuts = 0;
+    for (size_t i = 0; i < json_array_size(pieces); i++) {
+        size_t n;
+        char *b = latin1(json_array_get(pieces, i), &n);
+        assert_int_equal(qe_buf_append(&all, b, n), 0);
+        free(b);
+        if (i + 1 < json_array_size(pieces) && ncuts < 4096)
+            cuts[ncuts++] = all.len;
+    }
+    struct outcome o;
+    run_parser(qe_buf_str(&all), all.len, cuts, ncuts, cap, eof, &o);
+    check_outcome(c, &o, "as given");
+    qe_buf_free(&o.body);
+    /* the same bytes in one piece, in every two-way split, byte by byte */
+    run_parser(qe_buf_str(&all), all.len, NULL, 0, cap, eof, &o);
+    check_outcome(c, &o, "one piece");
+    qe_buf_free(&o.body);
+    if (all.len < 3000) {
+        for (size_t at = 1; at < all.len; at++) {
+            size_t cut = at;
+            run_parser(qe_buf_str(&all), all.len, &cut, 1, cap, eof, &o);
+            check_outcome(c, &o, "two pieces");
+            qe_buf_free(&o.body);
+        }
+        size_t *every = malloc((all.len + 1) * sizeof *every);
+        for (size_t i = 1; i < all.len; i++)
+            every[i - 1] = i;
+        run_parser(qe_buf_str(&all), all.len, every, all.len ? all.len - 1 : 0, cap, eof, &o);
+        check_outcome(c, &o, "byte by byte");
+        qe_buf_free(&o.body);
+        free(every);
+    }
+    qe_buf_free(&all);
+}
+
 static void test_golden_responses(void **state)
 {
     (void)state;
-    FILE *f = fopen("tests/cases/http_responses.jsonl", "r");
-    assert_non_null(f);
-    char *line = NULL;
-    size_t lcap = 0;
-    int ncases = 0;
-    while (getline(&line, &lcap, f) > 0) {
-        json_error_t je;
-        json_t *c = json_loads(line, JSON_ALLOW_NUL, &je);
-        if (!c)
-            fail_msg("bad case line: %s", je.text);
-        json_t *pieces = json_object_get(c, "pieces");
-        size_t cap = json_object_get(c, "cap") ? (size_t)json_integer_value(json_object_get(c, "cap"))
-                                               : (size_t)1 << 20;
-        bool eof = json_is_true(json_object_get(c, "eof"));
-        qe_buf all = QE_BUF_INIT;
-        size_t cuts[4096], ncuts = 0;
-        for (size_t i = 0; i < json_array_size(pieces); i++) {
-            size_t n;
-            char *b = latin1(json_array_get(pieces, i), &n);
-            assert_int_equal(qe_buf_append(&all, b, n), 0);
-            free(b);
-            if (i + 1 < json_array_size(pieces) && ncuts < 4096)
-                cuts[ncuts++] = all.len;
-        }
-        struct outcome o;
-        run_parser(qe_buf_str(&all), all.len, cuts, ncuts, cap, eof, &o);
-        check_outcome(c, &o, "as given");
-        qe_buf_free(&o.body);
-        /* the same bytes in one piece, in every two-way split, byte by byte */
-        run_parser(qe_buf_str(&all), all.len, NULL, 0, cap, eof, &o);
-        check_outcome(c, &o, "one piece");
-        qe_buf_free(&o.body);
-        if (all.len < 3000) {
-            for (size_t at = 1; at < all.len; at++) {
-                size_t cut = at;
-                run_parser(qe_buf_str(&all), all.len, &cut, 1, cap, eof, &o);
-                check_outcome(c, &o, "two pieces");
-                qe_buf_free(&o.body);
-            }
-            size_t *every = malloc((all.len + 1) * sizeof *every);
-            for (size_t i = 1; i < all.len; i++)
-                every[i - 1] = i;
-            run_parser(qe_buf_str(&all), all.len, every, all.len ? all.len - 1 : 0, cap, eof, &o);
-            check_outcome(c, &o, "byte by byte");
-            qe_buf_free(&o.body);
-            free(every);
-        }
-        qe_buf_free(&all);
-        json_decref(c);
-        ncases++;
-    }
-    free(line);
-    fclose(f);
-    assert_true(ncases >= 50);
+    assert_true(each_case_arg("tests/cases/http_responses.jsonl", JSON_ALLOW_NUL,
+                              golden_response_case, NULL) >= 50);
 }
 
 /* The parser is reusable for the next response on the same connection. */

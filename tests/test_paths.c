@@ -1,12 +1,13 @@
 /* Tests for src/paths.c's run-directory helpers: qe_paths_run_name against
  * tests/cases/paths_run_name.jsonl, qe_paths_run_dir on a real tree with a
- * symbolic link. (Expansion of paths and globs is tested through the
+ * symbolic link, qe_paths_mkdirs. (Expansion of paths and globs is tested through the
  * commands that use it: test_cmd_summarize, test_rescore.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,11 +82,51 @@ static void test_run_dir(void **state)
     free(real);
 }
 
+/* mkdir -p: every missing level, existing ones accepted, a file in the
+ * way and an over-long path refused with errno. */
+static void test_mkdirs(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/qe_paths_XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    char deep[100], mid[100], top[100], file[200];
+    snprintf(top, sizeof top, "%s/a", d);
+    snprintf(mid, sizeof mid, "%s/a/b", d);
+    snprintf(deep, sizeof deep, "%s/a/b/c", d);
+    assert_int_equal(qe_paths_mkdirs(deep), 0);
+    struct stat st;
+    assert_int_equal(stat(deep, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(qe_paths_mkdirs(deep), 0);
+    snprintf(file, sizeof file, "%s/f", deep);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    char under[300];
+    snprintf(under, sizeof under, "%s/x", file);
+    assert_int_equal(qe_paths_mkdirs(under), -1);
+    assert_int_equal(errno, ENOTDIR);
+    char lng[5000];
+    memset(lng, 'a', sizeof lng - 1);
+    lng[0] = '/';
+    lng[sizeof lng - 1] = '\0';
+    errno = 0;
+    assert_int_equal(qe_paths_mkdirs(lng), -1);
+    assert_int_equal(errno, ENAMETOOLONG);
+    unlink(file);
+    rmdir(deep);
+    rmdir(mid);
+    rmdir(top);
+    rmdir(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_name_cases),
         cmocka_unit_test(test_run_dir),
+        cmocka_unit_test(test_mkdirs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

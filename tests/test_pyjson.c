@@ -6,10 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonl_cases.h"
 #include "pyjson.h"
 
 static void check_mode(const json_t *v, const json_t *rec, const char *field, int indent, int ea,
@@ -25,33 +27,24 @@ static void check_mode(const json_t *v, const json_t *rec, const char *field, in
     qe_buf_free(&b);
 }
 
+static void golden_case(json_t *rec, int n)
+{
+    json_error_t je;
+    json_t *v = json_loads(json_string_value(json_object_get(rec, "input")),
+                           JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (!v)
+        fail_msg("pyjson.jsonl:%d: input does not parse: %s", n, je.text);
+    check_mode(v, rec, "compact", QE_PYJSON_COMPACT, 0, n);
+    check_mode(v, rec, "indent2", 2, 0, n);
+    check_mode(v, rec, "ascii", QE_PYJSON_COMPACT, 1, n);
+    check_mode(v, rec, "indent1_ascii", 1, 1, n);
+    json_decref(v);
+}
+
 static void test_golden_cases(void **state)
 {
     (void)state;
-    FILE *f = fopen("tests/cases/pyjson.jsonl", "r");
-    assert_non_null(f);
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0;
-    while (getline(&line, &cap, f) > 0) {
-        n++;
-        json_error_t je;
-        json_t *rec = json_loads(line, 0, &je);
-        assert_non_null(rec);
-        json_t *v = json_loads(json_string_value(json_object_get(rec, "input")),
-                               JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-        if (!v)
-            fail_msg("pyjson.jsonl:%d: input does not parse: %s", n, je.text);
-        check_mode(v, rec, "compact", QE_PYJSON_COMPACT, 0, n);
-        check_mode(v, rec, "indent2", 2, 0, n);
-        check_mode(v, rec, "ascii", QE_PYJSON_COMPACT, 1, n);
-        check_mode(v, rec, "indent1_ascii", 1, 1, n);
-        json_decref(v);
-        json_decref(rec);
-    }
-    free(line);
-    fclose(f);
-    assert_true(n >= 40);
+    assert_true(each_case("tests/cases/pyjson.jsonl", golden_case) >= 40);
 }
 
 static void test_float_repr(void **state)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonl_cases.h"
 #include "pyrandom.h"
 
 static uint64_t u64_of(json_t *v)
@@ -73,27 +74,15 @@ static void check_case(json_t *c, size_t line)
     }
 }
 
+static void golden_case(json_t *c, int line)
+{
+    check_case(c, (size_t)line);
+}
+
 static void test_golden(void **state)
 {
     (void)state;
-    FILE *f = fopen("tests/cases/pyrandom.jsonl", "r");
-    assert_non_null(f);
-    char *line = NULL;
-    size_t cap = 0, n = 0;
-    int ops = 0;
-    while (getline(&line, &cap, f) > 0) {
-        n++;
-        json_error_t je;
-        json_t *c = json_loads(line, 0, &je);
-        if (!c)
-            fail_msg("pyrandom.jsonl:%zu: %s", n, je.text);
-        check_case(c, n);
-        json_decref(c);
-        ops++;
-    }
-    free(line);
-    fclose(f);
-    assert_true(ops >= 100);
+    assert_true(each_case("tests/cases/pyrandom.jsonl", golden_case) >= 100);
 }
 
 static void test_sample_rejects_k_above_n(void **state)

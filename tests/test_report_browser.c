@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli_run.h"
+#include "file_util.h"
 
 #define EX "examples/r1-distill-1.5b-quant/"
 #define HOSTILE "</script><img src=x onerror=alert(1)>"
@@ -99,15 +100,6 @@ static int setup(void **state)
         return -1;
     c->chromium = find_chromium();
     *state = c;
-    return 0;
-}
-
-static int rm_rf(const char *p)
-{
-    char *argv[] = {"/bin/rm", "-rf", (char *)p, NULL};
-    cli_result r;
-    cli_run(argv, &r);
-    cli_done(&r);
     return 0;
 }
 

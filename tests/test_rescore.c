@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "cli_run.h"
+#include "file_util.h"
 #include "lmeval_io.h"
 #include "paths.h"
 #include "rescore.h"
@@ -186,14 +187,6 @@ static char *tmpdir_new(void)
     char *d = strdup("/tmp/qeval-rescore-XXXXXX");
     assert_non_null(mkdtemp(d));
     return d;
-}
-
-static void rm_rf(const char *d)
-{
-    qe_buf c = QE_BUF_INIT;
-    qe_buf_printf(&c, "rm -rf '%s'", d);
-    assert_int_equal(system(qe_buf_str(&c)), 0);
-    qe_buf_free(&c);
 }
 
 #define GSM8K_REAL REAL "/olot-gsm8k/samples_gsm8k_2025-04-30T18-24-41.082644.jsonl"
@@ -386,20 +379,6 @@ static void test_usage(void **state)
     done(&r);
 }
 
-static char *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    qe_buf b = QE_BUF_INIT;
-    char buf[65536];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
-        qe_buf_append(&b, buf, k);
-    fclose(f);
-    *n = b.len;
-    return qe_buf_detach(&b);
-}
-
 /* --write-dir: re-scored samples of a genuine file with nothing changed
  * are byte-identical to it; the results file carries the new scores and
  * summarize reads it; a flipped verdict is corrected in the output. */
@@ -429,14 +408,14 @@ static void test_write_dir(void **state)
     assert_int_equal(qe_paths_add(&ps, qe_buf_str(&out), NULL, NULL), 0);
     assert_int_equal(ps.n_files, 4); /* 2 x (samples + results) */
     size_t n0, n1;
-    char *orig = read_all(GSM8K_REAL, &n0);
+    char *orig = slurp_must(GSM8K_REAL, &n0);
     int same = 0;
     for (size_t i = 0; i < ps.n_files; i++) {
         /* model dir from the genuine sibling results file's model_name */
         assert_non_null(strstr(ps.files[i], "/out/tinyllama/"));
         if (!want_samples(ps.files[i]))
             continue;
-        char *w = read_all(ps.files[i], &n1);
+        char *w = slurp_must(ps.files[i], &n1);
         same += n1 == n0 && !memcmp(w, orig, n0); /* the flipped copy is corrected too */
         free(w);
     }

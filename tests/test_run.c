@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "fake_server_util.h"
+#include "file_util.h"
 #include "jsonl_cases.h"
 #include "pyjson.h"
 #include "runner.h"
@@ -153,54 +154,11 @@ static int qeval(const char *dir, const char *const *args)
 
 /* ---------- helpers: files ---------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    qe_buf b = QE_BUF_INIT;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        qe_buf_append(&b, tmp, n);
-    fclose(f);
-    if (len)
-        *len = b.len;
-    char *s = qe_buf_detach(&b);
-    return s ? s : strdup("");
-}
-
 static char *slurp_in(const char *dir, const char *name)
 {
     char p[4200];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     return slurp(p, NULL);
-}
-
-/* Path of the single file in dir whose name starts with prefix (malloc'd). */
-static char *find_one(const char *dir, const char *prefix)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return NULL;
-    char *found = NULL;
-    int count = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strncmp(de->d_name, prefix, strlen(prefix))) {
-            count++;
-            free(found);
-            qe_buf b = QE_BUF_INIT;
-            qe_buf_printf(&b, "%s/%s", dir, de->d_name);
-            found = qe_buf_detach(&b);
-        }
-    }
-    closedir(d);
-    if (count != 1) {
-        free(found);
-        return NULL;
-    }
-    return found;
 }
 
 static int count_prefix(const char *dir, const char *prefix)
@@ -214,24 +172,6 @@ static int count_prefix(const char *dir, const char *prefix)
         count += !strncmp(de->d_name, prefix, strlen(prefix));
     closedir(d);
     return count;
-}
-
-/* JSONL file -> array of objects. */
-static json_t *load_jsonl(const char *path)
-{
-    char *s = slurp(path, NULL);
-    assert_non_null(s);
-    json_t *a = json_array();
-    char *save = NULL;
-    for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        json_error_t je;
-        json_t *o = json_loads(line, 0, &je);
-        if (!o)
-            fail_msg("%s: bad JSON line: %s", path, je.text);
-        json_array_append_new(a, o);
-    }
-    free(s);
-    return a;
 }
 
 static void sha_hex(const void *p, size_t n, char out[65])
@@ -281,14 +221,6 @@ static char *mktemp_dir(void)
     char *d = mkdtemp(tmpl);
     assert_non_null(d);
     return strdup(d);
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s' 2>/dev/null; rm -rf '%s'", dir, dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "rm_rf %s failed\n", dir);
 }
 
 /* ---------- scripted answers for aime24 ---------- */

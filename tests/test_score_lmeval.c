@@ -347,6 +347,21 @@ static void test_gsm8k(void **state)
     json_decref(doc);
 }
 
+/* The final answer after the last "####", trimmed; no "####": untouched. */
+static void test_gsm8k_final_answer(void **state)
+{
+    (void)state;
+    char a[] = "3 + 4 = 7\n#### 1 ####\t 1,234 \r\n";
+    assert_int_equal(qe_lm_gsm8k_final_answer(a), 0);
+    assert_string_equal(a, "1,234");
+    char b[] = "no marker ## here\n";
+    assert_int_equal(qe_lm_gsm8k_final_answer(b), -1);
+    assert_string_equal(b, "no marker ## here\n");
+    char c[] = "####";
+    assert_int_equal(qe_lm_gsm8k_final_answer(c), 0);
+    assert_string_equal(c, "");
+}
+
 static void test_score_doc_math(void **state)
 {
     (void)state;
@@ -388,7 +403,7 @@ int main(void)
         cmocka_unit_test(test_strip_string_steps), cmocka_unit_test(test_int_digit_limit),
         cmocka_unit_test(test_is_equiv_fallback), cmocka_unit_test(test_boxed),
         cmocka_unit_test(test_extract_answer),  cmocka_unit_test(test_gsm8k),
-        cmocka_unit_test(test_score_doc_math),
+        cmocka_unit_test(test_gsm8k_final_answer), cmocka_unit_test(test_score_doc_math),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

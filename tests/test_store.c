@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file_util.h"
 #include "store.h"
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -88,29 +89,6 @@ static void put(qe_store *s, int64_t run, const char *task, int64_t doc, int rep
     if (rc)
         fail_msg("put %s/%lld/%d: %s", task, (long long)doc, rep, e.msg);
     assert_int_equal(stored, expect_stored);
-}
-
-/* Whole file bytes, to prove a refused file was not modified. */
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 65536;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        size_t k = fread(buf + len, 1, cap - len, f);
-        len += k;
-        if (k == 0)
-            break;
-    }
-    fclose(f);
-    *n = len;
-    return buf;
 }
 
 static long long raw_int(const char *path, const char *sql)
@@ -601,7 +579,7 @@ static void test_read_only_directory(void **state)
     assert_int_equal(chmod(lockp, 0666), 0);
     assert_int_equal(chmod(sub, 0555), 0);
     size_t n0 = 0;
-    char *before = slurp(db, &n0);
+    char *before = slurp_must(db, &n0);
 
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -657,7 +635,7 @@ static void test_read_only_directory(void **state)
         fail_msg("read-only open in read-only dir: %s", r2.msg);
     assert_int_equal(r2.id, 1);
     size_t n1 = 0;
-    char *after = slurp(db, &n1);
+    char *after = slurp_must(db, &n1);
     assert_int_equal(n0, n1);
     assert_memory_equal(before, after, n0);
     free(before);
@@ -670,7 +648,7 @@ static void test_read_only_directory(void **state)
 static void expect_refused_untouched(const char *path, int want_code, const char *want_text)
 {
     size_t n0 = 0, n1 = 0;
-    char *before = slurp(path, &n0);
+    char *before = slurp_must(path, &n0);
     for (int ro = 0; ro <= 1; ro++) {
         qe_store *s = NULL;
         qe_err e = {0};
@@ -681,7 +659,7 @@ static void expect_refused_untouched(const char *path, int want_code, const char
                      want_text);
         assert_non_null(strstr(e.msg, path));
     }
-    char *after = slurp(path, &n1);
+    char *after = slurp_must(path, &n1);
     assert_int_equal(n0, n1);
     assert_memory_equal(before, after, n0);
     free(before);
@@ -767,7 +745,7 @@ static void test_corrupt_pages_refused(void **state)
     tmp_make(&t);
     make_store_with_rows(t.db, 60);
     size_t n = 0;
-    char *img = slurp(t.db, &n);
+    char *img = slurp_must(t.db, &n);
     assert_true(n >= 8 * 4096); /* several pages to damage */
     /* garbage over every page after the first: schema intact, data not */
     uint64_t seed = 0x5eed;
@@ -781,7 +759,7 @@ static void test_corrupt_pages_refused(void **state)
     tmp_make(&t);
     make_store_with_rows(t.db, 20);
     free(img);
-    img = slurp(t.db, &n);
+    img = slurp_must(t.db, &n);
     for (size_t i = 100; i < 4096; i++)
         img[i] = (char)(rng_next(&seed) & 0xff);
     write_file(t.db, img, n);

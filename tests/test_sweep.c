@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "file_util.h"
 #include "lmeval_engine.h"
 #include "plan.h"
 #include "proc.h"
@@ -71,18 +72,11 @@ static void sleep_ms(long ms)
     }
 }
 
-static char *slurp(const char *path)
+/* The whole file, "" when it cannot be read. */
+static char *slurp_text(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return strdup("");
-    qe_buf b = QE_BUF_INIT;
-    char buf[8192];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        qe_buf_append(&b, buf, n);
-    fclose(f);
-    return b.data ? qe_buf_detach(&b) : strdup("");
+    char *s = slurp(path, NULL);
+    return s ? s : strdup("");
 }
 
 static size_t count_sub(const char *hay, const char *needle)
@@ -444,7 +438,7 @@ static int fx_setup(void **state)
 /* Every process group fake_vllm recorded must be gone. */
 static void assert_no_orphans(const fx *f)
 {
-    char *rec = slurp(f->record);
+    char *rec = slurp_text(f->record);
     size_t starts = 0;
     for (char *line = rec; line && *line;) {
         char *nl = strchr(line, '\n');
@@ -603,7 +597,7 @@ static int qeval_run(const fx *f, const char *const *args, const char *const *en
  * (model, prompt) pair was answered twice */
 static size_t answered_requests(const fx *f, bool *dup)
 {
-    char *log = slurp(f->reqlog);
+    char *log = slurp_text(f->reqlog);
     size_t n = 0, cap = 0;
     char **seen = NULL;
     *dup = false;
@@ -640,7 +634,7 @@ static size_t answered_requests(const fx *f, bool *dup)
  * Returns the count; *keys is a malloc'd array of malloc'd strings. */
 static size_t answered_keys(const fx *f, char ***keys)
 {
-    char *log = slurp(f->reqlog);
+    char *log = slurp_text(f->reqlog);
     size_t n = 0, cap = 0;
     *keys = NULL;
     for (char *line = log; line && *line;) {
@@ -704,7 +698,7 @@ static void assert_resumed_without_repeats(const fx *f, size_t n1, size_t want_t
 /* models (argv[2] of each start) in the order fake_vllm was started */
 static void started_models(const fx *f, char *out, size_t n)
 {
-    char *rec = slurp(f->record);
+    char *rec = slurp_text(f->record);
     out[0] = '\0';
     for (char *line = rec; line && *line;) {
         char *nl = strchr(line, '\n');
@@ -734,7 +728,7 @@ static void test_cli_full_sweep(void **state)
     write_script(f, 0);
     const char *args[] = {"sweep", f->plan, NULL};
     int rc = qeval_run(f, args, NULL);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     if (rc)
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
     assert_int_equal(rc, 0);
@@ -744,7 +738,7 @@ static void test_cli_full_sweep(void **state)
     started_models(f, models, sizeof models);
     assert_string_equal(models, "RedHatAI/Qwen3-32B-NVFP4,Qwen/Qwen3-32B-FP8,Qwen/Qwen3-32B");
     /* flags and env as the plan says */
-    char *rec = slurp(f->record);
+    char *rec = slurp_text(f->record);
     assert_int_equal(count_sub(rec, "\"--tensor-parallel-size\", \"2\"") + count_sub(rec, "\"--tensor-parallel-size\",\"2\""), 3);
     assert_int_equal(count_sub(rec, "\"0.90\""), 3);
     assert_int_equal(count_sub(rec, "\"--served-model-name\""), 3);
@@ -779,7 +773,7 @@ static void test_cli_full_sweep(void **state)
     started_models(f, models, sizeof models);
     assert_int_equal(count_sub(models, ","), 2);
     assert_int_equal(answered_requests(f, &dup), 15);
-    so = slurp(f->so);
+    so = slurp_text(f->so);
     assert_int_equal(count_sub(so, "from an earlier run"), 6);
     free(so);
 
@@ -808,7 +802,7 @@ static void test_cli_oom_second_model(void **state)
     write_script(f, 0);
     const char *args[] = {"sweep", f->plan, NULL};
     int rc = qeval_run(f, args, NULL);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     assert_int_equal(rc, 1); /* partial: the other models are done */
     char models[1024];
     started_models(f, models, sizeof models);
@@ -839,7 +833,7 @@ static void test_cli_crash_mid_task_restarts(void **state)
     write_script(f, 0);
     const char *args[] = {"sweep", f->plan, NULL};
     int rc = qeval_run(f, args, NULL);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     if (rc)
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
     assert_int_equal(rc, 0);
@@ -877,7 +871,7 @@ static void test_cli_gpu_memory_not_released(void **state)
     write_script(f, 0);
     const char *args[] = {"sweep", f->plan, NULL};
     assert_int_equal(qeval_run(f, args, NULL), 0); /* a warning, not a failure */
-    char *se = slurp(f->se);
+    char *se = slurp_text(f->se);
     assert_non_null(strstr(se, "bf16: warning: GPU memory not released: 90000 MiB used after stop, 1000 MiB before start"));
     free(se);
 }
@@ -891,7 +885,7 @@ static void test_cli_priority_tight_budget(void **state)
     write_script(f, 0);
     const char *args[] = {"sweep", f->plan, "--assume-rate", "1", "--assume-startup", "1", NULL};
     int rc = qeval_run(f, args, NULL);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     assert_int_equal(rc, 1);
     char models[1024];
     started_models(f, models, sizeof models);
@@ -900,7 +894,7 @@ static void test_cli_priority_tight_budget(void **state)
     assert_int_equal(count_sub(so, "skipped: does not fit the budget"), 3);
     assert_non_null(strstr(se, "high-priority tasks of every model first"));
     assert_int_equal(count_sub(se, "hendrycks_math500: skipped"), 3);
-    char *req = slurp(f->reqlog);
+    char *req = slurp_text(f->reqlog);
     assert_null(strstr(req, "Problem:")); /* no MATH-500 request was sent */
     free(req);
     free(so);
@@ -937,7 +931,7 @@ static void test_cli_resume_after_kill9(void **state)
     keys_free(k1, before);
     write_script(f, 0);
     int rc = qeval_run(f, args, NULL);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     if (rc)
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
     assert_int_equal(rc, 0);
@@ -987,7 +981,7 @@ static void test_cli_kill9_random_points(void **state)
         if (waitpid(pid, &st, WNOHANG) == pid) { /* finished (or failed) before the kill */
             rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             if (rc != 0) {
-                char *se = slurp(f->se);
+                char *se = slurp_text(f->se);
                 fail_msg("trial %d: sweep exited %d:\n%s", trial, rc, se);
             }
             break;
@@ -1001,7 +995,7 @@ static void test_cli_kill9_random_points(void **state)
     }
     if (rc != 0) /* the 20 kills are done: one last run without a kill */
         rc = qeval_run(f, args, NULL);
-    char *so = slurp(f->so);
+    char *so = slurp_text(f->so);
     if (rc)
         fprintf(stderr, "stdout:\n%s\n", so);
     assert_int_equal(rc, 0);
@@ -1053,7 +1047,7 @@ static void test_cli_sigint_then_resume(void **state)
     qe_buf b = QE_BUF_INIT;
     qe_buf_printf(&b, "%s/sweep_state.json", f->out);
     state_path = qe_buf_detach(&b);
-    char *st = slurp(state_path);
+    char *st = slurp_text(state_path);
     assert_non_null(strstr(st, "\"server\": null"));
     free(st);
     free(state_path);
@@ -1088,7 +1082,7 @@ static void test_cli_sigint_during_server_start(void **state)
     assert_int_equal(qeval_wait(pid, 30), 130);
     assert_true(mono() - t1 < 10); /* not the 20 s the start would take */
     assert_no_orphans(f);
-    char *se = slurp(f->se);
+    char *se = slurp_text(f->se);
     assert_non_null(strstr(se, "interrupted while the server was starting"));
     free(se);
 }
@@ -1107,7 +1101,7 @@ static void test_cli_kill9_during_server_start(void **state)
     char sp[400];
     snprintf(sp, sizeof sp, "%s/sweep_state.json", f->out);
     for (;;) { /* the server is spawned and its process group recorded */
-        char *st = slurp(sp);
+        char *st = slurp_text(sp);
         bool rec = strstr(st, "\"pgid\"") != NULL;
         free(st);
         if (rec && stat(f->record, &sb) == 0 && sb.st_size > 0)
@@ -1120,7 +1114,7 @@ static void test_cli_kill9_during_server_start(void **state)
     pid_t orphan = last_pgid(f);
     assert_true(orphan > 1 && kill(-orphan, 0) == 0); /* still starting, on its own */
     assert_int_equal(qeval_run(f, args, NULL), 0);
-    char *se = slurp(f->se);
+    char *se = slurp_text(f->se);
     if (!strstr(se, "left running by an interrupted sweep"))
         fprintf(stderr, "stderr:\n%s\n", se);
     assert_non_null(strstr(se, "left running by an interrupted sweep"));
@@ -1148,7 +1142,7 @@ static void test_cli_dry_run(void **state)
     qe_buf_free(&y);
     const char *args[] = {"sweep", "--dry-run", f->plan, NULL};
     assert_int_equal(qeval_run(f, args, NULL), 0);
-    char *so = slurp(f->so);
+    char *so = slurp_text(f->so);
     assert_non_null(strstr(so, "30 docs (limit 50 exceeds the dataset: 30 problems)"));
     assert_non_null(strstr(so, "env HF_HOME=/data/bench/hf"));
     assert_non_null(strstr(so, "vllm serve RedHatAI/Qwen3-32B-NVFP4 --tensor-parallel-size 2 "
@@ -1169,7 +1163,7 @@ static void test_cli_dry_run(void **state)
      * At 1 request/s and 10 s per start: plan order 2 x 140 s > 200 s;
      * AIME24 twice (80 s), then nvfp4's MATH-500 with a new start (110 s). */
     const char *args2[] = {"sweep", "--dry-run", f->plan, "--assume-rate", "1", "--assume-startup", "10", NULL};
-    char *text = slurp(f->plan);
+    char *text = slurp_text(f->plan);
     char *p = strstr(text, "budget: 3h\n");
     assert_non_null(p);
     qe_buf nt = QE_BUF_INIT;
@@ -1178,7 +1172,7 @@ static void test_cli_dry_run(void **state)
     qe_buf_free(&nt);
     free(text);
     assert_int_equal(qeval_run(f, args2, NULL), 0);
-    so = slurp(f->so);
+    so = slurp_text(f->so);
     assert_non_null(strstr(so, "high-priority tasks of every model first"));
     assert_non_null(strstr(so, "start vllm serve again"));
     const char *s1 = strstr(so, "1. nvfp4 x aime24"), *s2 = strstr(so, "2. bf16 x aime24"),
@@ -1196,7 +1190,7 @@ static void test_cli_invalid_plan(void **state)
                         "tasks:\n  - {task: aime24}\n  - {task: no_such_task}\n");
     const char *args[] = {"sweep", f->plan, NULL};
     assert_int_equal(qeval_run(f, args, NULL), 3);
-    char *se = slurp(f->se);
+    char *se = slurp_text(f->se);
     char want[400];
     snprintf(want, sizeof want, "%s:6:", f->plan);
     assert_non_null(strstr(se, want));
@@ -1219,11 +1213,11 @@ static void test_cli_lmeval_engine(void **state)
     const char *env[] = {env_rec, NULL};
     const char *args[] = {"sweep", f->plan, NULL};
     int rc = qeval_run(f, args, env);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     if (rc)
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
     assert_int_equal(rc, 0);
-    char *r = slurp(rec);
+    char *r = slurp_text(rec);
     /* six runs in plan order, each exactly the document's command */
     assert_int_equal(count_sub(r, "\n"), 6);
     qe_buf want = QE_BUF_INIT;
@@ -1248,7 +1242,7 @@ static void test_cli_lmeval_engine(void **state)
     const char *env2[] = {env_rec, env_fail, NULL};
     const char *fargs[] = {"sweep", f->plan, "--force", NULL};
     rc = qeval_run(f, fargs, env2);
-    so = slurp(f->so);
+    so = slurp_text(f->so);
     assert_int_equal(rc, 1);
     assert_int_equal(count_sub(so, "failed: lm-eval for"), 3);
     assert_int_equal(count_sub(so, "likely cause: CUDA out of memory"), 3);
@@ -1304,12 +1298,12 @@ static void test_cli_endpoint_single(void **state)
     int rc = qeval_run(f, args, NULL);
     kill(s1, SIGTERM);
     waitpid(s1, NULL, 0);
-    char *so = slurp(f->so);
+    char *so = slurp_text(f->so);
     /* the served model is evaluated; a model the endpoint does not list fails */
     assert_int_equal(rc, 1);
     assert_non_null(strstr(so, "bf16   hendrycks_math500  exact_match    0.0000"));
     assert_non_null(strstr(so, "other  hendrycks_math500  exact_match         -         -      -  failed: endpoint"));
-    char *a = slurp(log1);
+    char *a = slurp_text(log1);
     assert_int_equal(count_sub(a, "\"/v1/chat/completions\""), 5);
     free(a);
     free(so);
@@ -1341,14 +1335,14 @@ static void test_cli_endpoint_sharded(void **state)
     kill(s2, SIGTERM);
     waitpid(s1, NULL, 0);
     waitpid(s2, NULL, 0);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     if (rc)
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(so, "bf16   hendrycks_math500  exact_match"));
     /* the 12 problems were shared by the two servers (2 in flight each,
      * 50 ms per answer: one server alone cannot take them all first) */
-    char *a = slurp(log1), *b = slurp(log2);
+    char *a = slurp_text(log1), *b = slurp_text(log2);
     size_t na = count_sub(a, "\"/v1/chat/completions\""), nb = count_sub(b, "\"/v1/chat/completions\"");
     assert_true(na > 0 && nb > 0);
     assert_int_equal(na + nb, 12);
@@ -1369,7 +1363,7 @@ static void test_cli_state_refused_and_locked(void **state)
     write_file(sp, "{\"version\": 1, \"pairs\": {");
     const char *args[] = {"sweep", f->plan, NULL};
     assert_int_equal(qeval_run(f, args, NULL), 6);
-    char *se = slurp(f->se), *st = slurp(sp);
+    char *se = slurp_text(f->se), *st = slurp_text(sp);
     assert_non_null(strstr(se, "not a valid sweep state file"));
     assert_string_equal(st, "{\"version\": 1, \"pairs\": {"); /* never overwritten */
     free(se);
@@ -1384,7 +1378,7 @@ static void test_cli_state_refused_and_locked(void **state)
     snprintf(g.so, sizeof g.so, "%s/stdout2.txt", f->dir);
     snprintf(g.se, sizeof g.se, "%s/stderr2.txt", f->dir);
     assert_int_equal(qeval_run(&g, args, NULL), 6);
-    se = slurp(g.se);
+    se = slurp_text(g.se);
     assert_non_null(strstr(se, "another qeval sweep is running"));
     free(se);
     kill(pid, SIGTERM);
@@ -1397,7 +1391,7 @@ static void test_cli_bad_flag_one_model(void **state)
     NEED_BUILD(f);
     /* a model's own extra_args: vllm rejects the flag, only that model fails */
     write_plan(f, NULL, NULL, "vllm", 2);
-    char *text = slurp(f->plan);
+    char *text = slurp_text(f->plan);
     const char *m = "  - {name: fp8, model: Qwen/Qwen3-32B-FP8}";
     char *at = strstr(text, m);
     assert_non_null(at);
@@ -1410,7 +1404,7 @@ static void test_cli_bad_flag_one_model(void **state)
     write_script(f, 0);
     const char *args[] = {"sweep", f->plan, NULL};
     assert_int_equal(qeval_run(f, args, NULL), 1);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     assert_int_equal(count_sub(so, "failed: server did not start (unknown or invalid flag)"), 2);
     assert_int_equal(count_sub(so, "  done"), 4);
     assert_non_null(strstr(se, "unrecognized arguments: --no-such-flag"));
@@ -1460,7 +1454,7 @@ typedef struct {
 
 static pid_t last_pgid(const fx *f)
 {
-    char *rec = slurp(f->record);
+    char *rec = slurp_text(f->record);
     char *last = NULL;
     for (char *p = strstr(rec, "\"pgid\""); p; p = strstr(p + 1, "\"pgid\""))
         last = p;

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "cli_run.h"
+#include "file_util.h"
 #include "task.h"
 
 static void sha_hex(const char *s, size_t n, char out[65])
@@ -96,32 +97,11 @@ static void test_known_docs(void **state)
     assert_non_null(strstr(e.msg, "out of range"));
 }
 
-static json_t *load_lines(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    json_t *arr = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_error_t je;
-        json_t *c = json_loads(line, 0, &je);
-        if (!c)
-            fail_msg("%s: %s", path, je.text);
-        json_array_append_new(arr, c);
-    }
-    free(line);
-    fclose(f);
-    *n = json_array_size(arr);
-    return arr;
-}
-
 static void test_prompts_golden(void **state)
 {
     (void)state;
-    size_t n;
-    json_t *cases = load_lines("tests/cases/task_prompts.jsonl", &n);
+    json_t *cases = load_jsonl("tests/cases/task_prompts.jsonl");
+    size_t n = json_array_size(cases);
     assert_true(n >= 20);
     size_t i;
     json_t *c;
@@ -152,8 +132,8 @@ static void test_prompts_golden(void **state)
 static void test_gsm8k_fewshot_golden(void **state)
 {
     (void)state;
-    size_t n;
-    json_t *cases = load_lines("tests/cases/task_gsm8k_fewshot.jsonl", &n);
+    json_t *cases = load_jsonl("tests/cases/task_gsm8k_fewshot.jsonl");
+    size_t n = json_array_size(cases);
     assert_true(n >= 50);
     const qe_task *t = must_find("gsm8k");
     size_t i;

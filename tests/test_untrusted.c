@@ -28,6 +28,7 @@
 #include "client.h"
 #include "compare.h"
 #include "err.h"
+#include "file_util.h"
 #include "lmeval_io.h"
 #include "pyjson.h"
 #include "records.h"
@@ -559,19 +560,6 @@ static int run_qeval(const char *const *args, const char *out, const char *err)
     return WEXITSTATUS(status);
 }
 
-static char *slurp_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    qe_buf b = QE_BUF_INIT;
-    char chunk[65536];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
-        assert_int_equal(qe_buf_append(&b, chunk, k), 0);
-    fclose(f);
-    return qe_buf_detach(&b);
-}
-
 /* One aime24 samples line (doc_id id, gold answer, recorded verdict) whose
  * response JSON text is resp_json (already escaped for JSON). */
 static void add_sample(qe_buf *b, int id, int answer, int recorded, const char *resp_json)
@@ -629,7 +617,7 @@ static void test_rescore_cli_hostile(void **state)
 
     const char *args[] = {"rescore", "--format", "json", path, NULL};
     assert_int_equal(run_qeval(args, out, err), 1);
-    char *o = slurp_file(out), *e = slurp_file(err);
+    char *o = slurp_must(out, NULL), *e = slurp_must(err, NULL);
     json_error_t je;
     json_t *arr = json_loads(o, 0, &je);
     if (!arr)
@@ -761,7 +749,7 @@ static void test_grade_cli_hostile(void **state)
 
     const char *args[] = {"grade", "--jsonl", in, NULL};
     assert_int_equal(run_qeval(args, out, err), 1);
-    char *o = slurp_file(out), *e = slurp_file(err);
+    char *o = slurp_must(out, NULL), *e = slurp_must(err, NULL);
     static const struct {
         const char *id; /* NULL: the line could not be read */
         int verdict;    /* 1 true, 0 false, -1 null */
@@ -1037,7 +1025,7 @@ static void test_run_cli_hostile(void **state)
                 snprintf(s1, sizeof s1, "%s/%s", mdir, de1->d_name);
         closedir(d1);
         assert_true(s1[0] != '\0');
-        char *t1 = slurp_file(s1);
+        char *t1 = slurp_must(s1, NULL);
         json_t *o1 = json_loads(t1, JSON_DISABLE_EOF_CHECK, NULL);
         assert_non_null(o1);
         assert_int_equal(json_integer_value(json_object_get(o1, "exact_match")), 1);
@@ -1091,7 +1079,7 @@ static void test_run_cli_hostile(void **state)
             snprintf(samples, sizeof samples, "%s/%s", mdir, de->d_name);
     closedir(d);
     assert_true(samples[0] != '\0');
-    char *text = slurp_file(samples);
+    char *text = slurp_must(samples, NULL);
     assert_non_null(strstr(text, "</script><script>alert(1)</script>")); /* raw, as json.dumps */
     static const int want_em[5] = {1, 1, 1, 0, 1};
     char *save = NULL, *line = strtok_r(text, "\n", &save);
@@ -1166,7 +1154,7 @@ static void test_compare_report_cli_hostile(void **state)
 
     const char *rep[] = {"report", html, a, b, NULL};
     assert_int_equal(run_qeval(rep, so, se), 0);
-    char *h = slurp_file(html);
+    char *h = slurp_must(html, NULL);
     assert_int_equal(count_of(h, "<script"), 1);
     assert_int_equal(count_of(h, "</script"), 1);
     assert_null(strstr(h, "alert(1)</script>"));
@@ -1177,7 +1165,7 @@ static void test_compare_report_cli_hostile(void **state)
 
     const char *cmp[] = {"compare", a, b, NULL};
     assert_int_equal(run_qeval(cmp, so, se), 0);
-    char *o = slurp_file(so);
+    char *o = slurp_must(so, NULL);
     assert_non_null(strstr(o, "aime24"));
     free(o);
 
@@ -1188,7 +1176,7 @@ static void test_compare_report_cli_hostile(void **state)
     fputs("{\"doc_id\": 9, \"correct\": true, \"response\": \"bad \xff\"}\n", f);
     assert_int_equal(fclose(f), 0);
     assert_int_not_equal(run_qeval(cmp, so, se), 0);
-    char *e = slurp_file(se);
+    char *e = slurp_must(se, NULL);
     snprintf(p, sizeof p, "%s/aime24.verdicts.jsonl:5:", b);
     assert_non_null(strstr(e, p));
     free(e);

@@ -417,13 +417,15 @@ static json_t *thinking_of(const qe_lmeval_results *r)
     return NULL;
 }
 
-/* What makes answers differ, for mismatch detection (docs/compare.md). */
+/* What makes answers differ, for mismatch detection (docs/compare.md).
+ * Not --limit (which problems, not their answers: only paired problems are
+ * compared) nor repeats (the verdict is the first answer's, take_first;
+ * a voting filter shows in filter_list). */
 static json_t *build_config(const qe_lmeval_results *r, const char *task)
 {
     json_t *o = json_object();
     if (!o)
         return NULL;
-    json_object_set_new(o, "limit", r->has_limit ? json_real(r->limit) : json_null());
     set_copy(o, "gen_kwargs", r->gen_kwargs);
     json_object_set_new(o, "chat_template",
                         r->has_chat_template
@@ -440,8 +442,8 @@ static json_t *build_config(const qe_lmeval_results *r, const char *task)
         static const char *const keys[] = {"dataset_path", "dataset_name", "test_split",
                                            "doc_to_text", "doc_to_target", "description",
                                            "target_delimiter", "fewshot_delimiter",
-                                           "num_fewshot", "generation_kwargs", "repeats",
-                                           "filter_list", NULL};
+                                           "num_fewshot", "generation_kwargs", "filter_list",
+                                           NULL};
         for (size_t i = 0; keys[i] && json_is_object(t->config); i++) {
             json_t *v = json_object_get(t->config, keys[i]);
             if (v)

@@ -140,9 +140,11 @@ static void copy_file(const char *from, const char *to)
     fclose(b);
 }
 
-/* model-a's run again, but with thinking switched off in model_args and a
- * different --limit: both are listed; prompts are identical here (the
- * samples are copied), so only the settings speak. */
+/* model-a's run again, but with thinking switched off in model_args, a
+ * different --limit and repeats: only thinking is listed (limit picks
+ * problems, repeats adds answers after the first, which is the verdict);
+ * prompts are identical here (the samples are copied), so only the
+ * settings speak. */
 static void test_thinking_and_limit_mismatch(void **state)
 {
     (void)state;
@@ -162,6 +164,8 @@ static void test_thinking_and_limit_mismatch(void **state)
     json_object_set_new(cfg, "model_args",
                         json_string("model=org/model-t,enable_thinking=False,base_url=x"));
     json_object_set_new(cfg, "limit", json_real(100));
+    json_object_set_new(json_object_get(json_object_get(r, "configs"), "hendrycks_math500"),
+                        "repeats", json_integer(3));
     json_object_set_new(r, "model_name", json_string("org/model-t"));
     snprintf(res, sizeof res, "%s/results_%s.json", sub, date);
     assert_int_equal(json_dump_file(r, res, JSON_INDENT(2)), 0);
@@ -173,8 +177,9 @@ static void test_thinking_and_limit_mismatch(void **state)
     assert_int_equal(qe_inputs_load(paths, 2, NULL, &in, &e), 0);
     assert_string_equal(in->models[1].name, "org/model-t");
     qe_buf mm = QE_BUF_INIT;
-    assert_int_equal(qe_inputs_mismatches(in, &mm, NULL, &e), 2);
-    assert_non_null(strstr(qe_buf_str(&mm), "org/model-t vs org/model-a: limit: 100.0 vs 40.0\n"));
+    assert_int_equal(qe_inputs_mismatches(in, &mm, NULL, &e), 1);
+    assert_null(strstr(qe_buf_str(&mm), "limit"));
+    assert_null(strstr(qe_buf_str(&mm), "repeats"));
     assert_non_null(strstr(qe_buf_str(&mm), "org/model-t vs org/model-a: thinking: \"False\" vs null\n"));
     qe_buf_free(&mm);
     qe_inputs_free(in);

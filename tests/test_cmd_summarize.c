@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +72,16 @@ static void test_json_contract(void **state)
     assert_true(json_real_value(json_object_get(o, "value")) == 0.4);
     assert_true(json_real_value(json_object_get(o, "stderr")) == strtod("0.09097176522946843", NULL));
     assert_string_equal(json_string_value(json_object_get(o, "metric")), "correct");
-    /* CI clipped to [0,1] */
+    /* exact_match, 0 of 30: Wilson's interval, not the degenerate [0, 0]
+     * that value +- 1.96 stderr gives (stderr 0) */
     o = find_row(a, "Qwen/Qwen3-32B", "aime24");
+    assert_true(json_real_value(json_object_get(o, "value")) == 0.0);
     assert_true(json_real_value(json_object_get(o, "ci_low")) == 0.0);
+    assert_true(fabs(json_real_value(json_object_get(o, "ci_high")) - 0.11351339317396876) < 1e-12);
+    /* the verdicts' "correct" is not known to be 0/1: normal interval */
+    o = find_row(a, "bf16", "aime24");
+    assert_true(fabs(json_real_value(json_object_get(o, "ci_low")) -
+                     (0.4 - 1.96 * 0.09097176522946843)) < 1e-12);
     json_decref(a);
     done(&r);
 }
@@ -94,7 +102,7 @@ static void test_table_csv_md(void **state)
     assert_int_equal(r.status, 0);
     const char *t = qe_buf_str(&r.out);
     assert_non_null(strstr(t, "0.2700"));
-    assert_non_null(strstr(t, "[0.1825, 0.3575]"));
+    assert_non_null(strstr(t, "[0.1927, 0.3643]")); /* Wilson, 27 of 100 */
     assert_non_null(strstr(t, "100/500"));
     assert_non_null(strstr(t, "max_gen_toks")); /* 1024 vs 2048 differ */
     assert_null(strstr(t, "until"));            /* same per task: hidden */

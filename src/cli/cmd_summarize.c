@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "paths.h"
 #include "pyjson.h"
 #include "records.h"
+#include "stats.h"
 
 #define MAX_SETTINGS 32
 
@@ -61,7 +63,8 @@ static void usage(FILE *f)
             "usage: qeval summarize [options] FILE|DIR|GLOB...\n"
             "\n"
             "Prints the main metric of every model x task x filter with its lm-eval\n"
-            "stderr and 95%% CI (value +- 1.96*stderr, clipped to [0,1]).\n"
+            "stderr and 95%% CI: Wilson's for exact_match and acc (k of n right, as\n"
+            "qeval run prints it), else value +- 1.96*stderr clipped to [0,1].\n"
             "\n"
             "Inputs: lm-eval/qeval results JSON (results_<date>.json or <name>_<date>.json),\n"
             "lm-eval samples_<task>_<date>.jsonl and qeval verdicts JSONL files (aggregated\n"
@@ -375,14 +378,34 @@ static size_t differing_keys(const row *rows, size_t n, const char **keys, size_
     return nk;
 }
 
-static void ci_of(const row *r, double *lo, double *hi)
+/* k when the value is k right out of n for a metric lm-eval scores 0 or 1
+ * per problem (exact_match, acc); -1 otherwise. */
+static long long binary_k(const row *r)
 {
+    if ((strcmp(r->metric, "exact_match") && strcmp(r->metric, "acc")) || r->n <= 0 ||
+        !(r->value >= 0 && r->value <= 1))
+        return -1;
+    double k = r->value * (double)r->n;
+    return fabs(k - nearbyint(k)) < 1e-6 ? (long long)nearbyint(k) : -1;
+}
+
+/* 95% CI: Wilson's for k of n right (not degenerate at 0 or n: 0 of 20 is
+ * [0, 0.161], as qeval run prints it); otherwise value +- 1.96 stderr
+ * clipped to [0, 1]. 0 when there is none. */
+static int ci_of(const row *r, double *lo, double *hi)
+{
+    long long k = binary_k(r);
+    if (k >= 0)
+        return qe_stats_wilson((uint64_t)k, (uint64_t)r->n, 1.959963984540054, lo, hi) == 0;
+    if (!r->has_stderr)
+        return 0;
     *lo = r->value - 1.96 * r->se;
     *hi = r->value + 1.96 * r->se;
     if (*lo < 0)
         *lo = 0;
     if (*hi > 1)
         *hi = 1;
+    return 1;
 }
 
 static char *repr(double x)
@@ -417,11 +440,10 @@ static void row_cells(const row *r, int full, const char **keys, size_t nk, int 
     snprintf(cells[k++], 256, "%s", r->filter);
     snprintf(cells[k++], 256, "%s", r->metric);
     double lo = 0, hi = 0;
-    if (r->has_stderr)
-        ci_of(r, &lo, &hi);
+    int has_ci = ci_of(r, &lo, &hi);
     if (full) {
         char *v = repr(r->value), *s = r->has_stderr ? repr(r->se) : NULL;
-        char *l = r->has_stderr ? repr(lo) : NULL, *h = r->has_stderr ? repr(hi) : NULL;
+        char *l = has_ci ? repr(lo) : NULL, *h = has_ci ? repr(hi) : NULL;
         snprintf(cells[k++], 256, "%s", v);
         snprintf(cells[k++], 256, "%s", s ? s : "");
         snprintf(cells[k++], 256, "%s", l ? l : "");
@@ -434,13 +456,14 @@ static void row_cells(const row *r, int full, const char **keys, size_t nk, int 
             cells[k++][0] = '\0';
     } else {
         snprintf(cells[k++], 256, "%.4f", r->value);
-        if (r->has_stderr) {
+        if (r->has_stderr)
             snprintf(cells[k++], 256, "%.4f", r->se);
-            snprintf(cells[k++], 256, "[%.4f, %.4f]", lo, hi);
-        } else {
+        else
             snprintf(cells[k++], 256, "N/A");
+        if (has_ci)
+            snprintf(cells[k++], 256, "[%.4f, %.4f]", lo, hi);
+        else
             snprintf(cells[k++], 256, "-");
-        }
         if (r->n_orig >= 0)
             snprintf(cells[k++], 256, "%ld/%ld", r->n, r->n_orig);
         else
@@ -552,7 +575,8 @@ static void print_text(const row *rows, size_t n, enum fmt fmt, const char **key
                 int right = j >= 4 && j <= 7;
                 printf(right ? "%*s%s" : "%-*s%s", (int)w[j], cells[i][j], j + 1 < nh ? "  " : "\n");
             }
-        printf("\nCI: value +- 1.96 x stderr, clipped to [0, 1].\n");
+        printf("\nCI: Wilson's for exact_match and acc (k of n right), else value +- 1.96 x "
+               "stderr clipped to [0, 1].\n");
     }
     free(cells);
 }
@@ -568,8 +592,7 @@ static void print_json(const row *rows, size_t n)
     for (size_t i = 0; i < n; i++) {
         const row *r = &rows[i];
         double lo = 0, hi = 0;
-        if (r->has_stderr)
-            ci_of(r, &lo, &hi);
+        int has_ci = ci_of(r, &lo, &hi);
         json_t *o = json_object(), *s = json_object();
         json_object_set_new(o, "model", json_string(r->model));
         json_object_set_new(o, "task", json_string(r->task));
@@ -577,8 +600,8 @@ static void print_json(const row *rows, size_t n)
         json_object_set_new(o, "metric", json_string(r->metric));
         json_object_set_new(o, "value", json_real(r->value));
         json_object_set_new(o, "stderr", num_or_null(r->has_stderr, r->se));
-        json_object_set_new(o, "ci_low", num_or_null(r->has_stderr, lo));
-        json_object_set_new(o, "ci_high", num_or_null(r->has_stderr, hi));
+        json_object_set_new(o, "ci_low", num_or_null(has_ci, lo));
+        json_object_set_new(o, "ci_high", num_or_null(has_ci, hi));
         json_object_set_new(o, "n", json_integer(r->n));
         json_object_set_new(o, "n_original", r->n_orig >= 0 ? json_integer(r->n_orig) : json_null());
         json_object_set_new(o, "limit", num_or_null(r->has_limit, r->limit));

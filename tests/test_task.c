@@ -267,6 +267,20 @@ static void test_cli(void **state)
     assert_int_equal(run_cli(&b, NULL), 0);
     assert_non_null(strstr(qe_buf_str(&b), "aime24"));
     assert_non_null(strstr(qe_buf_str(&b), "32768"));
+    /* every task row's stop sequences start in the header's column */
+    const char *hdr = qe_buf_str(&b);
+    const char *col = strstr(hdr, "stop sequences");
+    assert_non_null(col);
+    size_t at = (size_t)(col - hdr), rows = 0;
+    for (const char *l = strchr(hdr, '\n'); l && l[1]; l = strchr(l + 1, '\n')) {
+        if (l[1] == ' ')
+            continue; /* a source line */
+        const char *q = strchr(l + 1, '"');
+        assert_non_null(q);
+        assert_int_equal((size_t)(q - (l + 1)), at);
+        rows++;
+    }
+    assert_int_equal(rows, qe_task_count());
     qe_buf_reset(&b);
     assert_int_equal(run_cli(&b, "show", "nosuchtask"), 2);
     assert_int_equal(run_cli(&b, "show", "aime24", "--doc", "30"), 2);

@@ -22,31 +22,48 @@ static const char usage[] =
     "--chat rendered with the built-in ChatML/Qwen3 template (display only; the\n"
     "server renders the real one), with --json as the chat messages.\n";
 
+/* The cells of task t's row: max_gen_toks and "filters / metric". */
+static void list_cells(const qe_task *t, char mgt[32], char filt[96])
+{
+    if (qe_task_max_gen_toks(t))
+        snprintf(mgt, 32, "%d", qe_task_max_gen_toks(t));
+    else
+        snprintf(mgt, 32, "256 (default)");
+    filt[0] = '\0';
+    for (size_t f = 0; f < qe_task_filter_count(t); f++) {
+        strncat(filt, f ? "," : "", 96 - strlen(filt) - 1);
+        strncat(filt, qe_task_filter(t, f), 96 - strlen(filt) - 1);
+    }
+    strncat(filt, " / exact_match", 96 - strlen(filt) - 1);
+}
+
 static void print_list(void)
 {
-    printf("%-18s %5s %4s %-7s %-12s %-44s %s\n", "task", "size", "shot", "version",
-           "max_gen_toks", "filters / metric", "stop sequences");
+    /* columns as wide as their widest cell */
+    int wn = 4, wm = 12, wf = 16;
+    for (size_t i = 0; i < qe_task_count(); i++) {
+        char mgt[32], filt[96];
+        list_cells(qe_task_at(i), mgt, filt);
+        int l = (int)strlen(qe_task_name(qe_task_at(i)));
+        wn = l > wn ? l : wn;
+        wm = (int)strlen(mgt) > wm ? (int)strlen(mgt) : wm;
+        wf = (int)strlen(filt) > wf ? (int)strlen(filt) : wf;
+    }
+    printf("%-*s %5s %4s %-7s %-*s %-*s  %s\n", wn, "task", "size", "shot", "version", wm,
+           "max_gen_toks", wf, "filters / metric", "stop sequences");
     for (size_t i = 0; i < qe_task_count(); i++) {
         const qe_task *t = qe_task_at(i);
         size_t n = 0;
         qe_err e = {0};
         if (qe_task_size(t, &n, &e))
             n = 0;
-        char mgt[32], filt[64] = "";
-        if (qe_task_max_gen_toks(t))
-            snprintf(mgt, sizeof mgt, "%d", qe_task_max_gen_toks(t));
-        else
-            snprintf(mgt, sizeof mgt, "256 (default)");
-        for (size_t f = 0; f < qe_task_filter_count(t); f++) {
-            strncat(filt, f ? "," : "", sizeof filt - strlen(filt) - 1);
-            strncat(filt, qe_task_filter(t, f), sizeof filt - strlen(filt) - 1);
-        }
-        strncat(filt, " / exact_match", sizeof filt - strlen(filt) - 1);
-        printf("%-18s %5zu %4d %-7s %-12s %-44s", qe_task_name(t), n, qe_task_num_fewshot(t),
-               qe_task_version(t), mgt, filt);
+        char mgt[32], filt[96];
+        list_cells(t, mgt, filt);
+        printf("%-*s %5zu %4d %-7s %-*s %-*s  ", wn, qe_task_name(t), n, qe_task_num_fewshot(t),
+               qe_task_version(t), wm, mgt, wf, filt);
         for (size_t u = 0; u < qe_task_until_count(t); u++)
             printf("%s\"%s\"", u ? " " : "", qe_task_until(t, u));
-        printf("\n%-18s source: %s%s%s (%s)\n", "", qe_task_dataset_path(t),
+        printf("\n%-*s source: %s%s%s (%s)\n", wn, "", qe_task_dataset_path(t),
                qe_task_dataset_name(t) ? "/" : "",
                qe_task_dataset_name(t) ? qe_task_dataset_name(t) : "", qe_task_data_file(t));
     }

@@ -1,6 +1,6 @@
 /* file_util: file helpers the end-to-end tests share (read a whole file,
  * load a JSONL file, find the one output file with a prefix, remove a
- * tree). Test-only.
+ * tree, link a fixture into a directory). Test-only.
  *
  * Header-only; include after <cmocka.h> (a failed allocation fails the
  * test), with tests/ on the include path ("file_util.h"). */
@@ -128,6 +128,18 @@ static inline void rm_rf(const char *path)
     } else {
         unlink(path);
     }
+}
+
+/* dir/<last component of target> as a symlink to target, a path relative
+ * to the working directory (the repository root), made absolute. */
+static inline void link_file(const char *dir, const char *target)
+{
+    char cwd[4096], from[8300], to[8300];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    const char *base = strrchr(target, '/');
+    snprintf(from, sizeof from, "%s/%s", cwd, target);
+    snprintf(to, sizeof to, "%s/%s", dir, base ? base + 1 : target);
+    assert_int_equal(symlink(from, to), 0);
 }
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli_run.h"
+#include "file_util.h"
 #include "jsonl_cases.h"
 
 #define EX "examples/r1-distill-1.5b-quant/"
@@ -262,15 +263,6 @@ static void test_table_and_formats(void **state)
 
 #define RUNS "tests/fixtures/lmeval/runs/"
 
-static void link_file(const char *dir, const char *target)
-{
-    char cwd[4096], from[8300], to[8300];
-    assert_non_null(getcwd(cwd, sizeof cwd));
-    snprintf(from, sizeof from, "%s/%s", cwd, target);
-    snprintf(to, sizeof to, "%s/%s", dir, strrchr(target, '/') + 1);
-    assert_int_equal(symlink(from, to), 0);
-}
-
 /* A sweep writes OUT/<plan name>/<model with / as __>/: --baseline takes
  * the plan name (the run directory's name), not only the served model's. */
 /* The same answers in two places: nothing flipped, and the table says so
@@ -294,9 +286,7 @@ static void test_no_flips(void **state)
     assert_non_null(strstr(o, "No problem flipped"));
     assert_null(strstr(o, "Flipped problems"));
     cli_done(&r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
-    assert_int_equal(system(cmd), 0);
+    rm_rf(top);
 }
 
 static void test_baseline_by_run_dir(void **state)
@@ -332,9 +322,7 @@ static void test_baseline_by_run_dir(void **state)
                         "Qwen/Qwen3-32B-FP8");
     json_decref(a);
     cli_done(&r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
-    assert_int_equal(system(cmd), 0);
+    rm_rf(top);
 }
 
 /* Model e answers A's misses 3, 7, 11 as $$\boxed{n}$$: lm-eval's scorer

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_util.h"
 #include "inputs.h"
 
 #define FX "tests/fixtures/compare/"
@@ -346,18 +347,12 @@ static void test_errors_name_file_and_line(void **state)
     /* a run without --log-samples: results only, and the way to get samples */
     char dir[] = "/tmp/qeval-inputs-nos-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char cwd[4096], from[8300], to[8300];
-    assert_non_null(getcwd(cwd, sizeof cwd));
-    snprintf(from, sizeof from, "%s/" FX "lmeval/org__model-b/results_2025-01-03T03-04-05.000001.json",
-             cwd);
-    snprintf(to, sizeof to, "%s/results_2025-01-03T03-04-05.000001.json", dir);
-    assert_int_equal(symlink(from, to), 0);
+    link_file(dir, FX "lmeval/org__model-b/results_2025-01-03T03-04-05.000001.json");
     const char *nos[] = {FX "lmeval/org__model-a", dir};
     assert_int_equal(qe_inputs_load(nos, 2, NULL, &in, &e), QE_EINVAL);
     assert_non_null(strstr(e.msg, "no per-problem records"));
     assert_non_null(strstr(e.msg, "rerun the same `qeval run` command with --log-samples"));
-    unlink(to);
-    rmdir(dir);
+    rm_rf(dir);
     /* an explicit non-data file is skipped with a warning */
     const char *readme[] = {EX "/bf16", EX "/README.md", EX "/awq-w3g128"};
     assert_int_equal(qe_inputs_load(readme, 3, NULL, &in, &e), 0);

@@ -345,7 +345,6 @@ static json_t *fingerprint_config(struct ctx *c, struct tstate *ts)
     return o;
 }
 
-/* "key: old -> new; ..." for the top-level keys that differ. */
 /* One value of a config diff, cut to 60 bytes with "..." when longer. */
 static void diff_value(qe_buf *out, const json_t *v)
 {

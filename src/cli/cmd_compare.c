@@ -441,8 +441,11 @@ int cmd_compare(int argc, char **argv)
                 fprintf(stderr, "qeval compare: %s\n", e.msg);
                 rc = QE_EXIT_IO;
             } else if (fl.len) {
-                qe_buf_puts(&out, "\nFlipped problems (model answer | baseline answer):\n");
-                qe_buf_append(&out, fl.data, fl.len);
+                if (qe_buf_puts(&out, "\nFlipped problems (model answer | baseline answer):\n") ||
+                    qe_buf_append(&out, fl.data, fl.len)) {
+                    fprintf(stderr, "qeval compare: out of memory\n");
+                    rc = QE_EXIT_IO;
+                }
             } else {
                 qe_buf_puts(&out, "\nNo problem flipped: every model is right and wrong on the "
                                   "same problems as the baseline.\n");

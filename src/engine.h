@@ -127,9 +127,15 @@ double qe_engine_startup_seconds(const qe_engine *e);
  * results (e.g. "Using NVFP4 ... Marlin"). */
 const char *const *qe_engine_quant_lines(const qe_engine *e, size_t *n);
 
-/* Waits until GET base_url/health is 200 (and, when expect_model is not NULL,
- * GET base_url/v1/models lists it), up to timeout seconds. api_key may be NULL.
- * Used for engine kind endpoint. */
+/* The two URLs readiness is probed at, mapped as the client maps a base URL
+ * (qe_client_url: "http://h:p", "http://h:p/v1" and trailing '/' are the
+ * same server): GET /health at the server root, GET /v1/models. Each buffer
+ * holds cap bytes. 0, or QE_EINVAL (not http:// or https://) / QE_ELIMIT. */
+int qe_engine_probe_urls(const char *base_url, char *health, char *models, size_t cap, qe_err *err);
+
+/* Waits until GET /health is 200 (and, when expect_model is not NULL,
+ * GET /v1/models lists it), up to timeout seconds, at the URLs of
+ * qe_engine_probe_urls. api_key may be NULL. Used for engine kind endpoint. */
 int qe_engine_wait_endpoint(const char *base_url, const char *api_key, const char *expect_model, double timeout,
                             qe_err *err);
 

@@ -1449,6 +1449,15 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
             for (size_t u = 0; u < p->engine.n_base_urls; u++)
                 qe_buf_printf(out, " %s", p->engine.base_urls[u]);
             qe_buf_putc(out, '\n');
+            for (size_t u = 0; u < p->engine.n_base_urls; u++) {
+                char health[1024], models[1024];
+                qe_err ue = {0};
+                if (qe_engine_probe_urls(p->engine.base_urls[u], health, models, sizeof health, &ue))
+                    qe_buf_printf(out, "    %s: %s\n", p->engine.base_urls[u], ue.msg);
+                else
+                    qe_buf_printf(out, "    wait for GET %s = 200 and %s listing '%s'\n", health, models,
+                                  served_name(m));
+            }
         }
         qe_sweep_format_duration(st->est_s, d, sizeof d);
         qe_buf_printf(out, "  %zu. %s x %s: %zu requests -> %s/%s/%s.json (~%s%s)\n", k + 1, m->name,

@@ -1315,6 +1315,58 @@ static void test_cli_endpoint_single(void **state)
     free(so);
 }
 
+/* Base URLs as `qeval run` takes them: with "/v1" and a trailing '/'.
+ * vLLM serves /health at the root, /v1/models and the completions under
+ * /v1: every use maps the URL as the client does (qe_client_url). */
+static void test_cli_endpoint_v1_base_url(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    char log1[400];
+    snprintf(log1, sizeof log1, "%s/req1.jsonl", f->dir);
+    int p1;
+    pid_t s1 = start_fake_server("Qwen/Qwen3-32B", log1, &p1);
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y,
+                  "name: ep\noutput: %s\n"
+                  "engine: {kind: endpoint, base_urls: [\"http://127.0.0.1:%d/v1/\"], startup_timeout: 2s}\n"
+                  "models: [{name: bf16, model: Qwen/Qwen3-32B}]\n"
+                  "tasks: [{task: hendrycks_math500, limit: 3}]\n"
+                  "generation: {apply_chat_template: true, max_gen_toks: 64, temperature: 0}\n",
+                  f->out, p1);
+    write_file(f->plan, qe_buf_str(&y));
+    qe_buf_free(&y);
+    /* the dry run shows what will be asked, at the right URLs */
+    const char *dargs[] = {"sweep", "--dry-run", f->plan, NULL};
+    int drc = qeval_run(f, dargs, NULL);
+    char *dry = slurp(f->so);
+    const char *args[] = {"sweep", f->plan, NULL};
+    int rc = qeval_run(f, args, NULL);
+    kill(s1, SIGTERM);
+    waitpid(s1, NULL, 0);
+    char *so = slurp(f->so), *se = slurp(f->se);
+    assert_int_equal(drc, 0);
+    char want[300];
+    snprintf(want, sizeof want, "wait for GET http://127.0.0.1:%d/health = 200 and http://127.0.0.1:%d/v1/models "
+             "listing 'Qwen/Qwen3-32B'", p1, p1);
+    if (!strstr(dry, want))
+        fail_msg("dry run lacks '%s':\n%s", want, dry);
+    free(dry);
+    if (rc)
+        fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(so, "bf16   hendrycks_math500  exact_match    0.0000"));
+    char *a = slurp(log1);
+    /* /health is not logged by fake_server; the sweep passed it, and the
+     * model list was found at /v1/models, not /v1/v1/models */
+    assert_true(count_sub(a, "\"/v1/models\"") >= 1);
+    assert_int_equal(count_sub(a, "\"/v1/chat/completions\""), 3);
+    assert_int_equal(count_sub(a, "/v1/v1/"), 0);
+    free(a);
+    free(so);
+    free(se);
+}
+
 static void test_cli_endpoint_sharded(void **state)
 {
     fx *f = *state;
@@ -1695,6 +1747,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_bad_flag_one_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_lmeval_sigint, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_sharded, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_endpoint_v1_base_url, fx_setup, fx_teardown),
     };
     if (getenv("QE_TEST_FILTER")) /* e.g. QE_TEST_FILTER='*kill9*' */
         cmocka_set_test_filter(getenv("QE_TEST_FILTER"));

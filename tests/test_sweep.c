@@ -1188,6 +1188,67 @@ static void test_cli_dry_run(void **state)
     free(so);
 }
 
+/* Every option that takes a value takes it as "--name value" and as
+ * "--name=value" (and spelled with '_'), like every other command (opt.h);
+ * --help lists them all. */
+static void test_cli_option_spellings(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    write_plan(f, "200s", NULL, "vllm", 3);
+    const char *sep[] = {"sweep", f->plan, "--dry-run", "--assume-rate", "2", "--assume-startup", "10",
+                         "--only-model", "fp8", NULL};
+    assert_int_equal(qeval_run(f, sep, NULL), 0);
+    char *a = slurp(f->so);
+    assert_non_null(strstr(a, "at 2.00 requests/s and 10s per server start"));
+    assert_non_null(strstr(a, "1. fp8 x "));
+    assert_null(strstr(a, "nvfp4 x "));
+    const char *eq[] = {"sweep", "--dry-run", "--assume-rate=2", "--assume_startup=10", "--only-model=fp8", f->plan,
+                        NULL};
+    int rc = qeval_run(f, eq, NULL);
+    char *b = slurp(f->so), *se = slurp(f->se);
+    if (rc)
+        fprintf(stderr, "stderr:\n%s\n", se);
+    assert_int_equal(rc, 0);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    free(se);
+
+    /* bad and missing values, flags with a value: usage errors */
+    const char *bad[] = {"sweep", f->plan, "--dry-run", "--assume-rate=0", NULL};
+    assert_int_equal(qeval_run(f, bad, NULL), 2);
+    se = slurp(f->se);
+    assert_non_null(strstr(se, "--assume-rate needs a positive number"));
+    free(se);
+    const char *missing[] = {"sweep", f->plan, "--dry-run", "--assume-startup", NULL};
+    assert_int_equal(qeval_run(f, missing, NULL), 2);
+    se = slurp(f->se);
+    assert_non_null(strstr(se, "qeval sweep: --assume-startup needs a value"));
+    free(se);
+    const char *flagval[] = {"sweep", f->plan, "--dry-run=yes", NULL};
+    assert_int_equal(qeval_run(f, flagval, NULL), 2);
+    const char *two[] = {"sweep", f->plan, f->plan, "--dry-run", NULL};
+    assert_int_equal(qeval_run(f, two, NULL), 2);
+
+    /* --help: every option, in the usage line too */
+    const char *help[] = {"sweep", "--help", NULL};
+    assert_int_equal(qeval_run(f, help, NULL), 0);
+    char *h = slurp(f->so);
+    const char *first_nl = strchr(h, '\n'), *usage_end = strstr(h, "\n\n");
+    assert_non_null(first_nl);
+    assert_non_null(usage_end);
+    static const char *const opts[] = {"--dry-run", "--force", "--only-model", "--assume-rate", "--assume-startup"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+        const char *at = strstr(h, opts[i]);
+        if (!at || at > usage_end)
+            fail_msg("usage line lacks %s:\n%s", opts[i], h);
+        assert_non_null(strstr(usage_end, opts[i])); /* and is explained below */
+    }
+    assert_non_null(strstr(usage_end, "--help"));
+    free(h);
+}
+
 static void test_cli_invalid_plan(void **state)
 {
     fx *f = *state;
@@ -1741,6 +1802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_kill9_during_server_start, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_dry_run, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_invalid_plan, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_option_spellings, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_lmeval_engine, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_single, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_state_refused_and_locked, fx_setup, fx_teardown),

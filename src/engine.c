@@ -309,19 +309,39 @@ static int models_lists(const char *url, const char *api_key, const char *name, 
     return found;
 }
 
+/* Tells rep how long the wait has lasted when its interval has passed
+ * since *told (the start counts as told at t0). */
+static void report_wait(const qe_engine_wait_report *rep, const char *url, double t0, double *told, double timeout)
+{
+    double now = qe_proc_now();
+    if (rep && rep->fn && rep->every > 0 && now - *told >= rep->every) {
+        rep->fn(rep->ud, url, now - t0, timeout);
+        *told = now;
+    }
+}
+
 int qe_engine_wait_endpoint(const char *base_url, const char *api_key, const char *expect_model, double timeout,
                             qe_err *err)
+{
+    return qe_engine_wait_endpoint_reporting(base_url, api_key, expect_model, timeout, NULL, err);
+}
+
+int qe_engine_wait_endpoint_reporting(const char *base_url, const char *api_key, const char *expect_model,
+                                      double timeout, const qe_engine_wait_report *rep, qe_err *err)
 {
     char health[1024], models[1024];
     int rc = qe_engine_probe_urls(base_url, health, models, sizeof health, err);
     if (rc)
         return rc;
-    double t0 = qe_proc_now();
+    double t0 = qe_proc_now(), told = t0;
+    if (rep && rep->fn)
+        rep->fn(rep->ud, health, 0, timeout);
     long code = 0;
     for (;;) {
         code = http_get(health, api_key, NULL);
         if (code == 200 || qe_proc_now() - t0 >= timeout)
             break;
+        report_wait(rep, health, t0, &told, timeout);
         qe_proc_sleep(0.5);
     }
     if (code != 200)
@@ -659,6 +679,10 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
     /* e->base_url is the server root: cannot fail */
     char health_url[1024], models_url[1024];
     qe_engine_probe_urls(e->base_url, health_url, models_url, sizeof health_url, NULL);
+    const qe_engine_wait_report *rep = &spec->wait_report;
+    double told = qe_proc_now();
+    if (rep->fn)
+        rep->fn(rep->ud, health_url, 0, timeout);
     bool ready = false;
     for (;;) {
         if (reap(e, false))
@@ -669,6 +693,7 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
         }
         if (qe_proc_now() - t0 >= timeout)
             break;
+        report_wait(rep, health_url, t0, &told, timeout);
         qe_proc_sleep(poll);
     }
     if (!ready && e->reaped) {

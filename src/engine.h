@@ -41,6 +41,16 @@ enum qe_engine_cause {
     QE_ENGINE_CAUSE_UNKNOWN,
 };
 
+/* Told how a wait for readiness goes (the library never prints): once when
+ * it starts (waited 0), then about every `every` seconds while the server
+ * has not answered GET /health with 200. url is the /health URL polled;
+ * waited and timeout are seconds. fn NULL: not told. */
+typedef struct {
+    void (*fn)(void *ud, const char *url, double waited, double timeout);
+    void *ud;
+    double every; /* <= 0: only the call at the start */
+} qe_engine_wait_report;
+
 /* What to run. Pointers are borrowed for the duration of each call. */
 typedef struct {
     const char *binary;      /* vllm executable; NULL = "vllm" looked up on PATH */
@@ -62,6 +72,9 @@ typedef struct {
      * next run cannot find (see qe_proc_spawn_group's gate). */
     int (*on_spawn)(void *ud, pid_t pgid);
     void *on_spawn_ud;
+    /* the wait for /health after the spawn; called on the thread that
+     * called qe_engine_start */
+    qe_engine_wait_report wait_report;
 } qe_engine_spec;
 
 /* Filled when qe_engine_start fails (and the group is already cleaned up). */
@@ -138,6 +151,9 @@ int qe_engine_probe_urls(const char *base_url, char *health, char *models, size_
  * qe_engine_probe_urls. api_key may be NULL. Used for engine kind endpoint. */
 int qe_engine_wait_endpoint(const char *base_url, const char *api_key, const char *expect_model, double timeout,
                             qe_err *err);
+/* The same, telling rep (may be NULL) how the wait goes. */
+int qe_engine_wait_endpoint_reporting(const char *base_url, const char *api_key, const char *expect_model,
+                                      double timeout, const qe_engine_wait_report *rep, qe_err *err);
 
 /* Classifies a log text into a likely cause (OOM, BAD_FLAG, NOT_FOUND,
  * PORT_IN_USE or UNKNOWN). */

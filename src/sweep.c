@@ -748,6 +748,29 @@ static int start_interruptible(sweep *s, size_t mi, const qe_engine_spec *spec, 
     return rc;
 }
 
+/* Notes while a server (vllm) or an endpoint gets ready: what is waited
+ * for and for how long, then "still waiting" every opts.wait_report_s. */
+typedef struct {
+    const sweep *s;
+    const char *name;   /* models[].name */
+    const char *what;   /* "the server" or "endpoint URL" as written in the plan */
+    const char *served; /* the name /v1/models must list */
+} wait_note;
+
+static void note_wait(void *ud, const char *url, double waited, double timeout)
+{
+    const wait_note *w = ud;
+    char tw[32], tt[32];
+    qe_sweep_format_duration(timeout, tt, sizeof tt);
+    if (waited <= 0) {
+        note(w->s, "%s: waiting up to %s for %s: GET %s = 200, then /v1/models listing '%s'", w->name, tt, w->what,
+             url, w->served);
+        return;
+    }
+    qe_sweep_format_duration(waited, tw, sizeof tw);
+    note(w->s, "%s: still waiting for %s (%s of %s)", w->name, url, tw, tt);
+}
+
 /* Ensures a healthy server for model mi. Returns 0, or -1 when the model
  * cannot be served (marked failed), or QE_EINTR. */
 static int ensure_server(sweep *s, size_t mi)
@@ -764,7 +787,11 @@ static int ensure_server(sweep *s, size_t mi)
                          : m->args.startup_timeout > 0 ? m->args.startup_timeout : 60;
         for (size_t i = 0; i < p->engine.n_base_urls; i++) {
             qe_err e = {0};
-            if (qe_engine_wait_endpoint(p->engine.base_urls[i], key, served_name(m), timeout, &e)) {
+            char what[1100];
+            snprintf(what, sizeof what, "endpoint %s", p->engine.base_urls[i]);
+            wait_note wn = {s, m->name, what, served_name(m)};
+            qe_engine_wait_report rep = {note_wait, &wn, s->o->wait_report_s};
+            if (qe_engine_wait_endpoint_reporting(p->engine.base_urls[i], key, served_name(m), timeout, &rep, &e)) {
                 note(s, "%s: endpoint %s not ready: %s", m->name, p->engine.base_urls[i], e.msg);
                 char why[2200];
                 snprintf(why, sizeof why, "endpoint %s not ready: %s", p->engine.base_urls[i], e.msg);
@@ -797,6 +824,8 @@ static int ensure_server(sweep *s, size_t mi)
     if (s->o->startup_timeout > 0)
         spec.startup_timeout = s->o->startup_timeout;
     spec.poll_interval = s->o->poll_interval;
+    wait_note wn = {s, m->name, "the server", served_name(m)};
+    spec.wait_report = (qe_engine_wait_report){note_wait, &wn, s->o->wait_report_s};
     note(s, "%s: starting vllm serve %s (log %s)", m->name, m->model, log);
     qe_engine_failure fail;
     qe_err e = {0};

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1424,6 +1426,11 @@ static void test_cli_endpoint_v1_base_url(void **state)
     assert_int_equal(count_sub(a, "\"/v1/chat/completions\""), 3);
     assert_int_equal(count_sub(a, "/v1/v1/"), 0);
     free(a);
+    /* the wait was announced; stderr is no terminal: no "still waiting" */
+    snprintf(want, sizeof want, "qeval sweep: bf16: waiting up to 2.0s for endpoint http://127.0.0.1:%d/v1/: "
+             "GET http://127.0.0.1:%d/health = 200, then /v1/models listing 'Qwen/Qwen3-32B'\n", p1, p1);
+    assert_non_null(strstr(se, want));
+    assert_null(strstr(se, "still waiting"));
     free(so);
     free(se);
 }
@@ -1776,6 +1783,108 @@ static void test_lib_deadline_during_task(void **state)
     qe_plan_free(p);
 }
 
+/* Notes collected from qe_sweep_run, one per line. */
+static void collect_note(void *ud, const char *line)
+{
+    qe_buf *b = ud;
+    qe_buf_printf(b, "%s\n", line);
+}
+
+static qe_sweep_opts wait_opts(fake_eval *fe, qe_buf *notes, double every)
+{
+    qe_sweep_opts o;
+    memset(&o, 0, sizeof o);
+    o.eval = fake_eval_fn;
+    o.eval_ud = fe;
+    o.free_summary = fake_free;
+    o.poll_interval = 0.05;
+    o.note = collect_note;
+    o.note_ud = notes;
+    o.wait_report_s = every;
+    return o;
+}
+
+/* A port nothing listens on (bound, then closed). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* Waiting for a server or an endpoint is never silent: a note says what is
+ * waited for (URL, timeout) when the wait starts, then "still waiting"
+ * every wait_report_s (the CLI: 10 s on a terminal, none otherwise). */
+static void test_lib_wait_notes(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    /* vllm: the server answers /health after 1.2 s */
+    qe_plan *p = lib_plan(f, NULL);
+    qe_buf notes = QE_BUF_INIT;
+    fake_eval fe = {.f = f};
+    qe_sweep_opts o = wait_opts(&fe, &notes, 0.3);
+    o.only_model = "nvfp4";
+    setenv("FAKE_VLLM_RECORD", f->record, 1);
+    setenv("FAKE_VLLM_STARTUP_MS", "1200", 1);
+    qe_sweep_report r;
+    qe_err e = {0};
+    int rc = qe_sweep_run(p, &o, &r, &e);
+    unsetenv("FAKE_VLLM_STARTUP_MS");
+    unsetenv("FAKE_VLLM_RECORD");
+    const char *n = qe_buf_str(&notes);
+    if (rc)
+        fprintf(stderr, "sweep: %s\nnotes:\n%s", e.msg, n);
+    assert_int_equal(rc, 0);
+    qe_sweep_report_free(&r);
+    qe_plan_free(p);
+    const char *w = strstr(n, "nvfp4: waiting up to 30s for the server: GET http://127.0.0.1:");
+    const char *ready = strstr(n, "nvfp4: server ready at");
+    if (!w || !ready || w > ready || !strstr(w, "/health = 200, then /v1/models listing 'RedHatAI/Qwen3-32B-NVFP4'"))
+        fail_msg("no wait note before 'server ready':\n%s", n);
+    size_t still = count_sub(n, "nvfp4: still waiting for http://127.0.0.1:");
+    if (still < 2 || !strstr(n, "/health (") || !strstr(n, " of 30s)"))
+        fail_msg("expected 'still waiting' notes every 0.3 s over 1.2 s:\n%s", n);
+    qe_buf_free(&notes);
+
+    /* endpoint given with /v1 that never answers: told, then still waiting */
+    int port = closed_port();
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y,
+                  "name: ep\noutput: %s\n"
+                  "engine: {kind: endpoint, base_urls: [\"http://127.0.0.1:%d/v1\"], startup_timeout: 1s}\n"
+                  "models: [{name: bf16, model: Qwen/Qwen3-32B}]\n"
+                  "tasks: [{task: aime24, limit: 2}]\n",
+                  f->out, port);
+    p = plan_from(qe_buf_str(&y));
+    qe_buf_free(&y);
+    fake_eval fe2 = {.f = f};
+    for (int every = 0; every < 2; every++) {
+        qe_buf nb = QE_BUF_INIT;
+        o = wait_opts(&fe2, &nb, every ? 0.2 : 0);
+        assert_int_equal(qe_sweep_run(p, &o, &r, &e), QE_ESERVER);
+        qe_sweep_report_free(&r);
+        n = qe_buf_str(&nb);
+        char want[300];
+        snprintf(want, sizeof want,
+                 "bf16: waiting up to 1.0s for endpoint http://127.0.0.1:%d/v1: GET http://127.0.0.1:%d/health = "
+                 "200, then /v1/models listing 'Qwen/Qwen3-32B'\n", port, port);
+        if (count_sub(n, want) != 1)
+            fail_msg("want one '%s' in:\n%s", want, n);
+        snprintf(want, sizeof want, "bf16: still waiting for http://127.0.0.1:%d/health (", port);
+        if (every ? count_sub(n, want) < 1 : count_sub(n, "still waiting") != 0)
+            fail_msg("'still waiting' notes with wait_report_s %s:\n%s", every ? "0.2" : "0", n);
+        assert_int_equal(fe2.calls[0], '\0'); /* nothing was evaluated */
+        qe_buf_free(&nb);
+    }
+    qe_plan_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1790,6 +1899,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lib_crash_twice_fails_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lib_budget_fake_clock, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lib_deadline_during_task, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lib_wait_notes, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_full_sweep, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_oom_second_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_gpu_memory_not_released, fx_setup, fx_teardown),

@@ -167,6 +167,9 @@ int cmd_sweep(int argc, char **argv)
     }
     o.note = print_note;
     o.progress = isatty(2);
+    /* like the runner's progress line, the "still waiting" notes are for a
+     * person at a terminal; a log gets the line saying what is waited for */
+    o.wait_report_s = o.progress ? 10 : 0;
 
     if (dry) {
         qe_buf out = QE_BUF_INIT;

@@ -384,6 +384,14 @@ static void test_lmeval_locate_and_read(void **state)
     size_t n;
     assert_int_equal(qe_lmeval_read_metric(r, "aime24", &acc, &se, &n, NULL), 0);
     assert_true(acc == 0.2 && se == 0.07 && n == 30);
+    /* gsm8k: strict-match (the first filter, named in the sweep's table)
+     * whatever the order of the keys */
+    snprintf(path, sizeof path, "%s/g.json", dir);
+    write_file(path, "{\"results\":{\"gsm8k\":{\"exact_match,flexible-extract\":0.9,"
+                     "\"exact_match_stderr,flexible-extract\":0.01,\"exact_match,strict-match\":0.8,"
+                     "\"exact_match_stderr,strict-match\":0.02}},\"n-samples\":{\"gsm8k\":{\"effective\":5}}}");
+    assert_int_equal(qe_lmeval_read_metric(path, "gsm8k", &acc, &se, &n, NULL), 0);
+    assert_true(acc == 0.8 && se == 0.02 && n == 5);
     free(r);
     free(s);
     free(old[0]);
@@ -1435,6 +1443,54 @@ static void test_cli_endpoint_v1_base_url(void **state)
     free(se);
 }
 
+/* The per-pair output: gsm8k has two filters (strict-match,
+ * flexible-extract) and the value is strict-match's, so the table has a
+ * filter column; the diagnostics are one note per line, each naming the
+ * pair (no bare "bf16 x gsm8k:" header, no empty line). */
+static void test_cli_endpoint_filters(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    char log1[400];
+    snprintf(log1, sizeof log1, "%s/req1.jsonl", f->dir);
+    int p1;
+    pid_t s1 = start_fake_server("Qwen/Qwen3-32B", log1, &p1);
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y,
+                  "name: ep\noutput: %s\n"
+                  "engine: {kind: endpoint, base_urls: [\"http://127.0.0.1:%d\"]}\n"
+                  "models: [{name: bf16, model: Qwen/Qwen3-32B}]\n"
+                  "tasks: [{task: hendrycks_math500, limit: 3}, {task: gsm8k, limit: 3}]\n"
+                  "generation: {apply_chat_template: true, max_gen_toks: 64, temperature: 0}\n",
+                  f->out, p1);
+    write_file(f->plan, qe_buf_str(&y));
+    qe_buf_free(&y);
+    const char *args[] = {"sweep", f->plan, NULL};
+    int rc = qeval_run(f, args, NULL);
+    kill(s1, SIGTERM);
+    waitpid(s1, NULL, 0);
+    char *so = slurp(f->so), *se = slurp(f->se);
+    if (rc)
+        fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
+    assert_int_equal(rc, 0);
+    if (!strstr(so, "model  task               filter        metric          value    stderr      n  status\n"
+                    "bf16   hendrycks_math500  none          exact_match    0.0000    0.0000      3  done\n"
+                    "bf16   gsm8k              strict-match  exact_match    0.0000    0.0000      3  done\n"))
+        fail_msg("table without the filter column:\n%s", so);
+    /* every note line says which pair it is about and has content */
+    for (const char *l = se; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        if (len == 0 || l[len - 1] == ':' || strncmp(l, "qeval sweep: ", 13))
+            fail_msg("stderr line %.*s is empty, a bare header or not a note:\n%s", (int)len, l, se);
+        l += len + (nl ? 1 : 0);
+    }
+    assert_non_null(strstr(se, "qeval sweep: bf16 x hendrycks_math500: n=3: the 95% CI"));
+    assert_non_null(strstr(se, "qeval sweep: bf16 x gsm8k (strict-match): n=3: the 95% CI"));
+    free(so);
+    free(se);
+}
+
 static void test_cli_endpoint_sharded(void **state)
 {
     fx *f = *state;
@@ -1920,6 +1976,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_lmeval_sigint, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_sharded, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_v1_base_url, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_endpoint_filters, fx_setup, fx_teardown),
     };
     if (getenv("QE_TEST_FILTER")) /* e.g. QE_TEST_FILTER='*kill9*' */
         cmocka_set_test_filter(getenv("QE_TEST_FILTER"));

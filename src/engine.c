@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "proc.h"
 
 struct qe_engine {
@@ -259,13 +260,33 @@ static long http_get(const char *url, const char *api_key, qe_buf *body)
     return code;
 }
 
-/* 1 if /v1/models lists name, 0 if not, -1 if it could not be read. */
-static int models_lists(const char *base_url, const char *api_key, const char *name, qe_buf *seen)
+/* The URL of path on the server at base_url, mapped exactly as the client
+ * maps it (qe_client_url): a base URL with or without "/v1" and trailing
+ * '/' names the same server; /health is at its root, /v1/models under /v1. */
+static int server_url(const char *base_url, const char *path, char *buf, size_t cap, qe_err *err)
 {
-    qe_buf url = QE_BUF_INIT, body = QE_BUF_INIT;
-    qe_buf_printf(&url, "%s/v1/models", base_url);
-    long code = http_get(qe_buf_str(&url), api_key, &body);
-    qe_buf_free(&url);
+    qe_client_opts o;
+    qe_client_opts_default(&o);
+    o.base_url = base_url;
+    int rc = qe_client_url(&o, path, buf, cap);
+    if (rc == QE_EINVAL)
+        return qe_err_set(err, rc, "base URL must start with http:// or https:// (got '%.100s')", base_url);
+    if (rc)
+        return qe_err_set(err, rc, "base URL too long (%.100s...)", base_url);
+    return 0;
+}
+
+int qe_engine_probe_urls(const char *base_url, char *health, char *models, size_t cap, qe_err *err)
+{
+    int rc = server_url(base_url, "/health", health, cap, err);
+    return rc ? rc : server_url(base_url, "/v1/models", models, cap, err);
+}
+
+/* 1 if /v1/models lists name, 0 if not, -1 if it could not be read. */
+static int models_lists(const char *url, const char *api_key, const char *name, qe_buf *seen)
+{
+    qe_buf body = QE_BUF_INIT;
+    long code = http_get(url, api_key, &body);
     int found = -1;
     json_t *j = code == 200 ? json_loadb(body.data ? body.data : "", body.len, 0, NULL) : NULL;
     json_t *data = j ? json_object_get(j, "data") : NULL;
@@ -288,36 +309,54 @@ static int models_lists(const char *base_url, const char *api_key, const char *n
     return found;
 }
 
+/* Tells rep how long the wait has lasted when its interval has passed
+ * since *told (the start counts as told at t0). */
+static void report_wait(const qe_engine_wait_report *rep, const char *url, double t0, double *told, double timeout)
+{
+    double now = qe_proc_now();
+    if (rep && rep->fn && rep->every > 0 && now - *told >= rep->every) {
+        rep->fn(rep->ud, url, now - t0, timeout);
+        *told = now;
+    }
+}
+
 int qe_engine_wait_endpoint(const char *base_url, const char *api_key, const char *expect_model, double timeout,
                             qe_err *err)
 {
-    double t0 = qe_proc_now();
-    qe_buf url = QE_BUF_INIT;
-    qe_buf_printf(&url, "%s/health", base_url);
+    return qe_engine_wait_endpoint_reporting(base_url, api_key, expect_model, timeout, NULL, err);
+}
+
+int qe_engine_wait_endpoint_reporting(const char *base_url, const char *api_key, const char *expect_model,
+                                      double timeout, const qe_engine_wait_report *rep, qe_err *err)
+{
+    char health[1024], models[1024];
+    int rc = qe_engine_probe_urls(base_url, health, models, sizeof health, err);
+    if (rc)
+        return rc;
+    double t0 = qe_proc_now(), told = t0;
+    if (rep && rep->fn)
+        rep->fn(rep->ud, health, 0, timeout);
     long code = 0;
     for (;;) {
-        code = http_get(qe_buf_str(&url), api_key, NULL);
+        code = http_get(health, api_key, NULL);
         if (code == 200 || qe_proc_now() - t0 >= timeout)
             break;
+        report_wait(rep, health, t0, &told, timeout);
         qe_proc_sleep(0.5);
     }
-    qe_buf_free(&url);
     if (code != 200)
-        return qe_err_set(err, QE_ENET, "%s/health: %s after %.0f s", base_url,
-                          code ? "not 200" : "no answer", timeout);
+        return qe_err_set(err, QE_ENET, "%s: %s after %.0f s", health, code ? "not 200" : "no answer", timeout);
     if (expect_model) {
         qe_buf seen = QE_BUF_INIT;
-        int f = models_lists(base_url, api_key, expect_model, &seen);
-        int rc = 0;
+        int f = models_lists(models, api_key, expect_model, &seen);
         if (f < 0)
-            rc = qe_err_set(err, QE_ESERVER, "%s/v1/models: no valid model list", base_url);
+            rc = qe_err_set(err, QE_ESERVER, "%s: no valid model list", models);
         else if (f == 0)
-            rc = qe_err_set(err, QE_ESERVER, "%s/v1/models does not list '%s' (it serves: %s)", base_url,
-                            expect_model, qe_buf_str(&seen));
+            rc = qe_err_set(err, QE_ESERVER, "%s does not list '%s' (it serves: %s)", models, expect_model,
+                            qe_buf_str(&seen));
         qe_buf_free(&seen);
-        return rc;
     }
-    return 0;
+    return rc;
 }
 
 /* ---- logs -------------------------------------------------------------- */
@@ -637,21 +676,26 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
     }
     e->pid = pid;
 
-    qe_buf url = QE_BUF_INIT;
-    qe_buf_printf(&url, "%s/health", e->base_url);
+    /* e->base_url is the server root: cannot fail */
+    char health_url[1024], models_url[1024];
+    qe_engine_probe_urls(e->base_url, health_url, models_url, sizeof health_url, NULL);
+    const qe_engine_wait_report *rep = &spec->wait_report;
+    double told = qe_proc_now();
+    if (rep->fn)
+        rep->fn(rep->ud, health_url, 0, timeout);
     bool ready = false;
     for (;;) {
         if (reap(e, false))
             break;
-        if (http_get(qe_buf_str(&url), NULL, NULL) == 200) {
+        if (http_get(health_url, NULL, NULL) == 200) {
             ready = true;
             break;
         }
         if (qe_proc_now() - t0 >= timeout)
             break;
+        report_wait(rep, health_url, t0, &told, timeout);
         qe_proc_sleep(poll);
     }
-    qe_buf_free(&url);
     if (!ready && e->reaped) {
         enum qe_engine_cause c = WIFEXITED(e->wait_status) && WEXITSTATUS(e->wait_status) == 127
                                      ? QE_ENGINE_CAUSE_EXEC : QE_ENGINE_CAUSE_UNKNOWN;
@@ -663,7 +707,7 @@ int qe_engine_start(const qe_engine_spec *spec, qe_engine **out, qe_engine_failu
         return start_failed(e, fail, QE_ENGINE_CAUSE_TIMEOUT, false, grace, err, what);
     }
     qe_buf seen = QE_BUF_INIT;
-    int listed = models_lists(e->base_url, NULL, served, &seen);
+    int listed = models_lists(models_url, NULL, served, &seen);
     if (listed != 1) {
         char what[600];
         snprintf(what, sizeof what, "is healthy but /v1/models %s '%s'%s%.300s%s",

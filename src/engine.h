@@ -41,6 +41,16 @@ enum qe_engine_cause {
     QE_ENGINE_CAUSE_UNKNOWN,
 };
 
+/* Told how a wait for readiness goes (the library never prints): once when
+ * it starts (waited 0), then about every `every` seconds while the server
+ * has not answered GET /health with 200. url is the /health URL polled;
+ * waited and timeout are seconds. fn NULL: not told. */
+typedef struct {
+    void (*fn)(void *ud, const char *url, double waited, double timeout);
+    void *ud;
+    double every; /* <= 0: only the call at the start */
+} qe_engine_wait_report;
+
 /* What to run. Pointers are borrowed for the duration of each call. */
 typedef struct {
     const char *binary;      /* vllm executable; NULL = "vllm" looked up on PATH */
@@ -62,6 +72,9 @@ typedef struct {
      * next run cannot find (see qe_proc_spawn_group's gate). */
     int (*on_spawn)(void *ud, pid_t pgid);
     void *on_spawn_ud;
+    /* the wait for /health after the spawn; called on the thread that
+     * called qe_engine_start */
+    qe_engine_wait_report wait_report;
 } qe_engine_spec;
 
 /* Filled when qe_engine_start fails (and the group is already cleaned up). */
@@ -127,11 +140,20 @@ double qe_engine_startup_seconds(const qe_engine *e);
  * results (e.g. "Using NVFP4 ... Marlin"). */
 const char *const *qe_engine_quant_lines(const qe_engine *e, size_t *n);
 
-/* Waits until GET base_url/health is 200 (and, when expect_model is not NULL,
- * GET base_url/v1/models lists it), up to timeout seconds. api_key may be NULL.
- * Used for engine kind endpoint. */
+/* The two URLs readiness is probed at, mapped as the client maps a base URL
+ * (qe_client_url: "http://h:p", "http://h:p/v1" and trailing '/' are the
+ * same server): GET /health at the server root, GET /v1/models. Each buffer
+ * holds cap bytes. 0, or QE_EINVAL (not http:// or https://) / QE_ELIMIT. */
+int qe_engine_probe_urls(const char *base_url, char *health, char *models, size_t cap, qe_err *err);
+
+/* Waits until GET /health is 200 (and, when expect_model is not NULL,
+ * GET /v1/models lists it), up to timeout seconds, at the URLs of
+ * qe_engine_probe_urls. api_key may be NULL. Used for engine kind endpoint. */
 int qe_engine_wait_endpoint(const char *base_url, const char *api_key, const char *expect_model, double timeout,
                             qe_err *err);
+/* The same, telling rep (may be NULL) how the wait goes. */
+int qe_engine_wait_endpoint_reporting(const char *base_url, const char *api_key, const char *expect_model,
+                                      double timeout, const qe_engine_wait_report *rep, qe_err *err);
 
 /* Classifies a log text into a likely cause (OOM, BAD_FLAG, NOT_FOUND,
  * PORT_IN_USE or UNKNOWN). */

@@ -19,6 +19,7 @@
 #include "lmeval_io.h"
 #include "paths.h"
 #include "proc.h"
+#include "task.h"
 
 #define MAX_ARGS 64
 #define MAX_LOG_SUFFIX 1000
@@ -255,7 +256,14 @@ int qe_lmeval_read_metric(const char *results_path, const char *task, double *ac
         json_decref(root);
         return qe_err_set(err, QE_EINVAL, "%s: no results.%s object", results_path, task);
     }
-    const char *key = json_object_get(r, "exact_match,none") ? "exact_match,none" : NULL;
+    /* the task's first filter (gsm8k: strict-match, what qeval run and the
+     * sweep's table report), then "none", then any metric */
+    const qe_task *t = qe_task_find(task);
+    char main_key[128] = "";
+    if (t)
+        snprintf(main_key, sizeof main_key, "%s,%s", qe_task_metric(t), qe_task_filter(t, 0));
+    const char *key = main_key[0] && json_object_get(r, main_key) ? main_key
+                      : json_object_get(r, "exact_match,none") ? "exact_match,none" : NULL;
     const char *k;
     json_t *v;
     if (!key)

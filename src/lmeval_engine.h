@@ -31,7 +31,8 @@ typedef struct {
     char *results_path;  /* <dir>/<stem>_<date>.json */
     char *samples_path;  /* <dir>/samples_<task>_<date>.jsonl, NULL if not found */
     char *log_path;      /* the subprocess's stdout+stderr */
-    double accuracy;     /* results.<task>["exact_match,none"] (or the first metric), NaN if absent */
+    double accuracy;     /* results.<task>["exact_match,<the task's first filter>"] (gsm8k:
+                            strict-match; else "none"), or the first metric; NaN if absent */
     double stderr_;      /* its _stderr, NaN if absent or "N/A" */
     size_t n;            /* n-samples.<task>.effective, 0 if absent */
     double seconds;      /* wall time of the subprocess */
@@ -66,7 +67,9 @@ void qe_lmeval_result_free(qe_lmeval_result *r);
 int qe_lmeval_locate(const char *dir, const char *stem, const char *task, char *const *before, size_t n_before,
                      char **results_path, char **samples_path, qe_err *err);
 
-/* Reads the main metric of `task` from an lm-eval results JSON. */
+/* Reads the main metric of `task` from an lm-eval results JSON: the
+ * registry task's metric with its first filter (the value the sweep's table
+ * names), else "exact_match,none", else the first metric found. */
 int qe_lmeval_read_metric(const char *results_path, const char *task, double *acc, double *stderr_, size_t *n,
                           qe_err *err);
 

@@ -731,6 +731,29 @@ static int start_interruptible(sweep *s, size_t mi, const qe_engine_spec *spec, 
     return rc;
 }
 
+/* Notes while a server (vllm) or an endpoint gets ready: what is waited
+ * for and for how long, then "still waiting" every opts.wait_report_s. */
+typedef struct {
+    const sweep *s;
+    const char *name;   /* models[].name */
+    const char *what;   /* "the server" or "endpoint URL" as written in the plan */
+    const char *served; /* the name /v1/models must list */
+} wait_note;
+
+static void note_wait(void *ud, const char *url, double waited, double timeout)
+{
+    const wait_note *w = ud;
+    char tw[32], tt[32];
+    qe_sweep_format_duration(timeout, tt, sizeof tt);
+    if (waited <= 0) {
+        note(w->s, "%s: waiting up to %s for %s: GET %s = 200, then /v1/models listing '%s'", w->name, tt, w->what,
+             url, w->served);
+        return;
+    }
+    qe_sweep_format_duration(waited, tw, sizeof tw);
+    note(w->s, "%s: still waiting for %s (%s of %s)", w->name, url, tw, tt);
+}
+
 /* Ensures a healthy server for model mi. Returns 0, or -1 when the model
  * cannot be served (marked failed), or QE_EINTR. */
 static int ensure_server(sweep *s, size_t mi)
@@ -747,7 +770,11 @@ static int ensure_server(sweep *s, size_t mi)
                          : m->args.startup_timeout > 0 ? m->args.startup_timeout : 60;
         for (size_t i = 0; i < p->engine.n_base_urls; i++) {
             qe_err e = {0};
-            if (qe_engine_wait_endpoint(p->engine.base_urls[i], key, served_name(m), timeout, &e)) {
+            char what[1100];
+            snprintf(what, sizeof what, "endpoint %s", p->engine.base_urls[i]);
+            wait_note wn = {s, m->name, what, served_name(m)};
+            qe_engine_wait_report rep = {note_wait, &wn, s->o->wait_report_s};
+            if (qe_engine_wait_endpoint_reporting(p->engine.base_urls[i], key, served_name(m), timeout, &rep, &e)) {
                 note(s, "%s: endpoint %s not ready: %s", m->name, p->engine.base_urls[i], e.msg);
                 char why[2200];
                 snprintf(why, sizeof why, "endpoint %s not ready: %s", p->engine.base_urls[i], e.msg);
@@ -780,6 +807,8 @@ static int ensure_server(sweep *s, size_t mi)
     if (s->o->startup_timeout > 0)
         spec.startup_timeout = s->o->startup_timeout;
     spec.poll_interval = s->o->poll_interval;
+    wait_note wn = {s, m->name, "the server", served_name(m)};
+    spec.wait_report = (qe_engine_wait_report){note_wait, &wn, s->o->wait_report_s};
     note(s, "%s: starting vllm serve %s (log %s)", m->name, m->model, log);
     qe_engine_failure fail;
     qe_err e = {0};
@@ -915,6 +944,29 @@ static int run_lmeval_step(sweep *s, size_t mi, size_t ti)
     return record_pair(s, mi, ti);
 }
 
+static const char *main_filter_if_several(const char *task);
+
+/* qe_run_task_diagnose's lines ("TASK: text\n" each), one note per line
+ * under the pair's name instead of a bare "model x task:" header followed
+ * by the block. The accuracy they talk about is the main filter's: named
+ * when the task has several (gsm8k). */
+static void note_diagnosis(const sweep *s, const char *model, const char *task, const char *diag)
+{
+    const char *fl = main_filter_if_several(task);
+    size_t tl = strlen(task);
+    for (const char *line = diag; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        const char *text = line;
+        if (len > tl + 2 && !strncmp(text, task, tl) && !strncmp(text + tl, ": ", 2))
+            text += tl + 2;
+        if (line + len > text)
+            note(s, "%s x %s%s%s%s: %.*s", model, task, fl ? " (" : "", fl ? fl : "", fl ? ")" : "",
+                 (int)(line + len - text), text);
+        line += len + (nl ? 1 : 0);
+    }
+}
+
 /* Runs pair (mi, ti) on the current server. Returns QE_EINTR when stopped,
  * 1 when the server crashed (caller restarts), else 0 (pair recorded). */
 static int run_eval_step(sweep *s, size_t mi, size_t ti)
@@ -1025,7 +1077,7 @@ static int run_eval_step(sweep *s, size_t mi, size_t ti)
          * scorer disagreement, what the sample size can detect */
         qe_buf diag = QE_BUF_INIT;
         if (qe_run_task_diagnose(ts, &diag) == 0 && diag.len)
-            note(s, "%s x %s:\n%s", m->name, task, qe_buf_str(&diag));
+            note_diagnosis(s, m->name, task, qe_buf_str(&diag));
         qe_buf_free(&diag);
         ret = record_pair(s, mi, ti);
     } else if (s->has_budget && clock_now(s) >= s->deadline) {
@@ -1432,6 +1484,15 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
             for (size_t u = 0; u < p->engine.n_base_urls; u++)
                 qe_buf_printf(out, " %s", p->engine.base_urls[u]);
             qe_buf_putc(out, '\n');
+            for (size_t u = 0; u < p->engine.n_base_urls; u++) {
+                char health[1024], models[1024];
+                qe_err ue = {0};
+                if (qe_engine_probe_urls(p->engine.base_urls[u], health, models, sizeof health, &ue))
+                    qe_buf_printf(out, "    %s: %s\n", p->engine.base_urls[u], ue.msg);
+                else
+                    qe_buf_printf(out, "    wait for GET %s = 200 and %s listing '%s'\n", health, models,
+                                  served_name(m));
+            }
         }
         qe_sweep_format_duration(st->est_s, d, sizeof d);
         qe_buf_printf(out, "  %zu. %s x %s: %zu requests -> %s/%s/%s.json (~%s%s)\n", k + 1, m->name,
@@ -1501,15 +1562,32 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
 
 /* ---- final table ------------------------------------------------------- */
 
+/* The filter a task's value is taken from (lm-eval's first: the runner's
+ * main value, and the key qe_lmeval_read_metric prefers), or NULL when the
+ * task has only one, so there is nothing to tell apart. */
+static const char *main_filter_if_several(const char *task)
+{
+    const qe_task *t = qe_task_find(task);
+    return t && qe_task_filter_count(t) > 1 ? qe_task_filter(t, 0) : NULL;
+}
+
 int qe_sweep_format_table(const qe_plan *p, const qe_sweep_report *r, qe_buf *out)
 {
-    size_t wm = 5, wt = 4;
+    /* a filter column only when some task has several (gsm8k: strict-match
+     * and flexible-extract); single-filter tasks show lm-eval's "none" */
+    size_t wm = 5, wt = 4, wf = 0, wx = strlen("exact_match");
     for (size_t mi = 0; mi < p->n_models; mi++)
         wm = strlen(p->models[mi].name) > wm ? strlen(p->models[mi].name) : wm;
-    for (size_t ti = 0; ti < p->n_tasks; ti++)
+    for (size_t ti = 0; ti < p->n_tasks; ti++) {
         wt = strlen(p->tasks[ti].task) > wt ? strlen(p->tasks[ti].task) : wt;
-    qe_buf_printf(out, "%-*s  %-*s  %-8s  %8s  %8s  %5s  %s\n", (int)wm, "model", (int)wt, "task", "metric",
-                  "value", "stderr", "n", "status");
+        const char *fl = main_filter_if_several(p->tasks[ti].task);
+        if (fl && strlen(fl) > wf)
+            wf = strlen(fl) > strlen("filter") ? strlen(fl) : strlen("filter");
+    }
+    qe_buf_printf(out, "%-*s  %-*s  ", (int)wm, "model", (int)wt, "task");
+    if (wf)
+        qe_buf_printf(out, "%-*s  ", (int)wf, "filter");
+    qe_buf_printf(out, "%-*s  %8s  %8s  %5s  %s\n", (int)wx, "metric", "value", "stderr", "n", "status");
     for (size_t mi = 0; mi < p->n_models; mi++)
         for (size_t ti = 0; ti < p->n_tasks; ti++) {
             const qe_sweep_pair *q = &r->pairs[mi * p->n_tasks + ti];
@@ -1520,9 +1598,13 @@ int qe_sweep_format_table(const qe_plan *p, const qe_sweep_report *r, qe_buf *ou
                 snprintf(e, sizeof e, "%.4f", q->stderr_);
             if (q->n)
                 snprintf(n, sizeof n, "%zu", q->n);
-            qe_buf_printf(out, "%-*s  %-*s  %-8s  %8s  %8s  %5s  %s%s%s\n", (int)wm, p->models[mi].name, (int)wt,
-                          p->tasks[ti].task, "exact_match", v, e, n, qe_sweep_status_name(q->status),
-                          q->reason[0] ? ": " : "", q->reason);
+            qe_buf_printf(out, "%-*s  %-*s  ", (int)wm, p->models[mi].name, (int)wt, p->tasks[ti].task);
+            if (wf) {
+                const char *fl = main_filter_if_several(p->tasks[ti].task);
+                qe_buf_printf(out, "%-*s  ", (int)wf, fl ? fl : "none");
+            }
+            qe_buf_printf(out, "%-*s  %8s  %8s  %5s  %s%s%s\n", (int)wx, "exact_match", v, e, n,
+                          qe_sweep_status_name(q->status), q->reason[0] ? ": " : "", q->reason);
         }
     return out->data ? 0 : QE_ENOMEM;
 }

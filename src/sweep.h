@@ -136,6 +136,10 @@ typedef struct {
     double default_startup;  /* 0 = QE_SWEEP_DEFAULT_STARTUP */
     double startup_timeout;  /* 0 = plan's / engine default */
     double poll_interval;    /* /health poll, 0 = engine default */
+    /* While waiting for a server or endpoint to get ready, a note says so
+     * when the wait starts (what, the URL, the timeout); then one every
+     * wait_report_s seconds ("still waiting"). 0 = only the first. */
+    double wait_report_s;
     bool progress;           /* passed to the runner */
     int max_attempts;        /* per request, 0 = 4 */
     double request_timeout;  /* per attempt, 0 = 1800 s */

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -376,6 +378,14 @@ static void test_lmeval_locate_and_read(void **state)
     size_t n;
     assert_int_equal(qe_lmeval_read_metric(r, "aime24", &acc, &se, &n, NULL), 0);
     assert_true(acc == 0.2 && se == 0.07 && n == 30);
+    /* gsm8k: strict-match (the first filter, named in the sweep's table)
+     * whatever the order of the keys */
+    snprintf(path, sizeof path, "%s/g.json", dir);
+    write_file(path, "{\"results\":{\"gsm8k\":{\"exact_match,flexible-extract\":0.9,"
+                     "\"exact_match_stderr,flexible-extract\":0.01,\"exact_match,strict-match\":0.8,"
+                     "\"exact_match_stderr,strict-match\":0.02}},\"n-samples\":{\"gsm8k\":{\"effective\":5}}}");
+    assert_int_equal(qe_lmeval_read_metric(path, "gsm8k", &acc, &se, &n, NULL), 0);
+    assert_true(acc == 0.8 && se == 0.02 && n == 5);
     free(r);
     free(s);
     free(old[0]);
@@ -1182,6 +1192,67 @@ static void test_cli_dry_run(void **state)
     free(so);
 }
 
+/* Every option that takes a value takes it as "--name value" and as
+ * "--name=value" (and spelled with '_'), like every other command (opt.h);
+ * --help lists them all. */
+static void test_cli_option_spellings(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    write_plan(f, "200s", NULL, "vllm", 3);
+    const char *sep[] = {"sweep", f->plan, "--dry-run", "--assume-rate", "2", "--assume-startup", "10",
+                         "--only-model", "fp8", NULL};
+    assert_int_equal(qeval_run(f, sep, NULL), 0);
+    char *a = slurp(f->so);
+    assert_non_null(strstr(a, "at 2.00 requests/s and 10s per server start"));
+    assert_non_null(strstr(a, "1. fp8 x "));
+    assert_null(strstr(a, "nvfp4 x "));
+    const char *eq[] = {"sweep", "--dry-run", "--assume-rate=2", "--assume_startup=10", "--only-model=fp8", f->plan,
+                        NULL};
+    int rc = qeval_run(f, eq, NULL);
+    char *b = slurp(f->so), *se = slurp(f->se);
+    if (rc)
+        fprintf(stderr, "stderr:\n%s\n", se);
+    assert_int_equal(rc, 0);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    free(se);
+
+    /* bad and missing values, flags with a value: usage errors */
+    const char *bad[] = {"sweep", f->plan, "--dry-run", "--assume-rate=0", NULL};
+    assert_int_equal(qeval_run(f, bad, NULL), 2);
+    se = slurp(f->se);
+    assert_non_null(strstr(se, "--assume-rate needs a positive number"));
+    free(se);
+    const char *missing[] = {"sweep", f->plan, "--dry-run", "--assume-startup", NULL};
+    assert_int_equal(qeval_run(f, missing, NULL), 2);
+    se = slurp(f->se);
+    assert_non_null(strstr(se, "qeval sweep: --assume-startup needs a value"));
+    free(se);
+    const char *flagval[] = {"sweep", f->plan, "--dry-run=yes", NULL};
+    assert_int_equal(qeval_run(f, flagval, NULL), 2);
+    const char *two[] = {"sweep", f->plan, f->plan, "--dry-run", NULL};
+    assert_int_equal(qeval_run(f, two, NULL), 2);
+
+    /* --help: every option, in the usage line too */
+    const char *help[] = {"sweep", "--help", NULL};
+    assert_int_equal(qeval_run(f, help, NULL), 0);
+    char *h = slurp(f->so);
+    const char *first_nl = strchr(h, '\n'), *usage_end = strstr(h, "\n\n");
+    assert_non_null(first_nl);
+    assert_non_null(usage_end);
+    static const char *const opts[] = {"--dry-run", "--force", "--only-model", "--assume-rate", "--assume-startup"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+        const char *at = strstr(h, opts[i]);
+        if (!at || at > usage_end)
+            fail_msg("usage line lacks %s:\n%s", opts[i], h);
+        assert_non_null(strstr(usage_end, opts[i])); /* and is explained below */
+    }
+    assert_non_null(strstr(usage_end, "--help"));
+    free(h);
+}
+
 static void test_cli_invalid_plan(void **state)
 {
     fx *f = *state;
@@ -1307,6 +1378,111 @@ static void test_cli_endpoint_single(void **state)
     assert_int_equal(count_sub(a, "\"/v1/chat/completions\""), 5);
     free(a);
     free(so);
+}
+
+/* Base URLs as `qeval run` takes them: with "/v1" and a trailing '/'.
+ * vLLM serves /health at the root, /v1/models and the completions under
+ * /v1: every use maps the URL as the client does (qe_client_url). */
+static void test_cli_endpoint_v1_base_url(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    char log1[400];
+    snprintf(log1, sizeof log1, "%s/req1.jsonl", f->dir);
+    int p1;
+    pid_t s1 = start_fake_server("Qwen/Qwen3-32B", log1, &p1);
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y,
+                  "name: ep\noutput: %s\n"
+                  "engine: {kind: endpoint, base_urls: [\"http://127.0.0.1:%d/v1/\"], startup_timeout: 2s}\n"
+                  "models: [{name: bf16, model: Qwen/Qwen3-32B}]\n"
+                  "tasks: [{task: hendrycks_math500, limit: 3}]\n"
+                  "generation: {apply_chat_template: true, max_gen_toks: 64, temperature: 0}\n",
+                  f->out, p1);
+    write_file(f->plan, qe_buf_str(&y));
+    qe_buf_free(&y);
+    /* the dry run shows what will be asked, at the right URLs */
+    const char *dargs[] = {"sweep", "--dry-run", f->plan, NULL};
+    int drc = qeval_run(f, dargs, NULL);
+    char *dry = slurp(f->so);
+    const char *args[] = {"sweep", f->plan, NULL};
+    int rc = qeval_run(f, args, NULL);
+    kill(s1, SIGTERM);
+    waitpid(s1, NULL, 0);
+    char *so = slurp(f->so), *se = slurp(f->se);
+    assert_int_equal(drc, 0);
+    char want[300];
+    snprintf(want, sizeof want, "wait for GET http://127.0.0.1:%d/health = 200 and http://127.0.0.1:%d/v1/models "
+             "listing 'Qwen/Qwen3-32B'", p1, p1);
+    if (!strstr(dry, want))
+        fail_msg("dry run lacks '%s':\n%s", want, dry);
+    free(dry);
+    if (rc)
+        fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(so, "bf16   hendrycks_math500  exact_match    0.0000"));
+    char *a = slurp(log1);
+    /* /health is not logged by fake_server; the sweep passed it, and the
+     * model list was found at /v1/models, not /v1/v1/models */
+    assert_true(count_sub(a, "\"/v1/models\"") >= 1);
+    assert_int_equal(count_sub(a, "\"/v1/chat/completions\""), 3);
+    assert_int_equal(count_sub(a, "/v1/v1/"), 0);
+    free(a);
+    /* the wait was announced; stderr is no terminal: no "still waiting" */
+    snprintf(want, sizeof want, "qeval sweep: bf16: waiting up to 2.0s for endpoint http://127.0.0.1:%d/v1/: "
+             "GET http://127.0.0.1:%d/health = 200, then /v1/models listing 'Qwen/Qwen3-32B'\n", p1, p1);
+    assert_non_null(strstr(se, want));
+    assert_null(strstr(se, "still waiting"));
+    free(so);
+    free(se);
+}
+
+/* The per-pair output: gsm8k has two filters (strict-match,
+ * flexible-extract) and the value is strict-match's, so the table has a
+ * filter column; the diagnostics are one note per line, each naming the
+ * pair (no bare "bf16 x gsm8k:" header, no empty line). */
+static void test_cli_endpoint_filters(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    char log1[400];
+    snprintf(log1, sizeof log1, "%s/req1.jsonl", f->dir);
+    int p1;
+    pid_t s1 = start_fake_server("Qwen/Qwen3-32B", log1, &p1);
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y,
+                  "name: ep\noutput: %s\n"
+                  "engine: {kind: endpoint, base_urls: [\"http://127.0.0.1:%d\"]}\n"
+                  "models: [{name: bf16, model: Qwen/Qwen3-32B}]\n"
+                  "tasks: [{task: hendrycks_math500, limit: 3}, {task: gsm8k, limit: 3}]\n"
+                  "generation: {apply_chat_template: true, max_gen_toks: 64, temperature: 0}\n",
+                  f->out, p1);
+    write_file(f->plan, qe_buf_str(&y));
+    qe_buf_free(&y);
+    const char *args[] = {"sweep", f->plan, NULL};
+    int rc = qeval_run(f, args, NULL);
+    kill(s1, SIGTERM);
+    waitpid(s1, NULL, 0);
+    char *so = slurp(f->so), *se = slurp(f->se);
+    if (rc)
+        fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
+    assert_int_equal(rc, 0);
+    if (!strstr(so, "model  task               filter        metric          value    stderr      n  status\n"
+                    "bf16   hendrycks_math500  none          exact_match    0.0000    0.0000      3  done\n"
+                    "bf16   gsm8k              strict-match  exact_match    0.0000    0.0000      3  done\n"))
+        fail_msg("table without the filter column:\n%s", so);
+    /* every note line says which pair it is about and has content */
+    for (const char *l = se; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        if (len == 0 || l[len - 1] == ':' || strncmp(l, "qeval sweep: ", 13))
+            fail_msg("stderr line %.*s is empty, a bare header or not a note:\n%s", (int)len, l, se);
+        l += len + (nl ? 1 : 0);
+    }
+    assert_non_null(strstr(se, "qeval sweep: bf16 x hendrycks_math500: n=3: the 95% CI"));
+    assert_non_null(strstr(se, "qeval sweep: bf16 x gsm8k (strict-match): n=3: the 95% CI"));
+    free(so);
+    free(se);
 }
 
 static void test_cli_endpoint_sharded(void **state)
@@ -1657,6 +1833,108 @@ static void test_lib_deadline_during_task(void **state)
     qe_plan_free(p);
 }
 
+/* Notes collected from qe_sweep_run, one per line. */
+static void collect_note(void *ud, const char *line)
+{
+    qe_buf *b = ud;
+    qe_buf_printf(b, "%s\n", line);
+}
+
+static qe_sweep_opts wait_opts(fake_eval *fe, qe_buf *notes, double every)
+{
+    qe_sweep_opts o;
+    memset(&o, 0, sizeof o);
+    o.eval = fake_eval_fn;
+    o.eval_ud = fe;
+    o.free_summary = fake_free;
+    o.poll_interval = 0.05;
+    o.note = collect_note;
+    o.note_ud = notes;
+    o.wait_report_s = every;
+    return o;
+}
+
+/* A port nothing listens on (bound, then closed). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* Waiting for a server or an endpoint is never silent: a note says what is
+ * waited for (URL, timeout) when the wait starts, then "still waiting"
+ * every wait_report_s (the CLI: 10 s on a terminal, none otherwise). */
+static void test_lib_wait_notes(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    /* vllm: the server answers /health after 1.2 s */
+    qe_plan *p = lib_plan(f, NULL);
+    qe_buf notes = QE_BUF_INIT;
+    fake_eval fe = {.f = f};
+    qe_sweep_opts o = wait_opts(&fe, &notes, 0.3);
+    o.only_model = "nvfp4";
+    setenv("FAKE_VLLM_RECORD", f->record, 1);
+    setenv("FAKE_VLLM_STARTUP_MS", "1200", 1);
+    qe_sweep_report r;
+    qe_err e = {0};
+    int rc = qe_sweep_run(p, &o, &r, &e);
+    unsetenv("FAKE_VLLM_STARTUP_MS");
+    unsetenv("FAKE_VLLM_RECORD");
+    const char *n = qe_buf_str(&notes);
+    if (rc)
+        fprintf(stderr, "sweep: %s\nnotes:\n%s", e.msg, n);
+    assert_int_equal(rc, 0);
+    qe_sweep_report_free(&r);
+    qe_plan_free(p);
+    const char *w = strstr(n, "nvfp4: waiting up to 30s for the server: GET http://127.0.0.1:");
+    const char *ready = strstr(n, "nvfp4: server ready at");
+    if (!w || !ready || w > ready || !strstr(w, "/health = 200, then /v1/models listing 'RedHatAI/Qwen3-32B-NVFP4'"))
+        fail_msg("no wait note before 'server ready':\n%s", n);
+    size_t still = count_sub(n, "nvfp4: still waiting for http://127.0.0.1:");
+    if (still < 2 || !strstr(n, "/health (") || !strstr(n, " of 30s)"))
+        fail_msg("expected 'still waiting' notes every 0.3 s over 1.2 s:\n%s", n);
+    qe_buf_free(&notes);
+
+    /* endpoint given with /v1 that never answers: told, then still waiting */
+    int port = closed_port();
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y,
+                  "name: ep\noutput: %s\n"
+                  "engine: {kind: endpoint, base_urls: [\"http://127.0.0.1:%d/v1\"], startup_timeout: 1s}\n"
+                  "models: [{name: bf16, model: Qwen/Qwen3-32B}]\n"
+                  "tasks: [{task: aime24, limit: 2}]\n",
+                  f->out, port);
+    p = plan_from(qe_buf_str(&y));
+    qe_buf_free(&y);
+    fake_eval fe2 = {.f = f};
+    for (int every = 0; every < 2; every++) {
+        qe_buf nb = QE_BUF_INIT;
+        o = wait_opts(&fe2, &nb, every ? 0.2 : 0);
+        assert_int_equal(qe_sweep_run(p, &o, &r, &e), QE_ESERVER);
+        qe_sweep_report_free(&r);
+        n = qe_buf_str(&nb);
+        char want[300];
+        snprintf(want, sizeof want,
+                 "bf16: waiting up to 1.0s for endpoint http://127.0.0.1:%d/v1: GET http://127.0.0.1:%d/health = "
+                 "200, then /v1/models listing 'Qwen/Qwen3-32B'\n", port, port);
+        if (count_sub(n, want) != 1)
+            fail_msg("want one '%s' in:\n%s", want, n);
+        snprintf(want, sizeof want, "bf16: still waiting for http://127.0.0.1:%d/health (", port);
+        if (every ? count_sub(n, want) < 1 : count_sub(n, "still waiting") != 0)
+            fail_msg("'still waiting' notes with wait_report_s %s:\n%s", every ? "0.2" : "0", n);
+        assert_int_equal(fe2.calls[0], '\0'); /* nothing was evaluated */
+        qe_buf_free(&nb);
+    }
+    qe_plan_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1671,6 +1949,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lib_crash_twice_fails_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lib_budget_fake_clock, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lib_deadline_during_task, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lib_wait_notes, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_full_sweep, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_oom_second_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_gpu_memory_not_released, fx_setup, fx_teardown),
@@ -1683,12 +1962,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_kill9_during_server_start, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_dry_run, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_invalid_plan, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_option_spellings, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_lmeval_engine, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_single, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_state_refused_and_locked, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_bad_flag_one_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_lmeval_sigint, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_sharded, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_endpoint_v1_base_url, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_endpoint_filters, fx_setup, fx_teardown),
     };
     if (getenv("QE_TEST_FILTER")) /* e.g. QE_TEST_FILTER='*kill9*' */
         cmocka_set_test_filter(getenv("QE_TEST_FILTER"));

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "opt.h"
 #include "plan.h"
 #include "runner.h"
 #include "sweep.h"
@@ -70,18 +71,20 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: qeval sweep PLAN [--dry-run] [--force] [--only-model NAME]\n"
+            "                        [--assume-rate REQ_PER_S] [--assume-startup SECONDS]\n"
             "\n"
             "Runs the plan's models x tasks (docs/plan.md, docs/sweep.md): per model, start its\n"
             "server, evaluate its tasks in plan order, stop it; under the plan's budget,\n"
             "high-priority tasks of every model first when everything would not fit.\n"
             "Rerunning the same plan resumes; finished model x task pairs are not redone.\n"
             "\n"
-            "  --dry-run            print commands, env, order, request counts and budget plan\n"
-            "  --force              redo finished model x task pairs (earlier files are kept)\n"
-            "  --only-model NAME    run only the model with this models[].name\n"
-            "  --assume-rate R      requests/s assumed before any task was measured (default %.2f)\n"
-            "  --assume-startup S   seconds per server start assumed before one was measured (default %.0f)\n"
-            "  --help               this text\n"
+            "  --dry-run                 print commands, env, order, request counts and budget plan\n"
+            "  --force                   redo finished model x task pairs (earlier files are kept)\n"
+            "  --only-model NAME         run only the model with this models[].name\n"
+            "  --assume-rate REQ_PER_S   requests/s assumed before any task was measured (default %.2f)\n"
+            "  --assume-startup SECONDS  seconds per server start assumed before one was measured\n"
+            "                            (default %.0f)\n"
+            "  -h, --help                this text\n"
             "\n"
             "Exit: 0 all done, 1 some pairs failed or skipped, 2 usage, 3 invalid plan,\n"
             "5 servers failed to start, 6 state refused, 130 interrupted (rerun resumes).\n",
@@ -92,59 +95,58 @@ static int parse_positive(const char *flag, const char *v, double *out)
 {
     char *end;
     errno = 0;
-    double d = v ? strtod(v, &end) : 0;
-    if (!v || end == v || *end || errno || !(d > 0)) {
-        fprintf(stderr, "qeval sweep: %s needs a positive number\n", flag);
+    double d = strtod(v, &end);
+    if (end == v || *end || errno || !(d > 0)) {
+        fprintf(stderr, "qeval sweep: --%s needs a positive number\n", flag);
         return -1;
     }
     *out = d;
     return 0;
 }
 
+enum { O_DRY_RUN, O_FORCE, O_ONLY_MODEL, O_ASSUME_RATE, O_ASSUME_STARTUP };
+
+static const qe_opt_spec options[] = {
+    {"dry-run", O_DRY_RUN, QE_OPT_FLAG},
+    {"force", O_FORCE, QE_OPT_FLAG},
+    {"only-model", O_ONLY_MODEL, QE_OPT_VALUE},
+    {"assume-rate", O_ASSUME_RATE, QE_OPT_VALUE},
+    {"assume-startup", O_ASSUME_STARTUP, QE_OPT_VALUE},
+};
+static const qe_opt_cmd cli = {"sweep", options, sizeof options / sizeof *options, QE_OPT_COLLECT, usage, 1};
+
 int cmd_sweep(int argc, char **argv)
 {
-    const char *plan_path = NULL;
     qe_sweep_opts o;
     memset(&o, 0, sizeof o);
     bool dry = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return QE_EXIT_OK;
-        } else if (!strcmp(a, "--dry-run") || !strcmp(a, "--dry_run")) {
+    qe_opt op;
+    if (qe_opt_init(&op, &cli, argc, argv, 1))
+        return QE_EXIT_IO;
+    for (int id; (id = qe_opt_next(&op)) != QE_OPT_END;) {
+        if (id == O_DRY_RUN) {
             dry = true;
-        } else if (!strcmp(a, "--force")) {
+        } else if (id == O_FORCE) {
             o.force = true;
-        } else if (!strcmp(a, "--only-model") || !strcmp(a, "--only_model")) {
-            if (++i >= argc) {
-                fprintf(stderr, "qeval sweep: --only-model needs a name\n");
-                return QE_EXIT_USAGE;
-            }
-            o.only_model = argv[i];
-        } else if (!strncmp(a, "--only-model=", 13)) {
-            o.only_model = a + 13;
-        } else if (!strcmp(a, "--assume-rate")) {
-            if (parse_positive(a, i + 1 < argc ? argv[++i] : NULL, &o.default_rate))
-                return QE_EXIT_USAGE;
-        } else if (!strcmp(a, "--assume-startup")) {
-            if (parse_positive(a, i + 1 < argc ? argv[++i] : NULL, &o.default_startup))
-                return QE_EXIT_USAGE;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "qeval sweep: unknown option '%s'\n\n", a);
-            usage(stderr);
-            return QE_EXIT_USAGE;
-        } else if (plan_path) {
-            fprintf(stderr, "qeval sweep: one plan file only ('%s' and '%s')\n", plan_path, a);
-            return QE_EXIT_USAGE;
-        } else {
-            plan_path = a;
+        } else if (id == O_ONLY_MODEL) {
+            o.only_model = op.val;
+        } else if (id == O_ASSUME_RATE) {
+            if (parse_positive("assume-rate", op.val, &o.default_rate))
+                qe_opt_fail(&op);
+        } else if (id == O_ASSUME_STARTUP) {
+            if (parse_positive("assume-startup", op.val, &o.default_startup))
+                qe_opt_fail(&op);
         }
     }
-    if (!plan_path) {
-        usage(stderr);
-        return QE_EXIT_USAGE;
+    if (op.exit < 0 && op.n_pos > 1) {
+        fprintf(stderr, "qeval sweep: one plan file only ('%s' and '%s')\n", op.pos[0], op.pos[1]);
+        op.exit = QE_EXIT_USAGE;
     }
+    const char *plan_path = op.exit < 0 ? op.pos[0] : NULL;
+    int exit_code = op.exit;
+    qe_opt_free(&op);
+    if (exit_code >= 0)
+        return exit_code;
 
     qe_err err = {0};
     qe_plan *plan = NULL;
@@ -165,6 +167,9 @@ int cmd_sweep(int argc, char **argv)
     }
     o.note = print_note;
     o.progress = isatty(2);
+    /* like the runner's progress line, the "still waiting" notes are for a
+     * person at a terminal; a log gets the line saying what is waited for */
+    o.wait_report_s = o.progress ? 10 : 0;
 
     if (dry) {
         qe_buf out = QE_BUF_INIT;

@@ -1,4 +1,4 @@
-/* opt: the one argument loop of the qeval commands (all but sweep).
+/* opt: the one argument loop of the qeval commands.
  *
  * A command lists its options in a table (name without the leading "--",
  * spelled with dashes) and switches on the id qe_opt_next returns. The

@@ -1203,14 +1203,14 @@ static void test_cli_option_spellings(void **state)
     const char *sep[] = {"sweep", f->plan, "--dry-run", "--assume-rate", "2", "--assume-startup", "10",
                          "--only-model", "fp8", NULL};
     assert_int_equal(qeval_run(f, sep, NULL), 0);
-    char *a = slurp(f->so);
+    char *a = slurp_text(f->so);
     assert_non_null(strstr(a, "at 2.00 requests/s and 10s per server start"));
     assert_non_null(strstr(a, "1. fp8 x "));
     assert_null(strstr(a, "nvfp4 x "));
     const char *eq[] = {"sweep", "--dry-run", "--assume-rate=2", "--assume_startup=10", "--only-model=fp8", f->plan,
                         NULL};
     int rc = qeval_run(f, eq, NULL);
-    char *b = slurp(f->so), *se = slurp(f->se);
+    char *b = slurp_text(f->so), *se = slurp_text(f->se);
     if (rc)
         fprintf(stderr, "stderr:\n%s\n", se);
     assert_int_equal(rc, 0);
@@ -1222,12 +1222,12 @@ static void test_cli_option_spellings(void **state)
     /* bad and missing values, flags with a value: usage errors */
     const char *bad[] = {"sweep", f->plan, "--dry-run", "--assume-rate=0", NULL};
     assert_int_equal(qeval_run(f, bad, NULL), 2);
-    se = slurp(f->se);
+    se = slurp_text(f->se);
     assert_non_null(strstr(se, "--assume-rate needs a positive number"));
     free(se);
     const char *missing[] = {"sweep", f->plan, "--dry-run", "--assume-startup", NULL};
     assert_int_equal(qeval_run(f, missing, NULL), 2);
-    se = slurp(f->se);
+    se = slurp_text(f->se);
     assert_non_null(strstr(se, "qeval sweep: --assume-startup needs a value"));
     free(se);
     const char *flagval[] = {"sweep", f->plan, "--dry-run=yes", NULL};
@@ -1238,7 +1238,7 @@ static void test_cli_option_spellings(void **state)
     /* --help: every option, in the usage line too */
     const char *help[] = {"sweep", "--help", NULL};
     assert_int_equal(qeval_run(f, help, NULL), 0);
-    char *h = slurp(f->so);
+    char *h = slurp_text(f->so);
     const char *first_nl = strchr(h, '\n'), *usage_end = strstr(h, "\n\n");
     assert_non_null(first_nl);
     assert_non_null(usage_end);
@@ -1404,12 +1404,12 @@ static void test_cli_endpoint_v1_base_url(void **state)
     /* the dry run shows what will be asked, at the right URLs */
     const char *dargs[] = {"sweep", "--dry-run", f->plan, NULL};
     int drc = qeval_run(f, dargs, NULL);
-    char *dry = slurp(f->so);
+    char *dry = slurp_text(f->so);
     const char *args[] = {"sweep", f->plan, NULL};
     int rc = qeval_run(f, args, NULL);
     kill(s1, SIGTERM);
     waitpid(s1, NULL, 0);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     assert_int_equal(drc, 0);
     char want[300];
     snprintf(want, sizeof want, "wait for GET http://127.0.0.1:%d/health = 200 and http://127.0.0.1:%d/v1/models "
@@ -1421,7 +1421,7 @@ static void test_cli_endpoint_v1_base_url(void **state)
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(so, "bf16   hendrycks_math500  exact_match    0.0000"));
-    char *a = slurp(log1);
+    char *a = slurp_text(log1);
     /* /health is not logged by fake_server; the sweep passed it, and the
      * model list was found at /v1/models, not /v1/v1/models */
     assert_true(count_sub(a, "\"/v1/models\"") >= 1);
@@ -1463,7 +1463,7 @@ static void test_cli_endpoint_filters(void **state)
     int rc = qeval_run(f, args, NULL);
     kill(s1, SIGTERM);
     waitpid(s1, NULL, 0);
-    char *so = slurp(f->so), *se = slurp(f->se);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
     if (rc)
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
     assert_int_equal(rc, 0);

@@ -174,6 +174,13 @@ static void scrub(const struct conf *cf, char *s, size_t *len)
 }
 
 /* URL for messages: drops any user:password@. */
+static void redact_url(const char *url, char *out, size_t cap);
+
+void qe_client_redact_url(const char *url, char *out, size_t cap)
+{
+    redact_url(url, out, cap);
+}
+
 static void redact_url(const char *url, char *out, size_t cap)
 {
     const char *sch = strstr(url, "://");

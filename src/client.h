@@ -154,11 +154,14 @@ void qe_client_get_stats(const qe_client *c, qe_client_stats *s);
  * without /v1 and trailing slashes); else QE_EINVAL and why. */
 int qe_client_check_base_url(const char *base, qe_err *e);
 
-/* The URL a path goes to, in buf (redacted of any user:password@).
- * Paths starting with "/v1/" and the server-root endpoints /health,
- * /tokenize, /detokenize, /version, /metrics, /ping go to root + path;
- * anything else to root + "/v1" + path. Returns 0 or QE_ELIMIT. */
+/* The URL a path goes to, in buf, credentials included: to request, not to
+ * show (qe_client_redact_url). Paths starting with "/v1/" and the
+ * server-root endpoints /health, /tokenize, /detokenize, /version,
+ * /metrics, /ping go to root + path; anything else to root + "/v1" + path.
+ * Returns 0, QE_EINVAL (not http(s)) or QE_ELIMIT. */
 int qe_client_url(const qe_client_opts *o, const char *path, char *buf, size_t cap);
+/* url without any user:password@, for messages and logs. */
+void qe_client_redact_url(const char *url, char *out, size_t cap);
 
 /* ---- synchronous helpers (one attempt each, same timeouts and cap) ---- */
 

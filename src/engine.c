@@ -269,10 +269,13 @@ static int server_url(const char *base_url, const char *path, char *buf, size_t 
     qe_client_opts_default(&o);
     o.base_url = base_url;
     int rc = qe_client_url(&o, path, buf, cap);
-    if (rc == QE_EINVAL)
-        return qe_err_set(err, rc, "base URL must start with http:// or https:// (got '%.100s')", base_url);
+    char shown[1024];
     if (rc)
-        return qe_err_set(err, rc, "base URL too long (%.100s...)", base_url);
+        qe_client_redact_url(base_url, shown, sizeof shown);
+    if (rc == QE_EINVAL)
+        return qe_err_set(err, rc, "base URL must start with http:// or https:// (got '%.100s')", shown);
+    if (rc)
+        return qe_err_set(err, rc, "base URL too long (%.100s...)", shown);
     return 0;
 }
 
@@ -333,26 +336,31 @@ int qe_engine_wait_endpoint_reporting(const char *base_url, const char *api_key,
     int rc = qe_engine_probe_urls(base_url, health, models, sizeof health, err);
     if (rc)
         return rc;
+    /* what messages show: no user:password@ */
+    char health_shown[1024], models_shown[1024];
+    qe_client_redact_url(health, health_shown, sizeof health_shown);
+    qe_client_redact_url(models, models_shown, sizeof models_shown);
     double t0 = qe_proc_now(), told = t0;
     if (rep && rep->fn)
-        rep->fn(rep->ud, health, 0, timeout);
+        rep->fn(rep->ud, health_shown, 0, timeout);
     long code = 0;
     for (;;) {
         code = http_get(health, api_key, NULL);
         if (code == 200 || qe_proc_now() - t0 >= timeout)
             break;
-        report_wait(rep, health, t0, &told, timeout);
+        report_wait(rep, health_shown, t0, &told, timeout);
         qe_proc_sleep(0.5);
     }
     if (code != 200)
-        return qe_err_set(err, QE_ENET, "%s: %s after %.0f s", health, code ? "not 200" : "no answer", timeout);
+        return qe_err_set(err, QE_ENET, "%s: %s after %.0f s", health_shown, code ? "not 200" : "no answer",
+                          timeout);
     if (expect_model) {
         qe_buf seen = QE_BUF_INIT;
         int f = models_lists(models, api_key, expect_model, &seen);
         if (f < 0)
-            rc = qe_err_set(err, QE_ESERVER, "%s: no valid model list", models);
+            rc = qe_err_set(err, QE_ESERVER, "%s: no valid model list", models_shown);
         else if (f == 0)
-            rc = qe_err_set(err, QE_ESERVER, "%s does not list '%s' (it serves: %s)", models, expect_model,
+            rc = qe_err_set(err, QE_ESERVER, "%s does not list '%s' (it serves: %s)", models_shown, expect_model,
                             qe_buf_str(&seen));
         qe_buf_free(&seen);
     }

@@ -1729,10 +1729,12 @@ done:
 
 static char *model_args_string(struct ctx *c)
 {
-    char url[600];
+    char full[600], url[600];
     const char *path = c->chat ? "/v1/chat/completions" : "/v1/completions";
-    if (qe_client_url(&c->copts, path, url, sizeof url))
+    if (qe_client_url(&c->copts, path, full, sizeof full))
         snprintf(url, sizeof url, "?");
+    else
+        qe_client_redact_url(full, url, sizeof url); /* results files: no password */
     qe_buf b = QE_BUF_INIT;
     qe_buf_printf(&b, "model=%s,base_url=%s,num_concurrent=%d,max_retries=%d,timeout=%g",
                   c->o->model, url, c->o->num_concurrent, c->o->max_attempts, c->o->timeout_s);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "engine.h"
 #include "lmeval_engine.h"
 #include "paths.h"
@@ -770,14 +771,15 @@ static int ensure_server(sweep *s, size_t mi)
                          : m->args.startup_timeout > 0 ? m->args.startup_timeout : 60;
         for (size_t i = 0; i < p->engine.n_base_urls; i++) {
             qe_err e = {0};
-            char what[1100];
-            snprintf(what, sizeof what, "endpoint %s", p->engine.base_urls[i]);
+            char what[1100], shown[1024];
+            qe_client_redact_url(p->engine.base_urls[i], shown, sizeof shown); /* no password */
+            snprintf(what, sizeof what, "endpoint %s", shown);
             wait_note wn = {s, m->name, what, served_name(m)};
             qe_engine_wait_report rep = {note_wait, &wn, s->o->wait_report_s};
             if (qe_engine_wait_endpoint_reporting(p->engine.base_urls[i], key, served_name(m), timeout, &rep, &e)) {
-                note(s, "%s: endpoint %s not ready: %s", m->name, p->engine.base_urls[i], e.msg);
+                note(s, "%s: endpoint %s not ready: %s", m->name, shown, e.msg);
                 char why[2200];
-                snprintf(why, sizeof why, "endpoint %s not ready: %s", p->engine.base_urls[i], e.msg);
+                snprintf(why, sizeof why, "endpoint %s not ready: %s", shown, e.msg);
                 fail_model(s, mi, why);
                 return -1;
             }
@@ -1481,14 +1483,18 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
         } else if (p->engine.kind == QE_PLAN_ENGINE_ENDPOINT && st->model != last) {
             qe_buf_printf(out, "\n[%s] model '%s' on %zu endpoint%s:", m->name, served_name(m), p->engine.n_base_urls,
                           p->engine.n_base_urls == 1 ? "" : "s (problems sharded across them)");
-            for (size_t u = 0; u < p->engine.n_base_urls; u++)
-                qe_buf_printf(out, " %s", p->engine.base_urls[u]);
+            char shown[1024];
+            for (size_t u = 0; u < p->engine.n_base_urls; u++) {
+                qe_client_redact_url(p->engine.base_urls[u], shown, sizeof shown); /* no password */
+                qe_buf_printf(out, " %s", shown);
+            }
             qe_buf_putc(out, '\n');
             for (size_t u = 0; u < p->engine.n_base_urls; u++) {
                 char health[1024], models[1024];
                 qe_err ue = {0};
-                if (qe_engine_probe_urls(p->engine.base_urls[u], health, models, sizeof health, &ue))
-                    qe_buf_printf(out, "    %s: %s\n", p->engine.base_urls[u], ue.msg);
+                qe_client_redact_url(p->engine.base_urls[u], shown, sizeof shown);
+                if (qe_engine_probe_urls(shown, health, models, sizeof health, &ue))
+                    qe_buf_printf(out, "    %s: %s\n", shown, ue.msg);
                 else
                     qe_buf_printf(out, "    wait for GET %s = 200 and %s listing '%s'\n", health, models,
                                   served_name(m));

@@ -1,6 +1,7 @@
 /* file_util: file helpers the end-to-end tests share (read a whole file,
  * load a JSONL file, find the one output file with a prefix, remove a
- * tree, link a fixture into a directory). Test-only.
+ * tree, search a tree for a string, link a fixture into a directory).
+ * Test-only.
  *
  * Header-only; include after <cmocka.h> (a failed allocation fails the
  * test), with tests/ on the include path ("file_util.h"). */
@@ -128,6 +129,40 @@ static inline void rm_rf(const char *path)
     } else {
         unlink(path);
     }
+}
+
+/* Does file at path contain needle (binary-safe)? */
+static inline int file_contains(const char *path, const char *needle)
+{
+    size_t n;
+    char *s = slurp(path, &n);
+    if (!s)
+        return 0;
+    int hit = memmem(s, n, needle, strlen(needle)) != NULL;
+    free(s);
+    return hit;
+}
+
+/* Does any file below dir (symlinks not followed) contain needle? */
+static inline int tree_contains(const char *dir, const char *needle)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int hit = 0;
+    struct dirent *de;
+    while (!hit && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        qe_buf p = QE_BUF_INIT;
+        assert_int_equal(qe_buf_printf(&p, "%s/%s", dir, de->d_name), 0);
+        struct stat st;
+        if (lstat(p.data, &st) == 0)
+            hit = S_ISDIR(st.st_mode) ? tree_contains(p.data, needle) : file_contains(p.data, needle);
+        qe_buf_free(&p);
+    }
+    closedir(d);
+    return hit;
 }
 
 /* dir/<last component of target> as a symlink to target, a path relative

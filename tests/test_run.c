@@ -182,39 +182,6 @@ static void sha_hex(const void *p, size_t n, char out[65])
         sprintf(out + 2 * i, "%02x", d[i]);
 }
 
-/* Does file at path contain needle (binary-safe)? */
-static int file_contains(const char *path, const char *needle)
-{
-    size_t n;
-    char *s = slurp(path, &n);
-    if (!s)
-        return 0;
-    int hit = memmem(s, n, needle, strlen(needle)) != NULL;
-    free(s);
-    return hit;
-}
-
-static int tree_contains(const char *dir, const char *needle)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    int hit = 0;
-    struct dirent *de;
-    while (!hit && (de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char p[4200];
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(p, &st))
-            continue;
-        hit = S_ISDIR(st.st_mode) ? tree_contains(p, needle) : file_contains(p, needle);
-    }
-    closedir(d);
-    return hit;
-}
-
 static char *mktemp_dir(void)
 {
     char tmpl[] = "/tmp/qeval_test_run.XXXXXX";
@@ -839,6 +806,20 @@ static void api_key_never_written(void **state)
     /* missing variable: usage error */
     unsetenv("QE_TEST_KEY");
     assert_int_equal(qeval(dir, args2), 2);
+    srv_stop(&s);
+    /* a password in the URL (http://user:password@host) is sent, never
+     * written: not in model_args of the results, the store or messages */
+    const char *s2args[] = {"--model", "m", "--default-answer", "$4$", NULL};
+    srv_start(&s, s2args);
+    assert_int_equal(strncmp(s.url, "http://", 7), 0);
+    char url[300], out3[4200];
+    snprintf(url, sizeof url, "http://qe:Pw-s3cret@%s", s.url + 7);
+    snprintf(out3, sizeof out3, "%s/out3", dir);
+    const char *args3[] = {"--base-url", url, "--model", "m", "--tasks", "aime24", "--limit",
+                           "3", "--apply-chat-template", "--output-path", out3, "--log-samples",
+                           NULL};
+    assert_int_equal(qeval(dir, args3), 0);
+    assert_false(tree_contains(dir, "s3cret"));
     srv_stop(&s);
     rm_rf(dir);
     free(dir);

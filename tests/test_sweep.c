@@ -1437,6 +1437,56 @@ static void test_cli_endpoint_v1_base_url(void **state)
     free(se);
 }
 
+/* A password in an endpoint's URL (http://user:password@host) is used to
+ * connect but never shown: not in the dry run, the notes, the output
+ * files or the store. */
+static void test_cli_endpoint_url_password_hidden(void **state)
+{
+    fx *f = *state;
+    NEED_BUILD(f);
+    char log1[400];
+    snprintf(log1, sizeof log1, "%s/req1.jsonl", f->dir);
+    int p1;
+    pid_t s1 = start_fake_server("Qwen/Qwen3-32B", log1, &p1);
+    qe_buf y = QE_BUF_INIT;
+    qe_buf_printf(&y,
+                  "name: ep\noutput: %s\n"
+                  "engine: {kind: endpoint, base_urls: [\"http://qe:Pw-s3cret@127.0.0.1:%d/v1\"], "
+                  "startup_timeout: 2s}\n"
+                  "models: [{name: bf16, model: Qwen/Qwen3-32B}]\n"
+                  "tasks: [{task: hendrycks_math500, limit: 2}]\n"
+                  "generation: {apply_chat_template: true, max_gen_toks: 64, temperature: 0}\n",
+                  f->out, p1);
+    write_file(f->plan, qe_buf_str(&y));
+    qe_buf_free(&y);
+    const char *dargs[] = {"sweep", "--dry-run", f->plan, NULL};
+    assert_int_equal(qeval_run(f, dargs, NULL), 0);
+    char *dry = slurp_text(f->so), *dse = slurp_text(f->se);
+    const char *args[] = {"sweep", f->plan, NULL};
+    int rc = qeval_run(f, args, NULL);
+    char *so = slurp_text(f->so), *se = slurp_text(f->se);
+    /* and an endpoint that is down: its failure names it without the password */
+    kill(s1, SIGTERM);
+    waitpid(s1, NULL, 0);
+    const char *fargs[] = {"sweep", "--force", f->plan, NULL};
+    int frc = qeval_run(f, fargs, NULL);
+    char *fse = slurp_text(f->se);
+    if (rc)
+        fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", so, se);
+    assert_int_equal(rc, 0);
+    assert_int_not_equal(frc, 0);
+    char want[200];
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/health", p1);
+    assert_non_null(strstr(dry, want)); /* the URL is shown, without qe:Pw-s3cret@ */
+    assert_non_null(strstr(fse, want));
+    const char *texts[] = {dry, dse, so, se, fse};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        if (strstr(texts[i], "s3cret"))
+            fail_msg("password shown in output %zu:\n%s", i, texts[i]);
+    assert_false(tree_contains(f->out, "s3cret"));
+    free(dry), free(dse), free(so), free(se), free(fse);
+}
+
 /* The per-pair output: gsm8k has two filters (strict-match,
  * flexible-extract) and the value is strict-match's, so the table has a
  * filter column; the diagnostics are one note per line, each naming the
@@ -1969,6 +2019,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_bad_flag_one_model, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_lmeval_sigint, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_sharded, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_endpoint_url_password_hidden, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_v1_base_url, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cli_endpoint_filters, fx_setup, fx_teardown),
     };

@@ -426,7 +426,12 @@ static json_t *build_config(const qe_lmeval_results *r, const char *task)
     json_t *o = json_object();
     if (!o)
         return NULL;
-    set_copy(o, "gen_kwargs", r->gen_kwargs);
+    /* none given: lm-eval writes null, qeval before 2026-11-26 wrote {} */
+    const json_t *gk = r->gen_kwargs;
+    if ((json_is_object(gk) && json_object_size(gk) == 0) ||
+        (json_is_string(gk) && !*json_string_value(gk)))
+        gk = NULL;
+    set_copy(o, "gen_kwargs", gk);
     json_object_set_new(o, "chat_template",
                         r->has_chat_template
                             ? json_string(r->chat_template_sha ? r->chat_template_sha : "(applied)")

@@ -1826,7 +1826,8 @@ static json_t *build_results(struct ctx *c, struct tout *outs, double t_start, d
     info.model_name = c->o->model;
     info.has_limit = c->o->limit > 0;
     info.limit = c->o->limit;
-    info.gen_kwargs = cli_kw;
+    /* lm-eval: `if not gen_kwargs: gen_kwargs = None`, so none given is null */
+    info.gen_kwargs = json_object_size(cli_kw) ? cli_kw : NULL;
     info.date = t_start;
     info.system_instruction =
         c->o->system_instruction && *c->o->system_instruction ? c->o->system_instruction : NULL;

@@ -190,6 +190,43 @@ static void test_thinking_and_limit_mismatch(void **state)
     rmdir(dir);
 }
 
+/* No --gen-kwargs: lm-eval writes config.gen_kwargs null (`if not
+ * gen_kwargs: gen_kwargs = None`), qeval wrote {} until 2026-11-26. The
+ * same settings, so no mismatch: compare refused genuine lm-eval output
+ * against a qeval run over it. */
+static void test_empty_gen_kwargs_is_none(void **state)
+{
+    (void)state;
+    const char *olot = "tests/fixtures/lmeval-real/olot-gsm8k";
+    const char *date = "2025-04-30T18-24-41.082644";
+    char dir[] = "/tmp/qeval-inputs-gk-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char res[300], src[300];
+    snprintf(src, sizeof src, "%s/results_%s.json", olot, date);
+    json_t *r = json_load_file(src, 0, NULL);
+    assert_non_null(r);
+    assert_true(json_is_null(json_object_get(json_object_get(r, "config"), "gen_kwargs")));
+    json_object_set_new(json_object_get(r, "config"), "gen_kwargs", json_object());
+    json_object_set_new(r, "model_name", json_string("qeval-twin"));
+    snprintf(res, sizeof res, "%s/results_%s.json", dir, date);
+    assert_int_equal(json_dump_file(r, res, JSON_INDENT(2)), 0);
+    json_decref(r);
+    char smp[300];
+    snprintf(smp, sizeof smp, "%s/samples_gsm8k_%s.jsonl", olot, date);
+    link_file(dir, smp);
+    const char *paths[] = {olot, dir};
+    qe_inputs *in;
+    qe_err e = {0};
+    assert_int_equal(qe_inputs_load(paths, 2, NULL, &in, &e), 0);
+    qe_buf mm = QE_BUF_INIT;
+    int n = qe_inputs_mismatches(in, &mm, NULL, &e);
+    if (n != 0)
+        fail_msg("mismatches: %s", qe_buf_str(&mm));
+    qe_buf_free(&mm);
+    qe_inputs_free(in);
+    rm_rf(dir);
+}
+
 /* Genuine lm-eval gsm8k output: gold is the final answer after "####",
  * extracted the strict-match filter's answer. */
 static void test_genuine_gsm8k_fields(void **state)
@@ -368,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_mismatches_listed),
         cmocka_unit_test(test_thinking_and_limit_mismatch),
         cmocka_unit_test(test_genuine_gsm8k_fields),
+        cmocka_unit_test(test_empty_gen_kwargs_is_none),
         cmocka_unit_test(test_one_directory_many_models),
         cmocka_unit_test(test_rerun_in_one_directory),
         cmocka_unit_test(test_baseline_and_task_selection),

@@ -467,6 +467,8 @@ static void completions_mode_and_think(void **state)
     assert_true(json_is_null(json_object_get(res, "chat_template_sha")));
     json_t *cfg = json_object_get(res, "config");
     assert_string_equal(json_string_value(json_object_get(cfg, "model")), "local-completions");
+    /* no --gen-kwargs: null, as lm-eval writes it */
+    assert_true(json_is_null(json_object_get(cfg, "gen_kwargs")));
     json_decref(res);
     free(rp);
     json_t *reqlog = load_jsonl(log);

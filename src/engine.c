@@ -800,6 +800,15 @@ pid_t qe_engine_pgid(const qe_engine *e)
     return e->pid;
 }
 
+void qe_engine_post_mortem(const qe_engine *e, qe_engine_failure *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->log_path, sizeof f->log_path, "%s", e->log_path ? e->log_path : "");
+    if (e->log_path)
+        log_tail(e->log_path, f->log_tail, sizeof f->log_tail);
+    f->cause = f->log_tail[0] ? qe_engine_classify_log(f->log_tail) : QE_ENGINE_CAUSE_UNKNOWN;
+}
+
 const char *qe_engine_log_path(const qe_engine *e)
 {
     return e->log_path;

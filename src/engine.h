@@ -135,6 +135,10 @@ const char *qe_engine_base_url(const qe_engine *e); /* "http://127.0.0.1:PORT" *
 int qe_engine_port(const qe_engine *e);
 pid_t qe_engine_pgid(const qe_engine *e);
 const char *qe_engine_log_path(const qe_engine *e);
+/* A server that died (or stopped answering) while in use: its log's path,
+ * last lines and the likely cause read from them, as for a failed start.
+ * exited and wait_status are left 0. */
+void qe_engine_post_mortem(const qe_engine *e, qe_engine_failure *f);
 double qe_engine_startup_seconds(const qe_engine *e);
 /* Log lines about quantization/kernels seen up to readiness, for labelling
  * results (e.g. "Using NVFP4 ... Marlin"). */

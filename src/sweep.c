@@ -811,7 +811,9 @@ static int ensure_server(sweep *s, size_t mi)
     spec.poll_interval = s->o->poll_interval;
     wait_note wn = {s, m->name, "the server", served_name(m)};
     spec.wait_report = (qe_engine_wait_report){note_wait, &wn, s->o->wait_report_s};
-    note(s, "%s: starting vllm serve %s (log %s)", m->name, m->model, log);
+    /* the log is named once opened: vllm_serve.log, or .1, .2 ... when an
+     * earlier start left one (never overwritten) */
+    note(s, "%s: starting vllm serve %s", m->name, m->model);
     qe_engine_failure fail;
     qe_err e = {0};
     qe_engine *eng = NULL;
@@ -846,7 +848,8 @@ static int ensure_server(sweep *s, size_t mi)
     record_server(s, mi, qe_engine_pgid(eng), qe_engine_port(eng));
     char d[32];
     qe_sweep_format_duration(s->startup_s, d, sizeof d);
-    note(s, "%s: server ready at %s in %s", m->name, qe_engine_base_url(eng), d);
+    note(s, "%s: server ready at %s in %s (log %s)", m->name, qe_engine_base_url(eng), d,
+         qe_engine_log_path(eng));
     size_t nq;
     const char *const *q = qe_engine_quant_lines(eng, &nq);
     const char *label = NULL;
@@ -1053,7 +1056,14 @@ static int run_eval_step(sweep *s, size_t mi, size_t ti)
     if (rc == QE_EINTR || stopping(s)) {
         ret = QE_EINTR;
     } else if (rc && server_crashed(s)) {
-        note(s, "%s x %s: the server died during the task (%s)", m->name, task, e.msg[0] ? e.msg : "no reply");
+        /* its own last words, as for a failed start */
+        qe_engine_failure pm;
+        qe_engine_post_mortem(s->eng, &pm);
+        note(s, "%s x %s: the server died during the task (%s)%s%s", m->name, task, e.msg[0] ? e.msg : "no reply",
+             pm.cause != QE_ENGINE_CAUSE_UNKNOWN ? "; likely cause: " : "",
+             pm.cause != QE_ENGINE_CAUSE_UNKNOWN ? qe_engine_cause_name(pm.cause) : "");
+        if (pm.log_tail[0])
+            note(s, "%s: last lines of %s:\n%s", m->name, pm.log_path, pm.log_tail);
         ret = 1;
     } else if (rc == 0 && ts) {
         q->accuracy = ts->accuracy;
@@ -1336,6 +1346,9 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
             break;
         }
         if (rc == 1) { /* crashed */
+            char crash_log[1100] = "";
+            if (s.eng && qe_engine_log_path(s.eng))
+                snprintf(crash_log, sizeof crash_log, "%s", qe_engine_log_path(s.eng));
             if (s.eng) { /* clean up what is left of the group */
                 qe_engine_free(s.eng);
                 s.eng = NULL;
@@ -1345,7 +1358,10 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
             }
             if (++s.restarts[mi] > QE_SWEEP_MAX_RESTARTS) {
                 note(&s, "%s: the server crashed again; giving up on this model", p->models[mi].name);
-                fail_model(&s, mi, "the server crashed twice during this model's tasks (see its log)");
+                char why[1300];
+                snprintf(why, sizeof why, "the server crashed twice during this model's tasks; log: %s",
+                         crash_log[0] ? crash_log : "(none)");
+                fail_model(&s, mi, why);
             } else {
                 note(&s, "%s: restarting the server once; answered requests are kept", p->models[mi].name);
             }

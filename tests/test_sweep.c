@@ -1823,6 +1823,9 @@ static void test_lib_crash_twice_fails_model(void **state)
     assert_int_equal(r.pairs[2].status, QE_SWEEP_FAILED);
     assert_int_equal(r.pairs[3].status, QE_SWEEP_FAILED);
     assert_non_null(strstr(r.pairs[2].reason, "crashed twice"));
+    /* which log: the restarted server's, never the first one overwritten */
+    if (!strstr(r.pairs[2].reason, "; log: ") || !strstr(r.pairs[2].reason, "/fp8/vllm_serve.log.1"))
+        fail_msg("reason does not name the log: %s", r.pairs[2].reason);
     assert_int_equal(r.pairs[4].status, QE_SWEEP_DONE); /* bf16 went on */
     char models[1024];
     started_models(f, models, sizeof models);

@@ -12,9 +12,43 @@
 
 #define Z95 1.959963984540054
 
+/* The code point of an invisible bidirectional control at s (ALM U+061C,
+ * LRM/RLM U+200E/F, embeddings and overrides U+202A-E, isolates
+ * U+2066-9) and its UTF-8 length in *len; 0 if s holds none. */
+static unsigned bidi_control(const unsigned char *s, size_t n, size_t *len)
+{
+    if (n >= 2 && s[0] == 0xD8 && s[1] == 0x9C) {
+        *len = 2;
+        return 0x061C;
+    }
+    if (n < 3 || s[0] != 0xE2)
+        return 0;
+    unsigned cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
+    if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+        return 0;
+    if (cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
+        (cp >= 0x2066 && cp <= 0x2069)) {
+        *len = 3;
+        return cp;
+    }
+    return 0;
+}
+
+/* HTML-escaped s (at most n bytes), bidirectional controls shown as
+ * "[U+202E]": model text must not reorder what the page shows around it
+ * (nor itself, invisibly: the reader sees the control was there). */
 static void esc_n(qe_buf *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n && s[i]; i++) {
+        size_t bl;
+        unsigned cp = (unsigned char)s[i] >= 0xD8
+                          ? bidi_control((const unsigned char *)s + i, n - i, &bl)
+                          : 0;
+        if (cp) {
+            qe_buf_printf(out, "[U+%04X]", cp);
+            i += bl - 1;
+            continue;
+        }
         switch (s[i]) {
         case '&': qe_buf_puts(out, "&amp;"); break;
         case '<': qe_buf_puts(out, "&lt;"); break;

@@ -75,6 +75,15 @@ static void test_hostile_text_is_escaped(void **st)
     qe_buf b2 = QE_BUF_INIT;
     assert_int_equal(qe_report_escape(&b2, "<a href='x'>&</a>"), 0);
     assert_string_equal(qe_buf_str(&b2), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
+    /* bidirectional controls are shown, not obeyed: an RLO in a response
+     * must not reverse what follows it on the page; other non-ASCII stays */
+    qe_buf_reset(&b2);
+    assert_int_equal(qe_report_escape(&b2, "a\xe2\x80\xae"
+                                           "3 = x\xe2\x81\xa6"
+                                           "b\xe2\x80\x8f\xd8\x9c \xc3\xa9\xe2\x80\x94\xd7\x90"),
+                     0);
+    assert_string_equal(qe_buf_str(&b2), "a[U+202E]3 = x[U+2066]b[U+200F][U+061C] "
+                                         "\xc3\xa9\xe2\x80\x94\xd7\x90");
     qe_buf_free(&b2);
     qe_compare_result_free(r);
 }

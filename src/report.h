@@ -25,11 +25,25 @@
 #include "compare.h"
 #include "err.h"
 
+/* Where one model's records on one task x filter came from, for the
+ * page's "Inputs" section. Strings are only read during rendering. */
+typedef struct {
+    const char *model;    /* display name */
+    const char *source;   /* the input path it came from, as given */
+    const char *task, *filter;
+    const char *file;     /* the records file read */
+    const char *settings; /* its run config (compact JSON); NULL = unknown */
+} qe_report_input;
+
 typedef struct {
     const char *title;          /* page title; NULL = "qeval comparison" */
     size_t max_response_chars;  /* per embedded response; 0 = 4000 */
     size_t max_total_response;  /* all embedded responses; 0 = 32 MiB */
     size_t page_size;           /* per-problem rows per page; 0 = 100 */
+    const qe_report_input *inputs; /* NULL: no "Inputs" section */
+    size_t n_inputs;
+    const char *verdicts;       /* how verdicts were made, e.g. "lm-eval's, as
+                                 * recorded"; NULL = not said */
 } qe_report_opts;
 
 /* Appends the whole HTML document to out. opts may be NULL. */

@@ -440,6 +440,11 @@ static void test_report_files(void **state)
     cli_slurp(out, &html);
     assert_non_null(strstr(qe_buf_str(&html), "<title>R1 &lt;quant&gt;</title>"));
     assert_non_null(strstr(qe_buf_str(&html), "awq-w3g128"));
+    /* it says what it compares: each model's files, settings, the scorer */
+    assert_non_null(strstr(qe_buf_str(&html), "<h2>Inputs</h2>\n<p>Verdicts: as recorded"));
+    assert_non_null(strstr(qe_buf_str(&html), "<td>kvquant-kv4</td><td>math500 / none</td><td><code>"
+                                              EX "kvquant-kv4/math500.verdicts.jsonl</code></td>"));
+    assert_non_null(strstr(qe_buf_str(&html), "unknown (no results file beside the records)"));
     qe_buf_free(&html);
 
     /* exists: refused, file untouched */

@@ -50,7 +50,12 @@ static void test_hostile_text_is_escaped(void **st)
     qe_err e = {0};
     assert_int_equal(qe_compare_run(&in, 1, NULL, &r, &e), 0);
     qe_buf out = QE_BUF_INIT;
-    qe_report_opts op = {"<script>title</script>", 0, 0, 0};
+    /* the Inputs section shows untrusted paths and settings too */
+    qe_report_input ins[1] = {{"<b>evil</b> model", "in<put", "<i>task</i>", "fil<ter",
+                               "/runs/<img src=x onerror=alert(3)>.jsonl",
+                               "{\"system_instruction\":\"</code><img src=x>\"}"}};
+    qe_report_opts op = {.title = "<script>title</script>", .inputs = ins, .n_inputs = 1,
+                         .verdicts = "as <recorded>"};
     assert_int_equal(qe_report_render(r, &op, &out, &e), 0);
     const char *h = qe_buf_str(&out);
     /* the payload is visible as text ... */
@@ -68,6 +73,9 @@ static void test_hostile_text_is_escaped(void **st)
     assert_int_equal(count(h, "</details>"), 3); /* one per embedded response */
     assert_non_null(strstr(h, "&#39;&amp;&quot;"));
     assert_non_null(strstr(h, "<title>&lt;script&gt;title&lt;/script&gt;</title>"));
+    assert_non_null(strstr(h, "<h2>Inputs</h2>\n<p>Verdicts: as &lt;recorded&gt;.</p>"));
+    assert_non_null(strstr(h, "<code>/runs/&lt;img src=x onerror=alert(3)&gt;.jsonl</code>"));
+    assert_non_null(strstr(h, "&lt;/code&gt;&lt;img src=x&gt;"));
     /* the hostile model truncated both problems: unclosed <think>, length */
     assert_int_equal(count(h, "data-trunc=\"1\""), 2);
     qe_buf_free(&out);
@@ -100,7 +108,7 @@ static void test_real_example_structure(void **st)
     size_t memlen = 0, written = 0;
     FILE *f = open_memstream(&mem, &memlen);
     assert_non_null(f);
-    qe_report_opts op = {"R1 distill: BF16 vs quantized", 0, 0, 0};
+    qe_report_opts op = {.title = "R1 distill: BF16 vs quantized"};
     assert_int_equal(qe_report_write_html(f, r, &op, &written, &e), 0);
     fclose(f);
     assert_int_equal(written, memlen);
@@ -173,7 +181,7 @@ static void test_large_input(void **st)
     qe_err e = {0};
     assert_int_equal(qe_compare_run(&in, 1, NULL, &r, &e), 0);
     qe_buf out = QE_BUF_INIT;
-    qe_report_opts op = {NULL, 2000, 0, 0};
+    qe_report_opts op = {.max_response_chars = 2000};
     assert_int_equal(qe_report_render(r, &op, &out, &e), 0);
     assert_int_equal(count(qe_buf_str(&out), "<tr data-flip="), BIG_N);
     assert_int_equal(count(qe_buf_str(&out), "<details>"), BIG_N * BIG_MODELS);

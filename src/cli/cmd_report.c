@@ -173,8 +173,35 @@ int cmd_report(int argc, char **argv)
         qe_opt_free(&p);
         return rc;
     }
+    /* the page says what it compares: files, run settings, scorer */
+    const qe_inputs *in = run.in;
+    size_t cap = in->n_groups * in->n_models, n_in = 0;
+    qe_report_input *rows = calloc(cap ? cap : 1, sizeof *rows);
+    char **dumps = calloc(cap ? cap : 1, sizeof *dumps);
+    for (size_t g = 0; rows && dumps && g < in->n_groups; g++)
+        for (size_t m = 0; m < in->n_models; m++) {
+            const qe_inputs_side *sd = &in->groups[g].sides[m];
+            if (!sd->n)
+                continue;
+            dumps[n_in] = sd->config ? json_dumps(sd->config, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+            rows[n_in] = (qe_report_input){in->models[m].name, in->models[m].source,
+                                           in->groups[g].task, in->groups[g].filter, sd->file,
+                                           dumps[n_in]};
+            n_in++;
+        }
+    if (rows && dumps) {
+        ro.inputs = rows;
+        ro.n_inputs = n_in;
+    }
+    ro.verdicts = o.scorer == QE_SCORER_MATH
+                      ? "re-scored from each response by qeval's math verifier (--scorer math)"
+                      : "as recorded in the inputs (lm-eval's scorer for lm-eval and qeval files)";
     size_t bytes = 0;
     rc = write_atomic(out, run.res, &ro, force, &bytes);
+    for (size_t i = 0; dumps && i < n_in; i++)
+        free(dumps[i]);
+    free(dumps);
+    free(rows);
     if (!rc)
         printf("wrote %s (%zu bytes, %.1f KB)\n", out, bytes, (double)bytes / 1024.0);
     qe_cmpcli_free(&run);

@@ -84,6 +84,40 @@ static int get_str(ctx *c, const yaml_node_t *n, const char *key, char **out)
     return *out ? 0 : qe_err_set(c->err, QE_ENOMEM, "out of memory");
 }
 
+/* A non-empty string. */
+static int get_nonempty(ctx *c, const yaml_node_t *n, const char *key, char **out)
+{
+    int rc = get_str(c, n, key, out);
+    if (!rc && !**out)
+        return fail_at(c, n, "%s: must not be empty", key);
+    return rc;
+}
+
+/* A path: nothing expands it, so "$HOME/x", "${HF_HOME}" or "~/x" would
+ * name a directory literally called "$HOME" or "~" here. */
+static int get_path(ctx *c, const yaml_node_t *n, const char *key, char **out)
+{
+    int rc = get_nonempty(c, n, key, out);
+    if (rc)
+        return rc;
+    const char *s = *out, *d = strchr(s, '$');
+    if (s[0] == '~' || (d && (d[1] == '{' || d[1] == '_' || isalpha((unsigned char)d[1]))))
+        return fail_at(c, n, "%s: '%s': environment variables and '~' are not expanded in a plan; "
+                       "write the path out (e.g. /home/me/...)", key, s);
+    return 0;
+}
+
+/* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*. */
+static bool is_env_name(const char *s)
+{
+    if (!*s || !(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return false;
+    return true;
+}
+
 static int get_int(ctx *c, const yaml_node_t *n, const char *key, long lo, long hi, long *out)
 {
     if (!is_plain(n) || is_null(n))
@@ -220,7 +254,7 @@ static int engine_arg(ctx *c, const char *key, const yaml_node_t *v, qe_plan_eng
             return rc;
         a->max_num_seqs = (int)l;
     } else if (!strcmp(key, "download_dir")) {
-        return get_str(c, v, key, &a->download_dir);
+        return get_path(c, v, key, &a->download_dir);
     } else if (!strcmp(key, "port")) {
         if ((rc = get_int(c, v, key, 1, 65535, &l)))
             return rc;
@@ -273,8 +307,15 @@ static int engine_pair(ctx *c, const char *key, const yaml_node_t *k, const yaml
     }
     if (!strcmp(key, "base_urls"))
         return get_strlist(c, v, "engine.base_urls", &e->base_urls, &e->n_base_urls);
-    if (!strcmp(key, "api_key_env"))
-        return get_str(c, v, "engine.api_key_env", &e->api_key_env);
+    if (!strcmp(key, "api_key_env")) {
+        int krc = get_str(c, v, "engine.api_key_env", &e->api_key_env);
+        if (!krc && !is_env_name(e->api_key_env))
+            /* not echoed: it may be a pasted key */
+            return fail_at(c, v, "engine.api_key_env: not an environment variable name (letters, "
+                           "digits, '_'); name the variable that holds the key, never the key "
+                           "itself: a plan is not a secret");
+        return krc;
+    }
     return unknown_key(c, k, "engine", key, "kind, binary, stop_grace, base_urls, api_key_env, " ENGINE_ARG_KEYS);
 }
 
@@ -323,7 +364,7 @@ static int model_pair(ctx *c, const char *key, const yaml_node_t *k, const yaml_
         return 0;
     }
     if (!strcmp(key, "model"))
-        return get_str(c, v, "models[].model", &mp->m->model);
+        return get_nonempty(c, v, "models[].model", &mp->m->model);
     if (!strcmp(key, "served_model_name"))
         return get_str(c, v, "models[].served_model_name", &mp->m->served_model_name);
     return unknown_key(c, k, "models[]", key, "name, model, served_model_name, " ENGINE_ARG_KEYS);
@@ -487,7 +528,7 @@ static int top_pair(ctx *c, const char *key, const yaml_node_t *k, const yaml_no
         return 0;
     }
     if (!strcmp(key, "output"))
-        return get_str(c, v, "output", &p->output);
+        return get_path(c, v, "output", &p->output);
     if (!strcmp(key, "naming")) {
         int rc = get_str(c, v, "naming", &p->naming);
         return rc ? rc : check_naming(c, v, p->naming);

@@ -183,6 +183,12 @@ static void test_golden_errors(void **state)
     }
     fclose(f);
     assert_true(cases >= 25);
+    /* a key pasted as api_key_env is refused without being echoed */
+    qe_plan *kp = NULL;
+    qe_err ke = {0};
+    assert_int_equal(qe_plan_load("tests/cases/plans/bad_api_key_pasted.yaml", known_task, &kp, &ke),
+                     QE_EINVAL);
+    assert_null(strstr(ke.msg, "abc123"));
 
     DIR *d = opendir("tests/cases/plans");
     assert_non_null(d);

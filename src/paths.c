@@ -262,14 +262,19 @@ const char *qe_paths_run_name(const char *dir, const char *model, size_t *len)
     size_t i = n;
     while (i > 0 && dir[i - 1] != '/')
         i--;
-    /* the last component against model with each '/' as "__" */
+    /* the last component against model as lm-eval's sanitize_model_name
+     * writes it: each run of "<>:/|\?*[] as "__" (Qwen/Qwen3-32B ->
+     * Qwen__Qwen3-32B, gemma3:12b -> gemma3__12b) */
+    static const char special[] = "\"<>:/|\\?*[]";
     size_t k = i;
     const char *m = model;
     while (*m && k < n) {
-        if (*m == '/') {
+        if (strchr(special, *m)) {
             if (n - k < 2 || dir[k] != '_' || dir[k + 1] != '_')
                 break;
             k += 2;
+            while (m[1] && strchr(special, m[1]))
+                m++;
         } else if (dir[k] == *m) {
             k++;
         } else {

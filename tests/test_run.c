@@ -516,6 +516,18 @@ static void completions_mode_and_think(void **state)
     assert_non_null(strstr(err4, "--base-url: base_url must start with http:// or https://"));
     free(err4);
     assert_int_equal(access(out3, F_OK), -1);
+    /* a task with two filters: the summary names the one its number is */
+    char out4[4200];
+    snprintf(out4, sizeof out4, "%s/out4", dir);
+    const char *a5[] = {"--base-url", s.url, "--model", "m", "--tasks", "gsm8k,aime24", "--limit",
+                        "2", "--output-path", out4, NULL};
+    assert_int_equal(qeval(dir, a5), 0);
+    char *so5 = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so5, "gsm8k: 2/2 answered (0 from the store, 2 sent this time), "
+                                "exact_match (strict-match) 0.0000"));
+    assert_non_null(strstr(so5, "aime24: 2/2 answered (0 from the store, 2 sent this time), "
+                                "exact_match 0.0000"));
+    free(so5);
     srv_stop(&s);
     rm_rf(dir);
     free(dir);

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "opt.h"
 #include "runner.h"
+#include "task.h"
 
 static volatile sig_atomic_t g_stop; /* set by the signal handler only */
 
@@ -331,8 +332,14 @@ int cmd_run(int argc, char **argv)
         if (t->failed)
             printf(", %zu missing or failed", t->failed);
         printf(")");
-        if (!isnan(t->accuracy))
-            printf(", exact_match %.4f", t->accuracy);
+        if (!isnan(t->accuracy)) {
+            /* the first filter's, lm-eval's main one; named when there are two */
+            const qe_task *tk = qe_task_find(t->task);
+            if (tk && qe_task_filter_count(tk) > 1)
+                printf(", exact_match (%s) %.4f", qe_task_filter(tk, 0), t->accuracy);
+            else
+                printf(", exact_match %.4f", t->accuracy);
+        }
         if (t->truncated)
             printf(", %zu truncated (cut at max_tokens or inside <think>)", t->truncated);
         if (o.scorer == QE_RUN_SCORER_MATH && !isnan(t->math_accuracy)) {

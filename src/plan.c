@@ -378,6 +378,13 @@ static int task_pair(ctx *c, const char *key, const yaml_node_t *k, const yaml_n
     if (!strcmp(key, "task"))
         return get_str(c, v, "tasks[].task", &t->task);
     if (!strcmp(key, "limit")) {
+        if (is_plain(v) && !is_null(v)) { /* lm-eval's --limit 0.5 means half the problems */
+            char *end;
+            double f = strtod(scalar(v), &end);
+            if (end != scalar(v) && !*end && f > 0 && f < 1)
+                return fail_at(c, v, "tasks[].limit: %s is a fraction; a plan's limit counts problems "
+                               "(qeval run --limit takes a fraction, as lm-eval does)", scalar(v));
+        }
         if ((rc = get_int(c, v, "tasks[].limit", 1, 100000000, &l)))
             return rc;
         t->limit = (int)l;

@@ -334,6 +334,24 @@ static size_t number_start(const char *t, size_t e)
     return b;
 }
 
+/* When the digits t[b..e) are the exponent of scientific notation glued to
+ * a number (1.5e3, 1E-2, 1.0e+3; not 2e^3, 3e+x, 2e3x), the end of its
+ * mantissa (the index of the e), else 0. */
+static size_t sci_mantissa_end(const char *t, size_t n, size_t b, size_t e)
+{
+    size_t i = b;
+    if (i > 0 && (t[i - 1] == '+' || t[i - 1] == '-'))
+        i--;
+    if (i < 2 || (t[i - 1] != 'e' && t[i - 1] != 'E') || !is_digit(t[i - 2]))
+        return 0;
+    for (size_t k = b; k < e; k++)
+        if (!is_digit(t[k]))
+            return 0; /* the verifier reads only an integer exponent */
+    if (e < n && (is_alpha_c(t[e]) || (t[e] == '.' && e + 1 < n && is_digit(t[e + 1]))))
+        return 0;
+    return i - 1;
+}
+
 static int all_digits(const char *t, size_t b, size_t e)
 {
     for (size_t i = b; i < e; i++)
@@ -438,6 +456,9 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
         if (!e)
             return 0;
         size_t b = number_start(t, e);
+        size_t x = sci_mantissa_end(t, n, b, e);
+        if (x)
+            b = number_start(t, x); /* 1.5e3, 1E-2: one number, as the verifier reads it */
         if (b > 0 && is_alpha_c(t[b - 1])) { /* "K2", "x2": part of a word */
             e = b;
             continue;

@@ -264,6 +264,45 @@ static int lex_command(lexer *L)
     return emit(L, T_ID, 0, p - 1, n + 1);
 }
 
+/* The plain decimal of mantissa buf[0..n) (digits, at most one '.') times
+ * 10^ex, written back into buf: 1.5e3 -> 1500, 1e-2 -> 0.01. Returns the
+ * new length, or 0 if it does not fit in cap bytes. */
+static size_t sci_to_decimal(char *buf, size_t n, size_t cap, long ex)
+{
+    char dig[512];
+    size_t nd = 0, before = n;
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '.')
+            before = nd;
+        else
+            dig[nd++] = buf[i];
+    }
+    long point = (long)before + ex; /* digits before the point */
+    long lead = point < 1 ? 1 - point : 0, trail = point > (long)nd ? point - (long)nd : 0;
+    if (ex > 100000 || ex < -100000 || (size_t)((long)nd + lead + trail + 2) > cap || nd > sizeof dig)
+        return 0;
+    size_t o = 0;
+    for (long i = 0; i < lead; i++) { /* 0.0…: the zeros before the digits */
+        buf[o++] = '0';
+        if (i == 0)
+            buf[o++] = '.';
+    }
+    for (size_t i = 0; i < nd; i++) {
+        if (lead == 0 && (long)i == point && i > 0)
+            buf[o++] = '.';
+        buf[o++] = dig[i];
+    }
+    for (long i = 0; i < trail; i++)
+        buf[o++] = '0';
+    buf[o] = 0;
+    /* 0.5e1 -> "05" -> "5" */
+    size_t z = 0;
+    while (z + 1 < o && buf[z] == '0' && buf[z + 1] != '.')
+        z++;
+    memmove(buf, buf + z, o - z + 1);
+    return o - z;
+}
+
 static int lex_number(lexer *L)
 {
     char buf[512];
@@ -311,6 +350,29 @@ static int lex_number(lexer *L)
             }
         }
         break;
+    }
+    /* scientific notation glued to the number: 1.5e3, 1E-2, 1.0e+3 (not 2e,
+     * e^2, 2e^{3}, 3e+x, 2e3x: those keep e as Euler's number) */
+    if (p < L->end && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1;
+        int neg = 0;
+        if (q < L->end && (*q == '+' || *q == '-'))
+            neg = *q++ == '-';
+        const char *d = q;
+        long ex = 0;
+        while (q < L->end && is_dig(*q)) {
+            if (ex < 100000)
+                ex = ex * 10 + (*q - '0');
+            q++;
+        }
+        if (q > d && !(q < L->end && (is_alpha(*q) || (*q == '.' && q + 1 < L->end && is_dig(q[1]))))) {
+            n = sci_to_decimal(buf, n, sizeof buf, neg ? -ex : ex);
+            if (!n) {
+                L->s->perr = "number too long";
+                return -1;
+            }
+            p = q;
+        }
     }
     L->p = p;
     return emit(L, T_NUM, 0, buf, n);

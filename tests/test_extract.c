@@ -126,6 +126,11 @@ static void test_last_number_whole_simple_number(void **state)
     assert_string_equal(X("a rise of 12.5\\% in all", NULL), "12.5\\%");
     assert_string_equal(X("The total is 1,234,567 dollars", NULL), "1,234,567");
     assert_string_equal(X("x equals -0.75", NULL), "-0.75");
+    /* scientific notation is one number, as the verifier reads it */
+    assert_string_equal(X("The speed is about 3e8 m/s", NULL), "3e8");
+    assert_string_equal(X("we get 1.5E-3.", NULL), "1.5E-3");
+    assert_string_equal(X("so it is 1.0e+3", NULL), "1.0e+3");
+    assert_string_equal(X1("number", "it is 2e^3"), "<none>");
 }
 
 static void test_last_number_not_inside_expressions(void **state)

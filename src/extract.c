@@ -272,6 +272,8 @@ static int find_answer_colon(const char *t, size_t n, size_t *s, size_t *l)
     return after_marker(t, n, (size_t)(m - t) + 7, s, l);
 }
 
+static size_t scale_word_end(const char *t, size_t n, size_t e);
+
 static int find_math_span(const char *t, size_t n, size_t *s, size_t *l)
 {
     int found = 0;
@@ -300,6 +302,11 @@ static int find_math_span(const char *t, size_t n, size_t *s, size_t *l)
             break; /* unclosed: stop */
         size_t ss = i + open_len, ll = j - ss;
         if (trim_span(t, &ss, &ll)) {
+            /* "$1$ million": the scale word belongs to the answer (the
+             * verifier reads the closing $ as space) */
+            size_t w = scale_word_end(t, n, j + cl);
+            if (w > j + cl)
+                ll = w - ss;
             *s = ss;
             *l = ll;
             found = 1;
@@ -440,6 +447,35 @@ static int element_of_group(const char *t, size_t n, size_t b, size_t e)
     return lc || rc || memchr(t + b, ',', e - b) != NULL;
 }
 
+/* Words that scale the number before them ("1 million", "3 tenths", "2
+ * thirds"): the verifier reads them (verify_parse.c), so they belong to the
+ * number; the number alone would be a false positive. */
+static const char *const scale_words[] = {
+    "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions",
+    "trillion", "trillions", "dozen", "dozens", "tenths", "hundredths", "thousandths", "millionths",
+    "half", "halves", "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth",
+    "fifths", "sixth", "sixths", "seventh", "sevenths", "eighth", "eighths", "ninth", "ninths",
+    "tenth", "hundredth", "thousandth", "millionth", NULL,
+};
+
+/* The end of a scale word after the number ending at t[e] ("1 million"),
+ * or e itself. */
+static size_t scale_word_end(const char *t, size_t n, size_t e)
+{
+    size_t i = e;
+    while (i < n && t[i] == ' ')
+        i++;
+    if (i == e)
+        return e;
+    size_t w = i;
+    while (w < n && is_alpha_c(t[w]))
+        w++;
+    for (int k = 0; scale_words[k]; k++)
+        if (strlen(scale_words[k]) == w - i && !strncasecmp(scale_words[k], t + i, w - i))
+            return w;
+    return e;
+}
+
 /* The last simple number not glued to a preceding letter ("AZ2A" holds none,
  * "5cm" is 5): an optionally signed integer or decimal with thousands
  * separators, an integer fraction a/b, a mixed number "3 1/2", each with an
@@ -489,6 +525,7 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
             e += 2;
         if (operand_of_expression(t, n, b, e) || element_of_group(t, n, b, e))
             return 0;
+        e = scale_word_end(t, n, e);
         *s = b;
         *l = e - b;
         return 1;

@@ -130,7 +130,11 @@ static void test_last_number_whole_simple_number(void **state)
     assert_string_equal(X("The speed is about 3e8 m/s", NULL), "3e8");
     assert_string_equal(X("we get 1.5E-3.", NULL), "1.5E-3");
     assert_string_equal(X("so it is 1.0e+3", NULL), "1.0e+3");
-    assert_string_equal(X1("number", "it is 2e^3"), "<none>");
+    assert_string_equal(X1("number", "it is 2e^3"), "<none>");    /* a scale word belongs to the number (the verifier reads 1 million as 10^6) */
+    assert_string_equal(X("The company earned 1.5 million dollars", NULL), "1.5 million");
+    assert_string_equal(X("about 3 Thousand people", NULL), "3 Thousand");
+    assert_string_equal(X("Thus about $1$ million people", NULL), "1$ million");
+    assert_string_equal(X("there are 7 millionaires", NULL), "7");
 }
 
 static void test_last_number_not_inside_expressions(void **state)

@@ -367,6 +367,104 @@ static int all_digits(const char *t, size_t b, size_t e)
     return b < e;
 }
 
+static int is_opener(char c);
+static int is_closer(char c);
+
+/* 1 if the letter run ending at t[k-1] is a command name (\pi, \infty). */
+static int letters_after_backslash(const char *t, size_t k)
+{
+    while (k > 0 && is_alpha_c(t[k - 1]))
+        k--;
+    return k > 0 && t[k - 1] == '\\';
+}
+
+enum { OP_NONE, OP_MUL, OP_ADD, OP_COLON };
+
+/* The binary operator ending just before t[i]: its kind, *start its first
+ * byte. * / ^ \cdot \times \div \ast × ÷ · ⋅ multiply, + - − – add. */
+static int op_ending_at(const char *t, size_t i, size_t *start)
+{
+    static const struct {
+        const char *s;
+        int kind;
+    } ops[] = {
+        {"\\cdot", OP_MUL}, {"\\times", OP_MUL}, {"\\div", OP_MUL}, {"\\ast", OP_MUL},
+        {"\xc3\x97", OP_MUL}, {"\xc3\xb7", OP_MUL}, {"\xc2\xb7", OP_MUL}, {"\xe2\x8b\x85", OP_MUL},
+        {"\xe2\x88\x92", OP_ADD}, {"\xe2\x80\x93", OP_ADD}, {"*", OP_MUL}, {"/", OP_MUL},
+        {"^", OP_MUL}, {"+", OP_ADD}, {"-", OP_ADD}, {":", OP_COLON},
+    };
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        size_t m = strlen(ops[k].s);
+        if (i >= m && !memcmp(t + i - m, ops[k].s, m)) {
+            *start = i - m;
+            return ops[k].kind;
+        }
+    }
+    return OP_NONE;
+}
+
+/* The binary operator starting at t[i], as op_ending_at; *end past it. A
+ * command must not go on with letters (\timesx is not \times). */
+static int op_starting_at(const char *t, size_t n, size_t i, size_t *end)
+{
+    for (size_t j = i; j < n && j < i + 8; j++) {
+        size_t st;
+        int k = op_ending_at(t, j + 1, &st);
+        if (k && st == i && !(t[i] == '\\' && j + 1 < n && is_alpha_c(t[j + 1]))) {
+            *end = j + 1;
+            return k;
+        }
+    }
+    return OP_NONE;
+}
+
+/* A number with a space on one side of a binary operator is as much an
+ * operand as a glued one: "10 - 7", "1 / 2" (when not taken whole as a
+ * fraction), "2 \times 5", "6 × 7", "x + 3". For + and - the other operand
+ * must be a digit, a bracket, a command or a single letter, so a sentence
+ * dash ("the answer - 7", "7 - that is all") is no operator. b and e bound
+ * the number in t[0..n). */
+static int operand_spaced(const char *t, size_t n, size_t b, size_t e)
+{
+    size_t i = b, st;
+    while (i > 0 && t[i - 1] == ' ')
+        i--;
+    int kind = op_ending_at(t, i, &st);
+    if (kind && (i < b || (st > 0 && t[st - 1] == ' '))) {
+        size_t k = st;
+        while (k > 0 && t[k - 1] == ' ')
+            k--;
+        char c = k > 0 ? t[k - 1] : ' ';
+        if (kind == OP_MUL && (is_alnum_c(c) || is_closer(c)))
+            return 1;
+        if (kind == OP_COLON && is_digit(c) && i < b && st > 0 && t[st - 1] == ' ') /* 3 : 4 */
+            return 1;
+        if (kind == OP_ADD && (is_digit(c) || is_closer(c) || c == '|' ||
+                               (is_alpha_c(c) && !(k >= 2 && is_alpha_c(t[k - 2]))) ||
+                               (is_alpha_c(c) && letters_after_backslash(t, k))))
+            return 1;
+    }
+    i = e;
+    while (i < n && t[i] == ' ')
+        i++;
+    size_t oe;
+    kind = op_starting_at(t, n, i, &oe);
+    if (kind && (i > e || (oe < n && t[oe] == ' '))) {
+        size_t k = oe;
+        while (k < n && t[k] == ' ')
+            k++;
+        char c = k < n ? t[k] : ' ';
+        if (kind == OP_MUL && (is_alnum_c(c) || is_opener(c) || c == '\\'))
+            return 1;
+        if (kind == OP_COLON && is_digit(c) && i > e && oe < n && t[oe] == ' ')
+            return 1;
+        if (kind == OP_ADD && (is_digit(c) || is_opener(c) || c == '\\' ||
+                               (is_alpha_c(c) && !(k + 1 < n && is_alpha_c(t[k + 1])))))
+            return 1;
+    }
+    return 0;
+}
+
 /* An operator glued to a number makes it an operand of a larger expression
  * ("x/2", "2^{10}", "1:2", "3-5", "\frac{3}{2}", "1011_2"), not an answer.
  * b is the start of the number (its sign included), e its end (its percent
@@ -386,7 +484,7 @@ static int operand_of_expression(const char *t, size_t n, size_t b, size_t e)
         return 1;
     if (q == '/' || q == '^' || q == '_' || (q == ':' && is_digit(qq)))
         return 1;
-    return 0;
+    return operand_spaced(t, n, b, e);
 }
 
 static int is_opener(char c)
@@ -499,15 +597,22 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
             e = b;
             continue;
         }
-        if (b >= 2 && t[b - 1] == '/' && is_digit(t[b - 2])) {
+        size_t sl = b; /* the slash of a/b, spaces allowed around it: 1 / 2 */
+        while (sl > 0 && t[sl - 1] == ' ')
+            sl--;
+        size_t de = sl > 0 && t[sl - 1] == '/' ? sl - 1 : 0;
+        while (de > 0 && t[de - 1] == ' ')
+            de--;
+        if (de > 0 && is_digit(t[de - 1])) {
             /* a/b: both plain integers; anything else (1.5/2, a chain 3/4/2021)
              * is left to operand_of_expression */
-            size_t nb = number_start(t, b - 1);
-            if (all_digits(t, b, e) && all_digits(t, nb, b - 1) && !(nb > 0 && is_alpha_c(t[nb - 1])) &&
+            size_t nb = number_start(t, de);
+            int glued = de == b - 1;
+            if (all_digits(t, b, e) && all_digits(t, nb, de) && !(nb > 0 && is_alpha_c(t[nb - 1])) &&
                 !(nb > 0 && t[nb - 1] == '/')) {
                 b = nb;
                 /* mixed number "3 1/2" (read as 7/2 by the verifier) */
-                if (b >= 2 && t[b - 1] == ' ' && is_digit(t[b - 2])) {
+                if (glued && b >= 2 && t[b - 1] == ' ' && is_digit(t[b - 2])) {
                     size_t wb = number_start(t, b - 1);
                     if (all_digits(t, wb, b - 1) && !(wb > 0 && (is_alnum_c(t[wb - 1]) || t[wb - 1] == '/' ||
                                                                  t[wb - 1] == '.' || t[wb - 1] == ',')))

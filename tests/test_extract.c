@@ -160,12 +160,34 @@ static void test_last_number_not_inside_expressions(void **state)
         "is \\sqrt{2}",
         "In binary it is 1011_2",
         "truncated \\boxed{70",
+        /* the same operators with spaces */
+        "The difference is 10 - 7",
+        "it is 3 + 4",
+        "it is 2 * 5",
+        "it is 6 \xc3\x97 7",
+        "it is 6 \\times 7",
+        "it is 6 \\cdot 7",
+        "it is 7 \\times 2",
+        "it is 10 \xe2\x88\x92 7",
+        "the ratio is 3 : 7",
+        "The result is x - 7",
+        "it is \\pi - 7",
+        "it is 7 + x",
+        "It happened on 3 / 4 / 2021",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         const char *got = X1("number", texts[i]);
         if (strcmp(got, "<none>"))
             fail_msg("%s -> %s", texts[i], got);
     }
+    /* a spaced a / b is one number, like a glued one */
+    assert_string_equal(X1("number", "The probability is 1 / 2."), "1 / 2");
+    /* a sentence dash, = and a label colon are no operators */
+    assert_string_equal(X1("number", "Here is the answer - 7"), "7");
+    assert_string_equal(X1("number", "It is 7 - that is all"), "7");
+    assert_string_equal(X1("number", "so x = 7"), "7");
+    assert_string_equal(X1("number", "Case 2: 7 ways"), "7");
+    assert_string_equal(X1("number", "The answer is 7 + more"), "7");
     /* a hyphenated word after the number is not an operator */
     assert_string_equal(X1("number", "there are 9 5-digit numbers"), "5");
 }

@@ -224,8 +224,9 @@ static int find_boxed(const char *t, size_t n, size_t *s, size_t *l)
     return 0;
 }
 
-/* The rest of the line after a marker, cut at a sentence end. */
-static int after_marker(const char *t, size_t n, size_t i, size_t *s, size_t *l)
+/* The rest of the line after a marker, cut at a sentence end; *raw gets
+ * its bounds before trimming. */
+static int after_marker(const char *t, size_t n, size_t i, size_t *s, size_t *l, size_t raw[2])
 {
     while (i < n && (is_space(t[i]) || t[i] == ':' || t[i] == '*'))
         i++;
@@ -240,12 +241,14 @@ static int after_marker(const char *t, size_t n, size_t i, size_t *s, size_t *l)
     }
     while (e > i && t[e - 1] == '*')
         e--;
+    raw[0] = i;
+    raw[1] = e;
     *s = i;
     *l = e - i;
     return trim_span(t, s, l);
 }
 
-static int find_final(const char *t, size_t n, size_t *s, size_t *l)
+static int find_final(const char *t, size_t n, size_t *s, size_t *l, size_t raw[2])
 {
     const char *m = rfind_ci(t, n, "final answer is");
     size_t skip = 15;
@@ -261,20 +264,29 @@ static int find_final(const char *t, size_t n, size_t *s, size_t *l)
     }
     if (!m)
         return 0;
-    return after_marker(t, n, (size_t)(m - t) + skip, s, l);
+    return after_marker(t, n, (size_t)(m - t) + skip, s, l, raw);
 }
 
-static int find_answer_colon(const char *t, size_t n, size_t *s, size_t *l)
+static int find_answer_colon(const char *t, size_t n, size_t *s, size_t *l, size_t raw[2])
 {
     const char *m = rfind_ci(t, n, "answer:");
     if (!m)
         return 0;
-    return after_marker(t, n, (size_t)(m - t) + 7, s, l);
+    return after_marker(t, n, (size_t)(m - t) + 7, s, l, raw);
 }
 
 static size_t scale_word_end(const char *t, size_t n, size_t e);
 
+static int find_math_span_at(const char *t, size_t n, size_t *s, size_t *l, int first);
+
 static int find_math_span(const char *t, size_t n, size_t *s, size_t *l)
+{
+    return find_math_span_at(t, n, s, l, 0);
+}
+
+/* The last $...$, $$...$$, \[...\], \(...\) of t[0..n), or with first set
+ * the first one. */
+static int find_math_span_at(const char *t, size_t n, size_t *s, size_t *l, int first)
 {
     int found = 0;
     size_t i = 0;
@@ -310,6 +322,8 @@ static int find_math_span(const char *t, size_t n, size_t *s, size_t *l)
             *s = ss;
             *l = ll;
             found = 1;
+            if (first)
+                break;
         }
         i = j + cl;
     }
@@ -638,12 +652,51 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
     return 0;
 }
 
+/* Shortens the span t[s..s+*l) to end before the first "because", "since",
+ * "not" or "but" outside $...$ (whole words), trailing space and commas
+ * dropped. */
+static void cut_at_clause(const char *t, size_t s, size_t *l)
+{
+    static const char *const words[] = {"because", "since", "not", "but", NULL};
+    int dollars = 0;
+    for (size_t i = s; i < s + *l; i++) {
+        if (t[i] == '$' && (i == 0 || t[i - 1] != '\\'))
+            dollars++;
+        if ((dollars & 1) || !is_alpha_c(t[i]) || (i > 0 && (is_alpha_c(t[i - 1]) || t[i - 1] == '\\')))
+            continue;
+        for (int k = 0; words[k]; k++) {
+            size_t m = strlen(words[k]);
+            if (i + m <= s + *l && !strncasecmp(t + i, words[k], m) && !(i + m < s + *l && is_alpha_c(t[i + m]))) {
+                size_t e = i;
+                while (e > s && (is_space(t[e - 1]) || t[e - 1] == ','))
+                    e--;
+                if (e > s)
+                    *l = e - s;
+                return;
+            }
+        }
+    }
+}
+
 /* After "final answer is" / "Answer:": whichever comes last of the last
  * $...$ inside the span and, for a sentence, its last number ("The largest
  * $n$ is 34" -> 34, "is $\\frac{1}{2}$" -> \\frac{1}{2}). */
-static int refine_marker_span(const char *t, size_t *s, size_t *l)
+static int refine_marker_span(const char *t, const size_t raw[2], size_t *s, size_t *l)
 {
     size_t ms = 0, ml = 0, ns = 0, nl = 0;
+    const char *r = t + raw[0];
+    if (raw[1] > raw[0] && (r[0] == '$' || (raw[1] - raw[0] >= 2 && r[0] == '\\' && (r[1] == '(' || r[1] == '[')))) {
+        /* "The answer is $6$ because $2 \times 3 = 6$ and not $7$": what the
+         * sentence states first is the answer; the rest argues for it */
+        if (find_math_span_at(r, raw[1] - raw[0], &ms, &ml, 1)) {
+            *s = raw[0] + ms;
+            *l = ml;
+            return 1;
+        }
+    }
+    /* a clause that argues or contrasts ("... because $x=6$", "... and not
+     * $7$") is not the answer: the span ends before it */
+    cut_at_clause(t, *s, l);
     int has_math = find_math_span(t + *s, *l, &ms, &ml);
     int words = 0, run = 0;
     for (size_t i = *s; i < *s + *l; i++) {
@@ -690,15 +743,15 @@ int qe_extract_answer(const char *text, size_t len, const qe_extract_opts *o, si
     }
     const char *t = text + base;
     for (int k = 0; k < QE_EXTRACT_MAX_METHODS && o->order[k]; k++) {
-        size_t s = 0, l = 0;
+        size_t s = 0, l = 0, raw[2] = {0, 0};
         int ok = 0;
         switch (o->order[k]) {
         case QE_EXTRACT_BOXED: ok = find_boxed(t, n, &s, &l); break;
         case QE_EXTRACT_FINAL_ANSWER:
-            ok = find_final(t, n, &s, &l) && refine_marker_span(t, &s, &l);
+            ok = find_final(t, n, &s, &l, raw) && refine_marker_span(t, raw, &s, &l);
             break;
         case QE_EXTRACT_ANSWER_COLON:
-            ok = find_answer_colon(t, n, &s, &l) && refine_marker_span(t, &s, &l);
+            ok = find_answer_colon(t, n, &s, &l, raw) && refine_marker_span(t, raw, &s, &l);
             break;
         case QE_EXTRACT_MATH_SPAN: ok = find_math_span(t, n, &s, &l); break;
         case QE_EXTRACT_LAST_NUMBER: ok = find_last_number(t, n, &s, &l); break;

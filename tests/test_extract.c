@@ -72,6 +72,12 @@ static void test_marker_and_spans(void **state)
     assert_string_equal(X("The final answer is: even", NULL), "even");
     assert_string_equal(X("So the answer is $5$. This needs $x>2$.", &m), "5");
     assert_int_equal(m, QE_EXTRACT_FINAL_ANSWER);
+    /* a sentence that opens with math states its answer first */
+    assert_string_equal(X("The answer is $6$ because $2 \\times 3 = 6$ and not $7$", NULL), "6");
+    assert_string_equal(X("So the answer is \\(6\\) since \\(2 \\cdot 3 = 6\\).", NULL), "6");
+    /* prose first: cut before because / since / not / but, then the last */
+    assert_string_equal(X("The answer is therefore $6$ because $2 \\times 3 = 6$ and not $7$", NULL), "6");
+    assert_string_equal(X("Final Answer: the total is $12$, not $15$ as I first thought.", NULL), "12");
     assert_string_equal(X("reasoning\nAnswer: 42\n", &m), "42");
     assert_int_equal(m, QE_EXTRACT_ANSWER_COLON);
     assert_string_equal(X("So $x = 3$ and we get $70$", &m), "70");

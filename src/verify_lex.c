@@ -14,7 +14,7 @@ typedef struct {
     const char *p, *end;
     char *out;     /* text buffer */
     size_t olen, ocap;
-    int brace[VQ_MAX_DEPTH]; /* 1 = transparent brace */
+    int brace[VQ_MAX_DEPTH]; /* 1 = transparent brace, 2 = of a text wrapper (\text{}, \mathrm{}) */
     int nbrace;
     int nest;      /* ( [ \{ nesting, for the thousands rule */
     int in_matrix; /* inside \begin{...matrix} */
@@ -91,10 +91,10 @@ static const struct cmd cmds[] = {
     {"Bigl", X_LEFT, 0}, {"Bigr", X_LEFT, 0}, {"big", X_LEFT, 0}, {"Big", X_LEFT, 0},
     {"biggl", X_LEFT, 0}, {"biggr", X_LEFT, 0}, {"displaystyle", X_SKIP, 0},
     {"textstyle", X_SKIP, 0}, {"quad", X_SKIP, 0}, {"qquad", X_SKIP, 0}, {"limits", X_SKIP, 0},
-    {"text", X_WRAP, 0}, {"textbf", X_WRAP, 0}, {"textit", X_WRAP, 0}, {"textrm", X_WRAP, 0},
-    {"textnormal", X_WRAP, 0}, {"mathrm", X_WRAP, 0}, {"mathbf", X_WRAP, 0},
-    {"mathit", X_WRAP, 0}, {"mathsf", X_WRAP, 0}, {"mbox", X_WRAP, 0}, {"hbox", X_WRAP, 0},
-    {"emph", X_WRAP, 0}, {"bm", X_WRAP, 0}, {"boldsymbol", X_WRAP, 0}, {"boxed", X_WRAP, 0},
+    {"text", X_WRAP, 1}, {"textbf", X_WRAP, 1}, {"textit", X_WRAP, 1}, {"textrm", X_WRAP, 1},
+    {"textnormal", X_WRAP, 1}, {"mathrm", X_WRAP, 1}, {"mathbf", X_WRAP, 0},
+    {"mathit", X_WRAP, 0}, {"mathsf", X_WRAP, 0}, {"mbox", X_WRAP, 1}, {"hbox", X_WRAP, 1},
+    {"emph", X_WRAP, 1}, {"bm", X_WRAP, 0}, {"boldsymbol", X_WRAP, 0}, {"boxed", X_WRAP, 0},
     {"fbox", X_WRAP, 0}, {"operatorname", X_WRAP, 0}, {"mathbb", X_WRAP, 0},
     {"begin", X_BEGIN, 0}, {"end", X_END, 0}, {"dots", T_BAD, 0}, {"ldots", T_BAD, 0},
     {"cdots", T_BAD, 0}, {"approx", T_BAD, 0}, {"mid", T_BAD, 0}, {"sum", T_BAD, 0},
@@ -220,7 +220,7 @@ static int lex_command(lexer *L)
             skip_space(L);
             if (L->p < L->end && *L->p == '{') {
                 L->p++;
-                return push_brace(L, 1);
+                return push_brace(L, cmds[i].sub ? 2 : 1);
             }
             return 0;
         case X_SKIPARG:
@@ -400,8 +400,8 @@ static int lex_letters(lexer *L)
         q++;
     size_t n = (size_t)(q - p);
     L->p = q;
-    if (n == 1)
-        return emit(L, T_ID, 0, p, 1);
+    if (n == 1) /* sub 1: a letter in \text{} or \mathrm{}, maybe a unit */
+        return emit(L, T_ID, L->nbrace > 0 && L->brace[L->nbrace - 1] == 2, p, 1);
     for (size_t i = 0; i < sizeof plainfn / sizeof plainfn[0]; i++)
         if (strlen(plainfn[i].name) == n && !memcmp(plainfn[i].name, p, n))
             return emit(L, plainfn[i].tok, plainfn[i].sub, NULL, 0);

@@ -544,6 +544,14 @@ static int scale_word(const char *w)
     return 0;
 }
 
+/* A single letter inside \text{} or \mathrm{} ("5\text{ m}", "3
+ * \mathrm{m}^2"): a unit after a number, except e and i, which stay
+ * constants (\mathrm{e}). */
+static int wrapped_unit(const vq_tok *t)
+{
+    return t->k == T_ID && t->sub == 1 && t->s[0] != 'e' && t->s[0] != 'i';
+}
+
 static int parse_term(P *s)
 {
     int first_tok = s->pos;
@@ -560,9 +568,9 @@ static int parse_term(P *s)
                 return -1;
             f = mk(s, t->k == T_MUL ? N_MUL : N_DIV, f, g);
             nf++;
-        } else if (t->k == T_WORD && !is_sep_word(t)) {
+        } else if ((t->k == T_WORD && !is_sep_word(t)) || (wrapped_unit(t) && s->tok[s->pos - 1].k == T_NUM)) {
             /* a scale word right after the term multiplies it: "1 million" */
-            int sc = scale_word(t->s);
+            int sc = t->k == T_WORD ? scale_word(t->s) : 0;
             if (sc < 0)
                 return fail(s, "fraction word after a number");
             if (sc > 0) {
@@ -578,8 +586,8 @@ static int parse_term(P *s)
                 continue;
             }
             /* trailing units: "5 cm", "12 \text{ inches}^2"; never "5 is not" */
-            while (cur(s)->k == T_WORD && !is_sep_word(cur(s))) {
-                const char *w = cur(s)->s;
+            while ((cur(s)->k == T_WORD && !is_sep_word(cur(s))) || wrapped_unit(cur(s))) {
+                const char *w = cur(s)->k == T_WORD ? cur(s)->s : "";
                 if (scale_word(w))
                     return fail(s, "scale word after a unit");
                 if (!strcmp(w, "not") || !strcmp(w, "no") || !strcmp(w, "never") || !strcmp(w, "wrong") ||

@@ -224,8 +224,9 @@ static int find_boxed(const char *t, size_t n, size_t *s, size_t *l)
     return 0;
 }
 
-/* The rest of the line after a marker, cut at a sentence end. */
-static int after_marker(const char *t, size_t n, size_t i, size_t *s, size_t *l)
+/* The rest of the line after a marker, cut at a sentence end; *raw gets
+ * its bounds before trimming. */
+static int after_marker(const char *t, size_t n, size_t i, size_t *s, size_t *l, size_t raw[2])
 {
     while (i < n && (is_space(t[i]) || t[i] == ':' || t[i] == '*'))
         i++;
@@ -240,12 +241,14 @@ static int after_marker(const char *t, size_t n, size_t i, size_t *s, size_t *l)
     }
     while (e > i && t[e - 1] == '*')
         e--;
+    raw[0] = i;
+    raw[1] = e;
     *s = i;
     *l = e - i;
     return trim_span(t, s, l);
 }
 
-static int find_final(const char *t, size_t n, size_t *s, size_t *l)
+static int find_final(const char *t, size_t n, size_t *s, size_t *l, size_t raw[2])
 {
     const char *m = rfind_ci(t, n, "final answer is");
     size_t skip = 15;
@@ -261,18 +264,29 @@ static int find_final(const char *t, size_t n, size_t *s, size_t *l)
     }
     if (!m)
         return 0;
-    return after_marker(t, n, (size_t)(m - t) + skip, s, l);
+    return after_marker(t, n, (size_t)(m - t) + skip, s, l, raw);
 }
 
-static int find_answer_colon(const char *t, size_t n, size_t *s, size_t *l)
+static int find_answer_colon(const char *t, size_t n, size_t *s, size_t *l, size_t raw[2])
 {
     const char *m = rfind_ci(t, n, "answer:");
     if (!m)
         return 0;
-    return after_marker(t, n, (size_t)(m - t) + 7, s, l);
+    return after_marker(t, n, (size_t)(m - t) + 7, s, l, raw);
 }
 
+static size_t scale_word_end(const char *t, size_t n, size_t e);
+
+static int find_math_span_at(const char *t, size_t n, size_t *s, size_t *l, int first);
+
 static int find_math_span(const char *t, size_t n, size_t *s, size_t *l)
+{
+    return find_math_span_at(t, n, s, l, 0);
+}
+
+/* The last $...$, $$...$$, \[...\], \(...\) of t[0..n), or with first set
+ * the first one. */
+static int find_math_span_at(const char *t, size_t n, size_t *s, size_t *l, int first)
 {
     int found = 0;
     size_t i = 0;
@@ -300,9 +314,16 @@ static int find_math_span(const char *t, size_t n, size_t *s, size_t *l)
             break; /* unclosed: stop */
         size_t ss = i + open_len, ll = j - ss;
         if (trim_span(t, &ss, &ll)) {
+            /* "$1$ million": the scale word belongs to the answer (the
+             * verifier reads the closing $ as space) */
+            size_t w = scale_word_end(t, n, j + cl);
+            if (w > j + cl)
+                ll = w - ss;
             *s = ss;
             *l = ll;
             found = 1;
+            if (first)
+                break;
         }
         i = j + cl;
     }
@@ -334,12 +355,128 @@ static size_t number_start(const char *t, size_t e)
     return b;
 }
 
+/* When the digits t[b..e) are the exponent of scientific notation glued to
+ * a number (1.5e3, 1E-2, 1.0e+3; not 2e^3, 3e+x, 2e3x), the end of its
+ * mantissa (the index of the e), else 0. */
+static size_t sci_mantissa_end(const char *t, size_t n, size_t b, size_t e)
+{
+    size_t i = b;
+    if (i > 0 && (t[i - 1] == '+' || t[i - 1] == '-'))
+        i--;
+    if (i < 2 || (t[i - 1] != 'e' && t[i - 1] != 'E') || !is_digit(t[i - 2]))
+        return 0;
+    for (size_t k = b; k < e; k++)
+        if (!is_digit(t[k]))
+            return 0; /* the verifier reads only an integer exponent */
+    if (e < n && (is_alpha_c(t[e]) || (t[e] == '.' && e + 1 < n && is_digit(t[e + 1]))))
+        return 0;
+    return i - 1;
+}
+
 static int all_digits(const char *t, size_t b, size_t e)
 {
     for (size_t i = b; i < e; i++)
         if (!is_digit(t[i]))
             return 0;
     return b < e;
+}
+
+static int is_opener(char c);
+static int is_closer(char c);
+
+/* 1 if the letter run ending at t[k-1] is a command name (\pi, \infty). */
+static int letters_after_backslash(const char *t, size_t k)
+{
+    while (k > 0 && is_alpha_c(t[k - 1]))
+        k--;
+    return k > 0 && t[k - 1] == '\\';
+}
+
+enum { OP_NONE, OP_MUL, OP_ADD, OP_COLON };
+
+/* The binary operator ending just before t[i]: its kind, *start its first
+ * byte. * / ^ \cdot \times \div \ast × ÷ · ⋅ multiply, + - − – add. */
+static int op_ending_at(const char *t, size_t i, size_t *start)
+{
+    static const struct {
+        const char *s;
+        int kind;
+    } ops[] = {
+        {"\\cdot", OP_MUL}, {"\\times", OP_MUL}, {"\\div", OP_MUL}, {"\\ast", OP_MUL},
+        {"\xc3\x97", OP_MUL}, {"\xc3\xb7", OP_MUL}, {"\xc2\xb7", OP_MUL}, {"\xe2\x8b\x85", OP_MUL},
+        {"\xe2\x88\x92", OP_ADD}, {"\xe2\x80\x93", OP_ADD}, {"*", OP_MUL}, {"/", OP_MUL},
+        {"^", OP_MUL}, {"+", OP_ADD}, {"-", OP_ADD}, {":", OP_COLON},
+    };
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        size_t m = strlen(ops[k].s);
+        if (i >= m && !memcmp(t + i - m, ops[k].s, m)) {
+            *start = i - m;
+            return ops[k].kind;
+        }
+    }
+    return OP_NONE;
+}
+
+/* The binary operator starting at t[i], as op_ending_at; *end past it. A
+ * command must not go on with letters (\timesx is not \times). */
+static int op_starting_at(const char *t, size_t n, size_t i, size_t *end)
+{
+    for (size_t j = i; j < n && j < i + 8; j++) {
+        size_t st;
+        int k = op_ending_at(t, j + 1, &st);
+        if (k && st == i && !(t[i] == '\\' && j + 1 < n && is_alpha_c(t[j + 1]))) {
+            *end = j + 1;
+            return k;
+        }
+    }
+    return OP_NONE;
+}
+
+/* A number with a space on one side of a binary operator is as much an
+ * operand as a glued one: "10 - 7", "1 / 2" (when not taken whole as a
+ * fraction), "2 \times 5", "6 × 7", "x + 3". For + and - the other operand
+ * must be a digit, a bracket, a command or a single letter, so a sentence
+ * dash ("the answer - 7", "7 - that is all") is no operator. b and e bound
+ * the number in t[0..n). */
+static int operand_spaced(const char *t, size_t n, size_t b, size_t e)
+{
+    size_t i = b, st;
+    while (i > 0 && t[i - 1] == ' ')
+        i--;
+    int kind = op_ending_at(t, i, &st);
+    if (kind && (i < b || (st > 0 && t[st - 1] == ' '))) {
+        size_t k = st;
+        while (k > 0 && t[k - 1] == ' ')
+            k--;
+        char c = k > 0 ? t[k - 1] : ' ';
+        if (kind == OP_MUL && (is_alnum_c(c) || is_closer(c)))
+            return 1;
+        if (kind == OP_COLON && is_digit(c) && i < b && st > 0 && t[st - 1] == ' ') /* 3 : 4 */
+            return 1;
+        if (kind == OP_ADD && (is_digit(c) || is_closer(c) || c == '|' ||
+                               (is_alpha_c(c) && !(k >= 2 && is_alpha_c(t[k - 2]))) ||
+                               (is_alpha_c(c) && letters_after_backslash(t, k))))
+            return 1;
+    }
+    i = e;
+    while (i < n && t[i] == ' ')
+        i++;
+    size_t oe;
+    kind = op_starting_at(t, n, i, &oe);
+    if (kind && (i > e || (oe < n && t[oe] == ' '))) {
+        size_t k = oe;
+        while (k < n && t[k] == ' ')
+            k++;
+        char c = k < n ? t[k] : ' ';
+        if (kind == OP_MUL && (is_alnum_c(c) || is_opener(c) || c == '\\'))
+            return 1;
+        if (kind == OP_COLON && is_digit(c) && i > e && oe < n && t[oe] == ' ')
+            return 1;
+        if (kind == OP_ADD && (is_digit(c) || is_opener(c) || c == '\\' ||
+                               (is_alpha_c(c) && !(k + 1 < n && is_alpha_c(t[k + 1])))))
+            return 1;
+    }
+    return 0;
 }
 
 /* An operator glued to a number makes it an operand of a larger expression
@@ -361,7 +498,7 @@ static int operand_of_expression(const char *t, size_t n, size_t b, size_t e)
         return 1;
     if (q == '/' || q == '^' || q == '_' || (q == ':' && is_digit(qq)))
         return 1;
-    return 0;
+    return operand_spaced(t, n, b, e);
 }
 
 static int is_opener(char c)
@@ -422,6 +559,35 @@ static int element_of_group(const char *t, size_t n, size_t b, size_t e)
     return lc || rc || memchr(t + b, ',', e - b) != NULL;
 }
 
+/* Words that scale the number before them ("1 million", "3 tenths", "2
+ * thirds"): the verifier reads them (verify_parse.c), so they belong to the
+ * number; the number alone would be a false positive. */
+static const char *const scale_words[] = {
+    "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions",
+    "trillion", "trillions", "dozen", "dozens", "tenths", "hundredths", "thousandths", "millionths",
+    "half", "halves", "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth",
+    "fifths", "sixth", "sixths", "seventh", "sevenths", "eighth", "eighths", "ninth", "ninths",
+    "tenth", "hundredth", "thousandth", "millionth", NULL,
+};
+
+/* The end of a scale word after the number ending at t[e] ("1 million"),
+ * or e itself. */
+static size_t scale_word_end(const char *t, size_t n, size_t e)
+{
+    size_t i = e;
+    while (i < n && t[i] == ' ')
+        i++;
+    if (i == e)
+        return e;
+    size_t w = i;
+    while (w < n && is_alpha_c(t[w]))
+        w++;
+    for (int k = 0; scale_words[k]; k++)
+        if (strlen(scale_words[k]) == w - i && !strncasecmp(scale_words[k], t + i, w - i))
+            return w;
+    return e;
+}
+
 /* The last simple number not glued to a preceding letter ("AZ2A" holds none,
  * "5cm" is 5): an optionally signed integer or decimal with thousands
  * separators, an integer fraction a/b, a mixed number "3 1/2", each with an
@@ -438,19 +604,29 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
         if (!e)
             return 0;
         size_t b = number_start(t, e);
+        size_t x = sci_mantissa_end(t, n, b, e);
+        if (x)
+            b = number_start(t, x); /* 1.5e3, 1E-2: one number, as the verifier reads it */
         if (b > 0 && is_alpha_c(t[b - 1])) { /* "K2", "x2": part of a word */
             e = b;
             continue;
         }
-        if (b >= 2 && t[b - 1] == '/' && is_digit(t[b - 2])) {
+        size_t sl = b; /* the slash of a/b, spaces allowed around it: 1 / 2 */
+        while (sl > 0 && t[sl - 1] == ' ')
+            sl--;
+        size_t de = sl > 0 && t[sl - 1] == '/' ? sl - 1 : 0;
+        while (de > 0 && t[de - 1] == ' ')
+            de--;
+        if (de > 0 && is_digit(t[de - 1])) {
             /* a/b: both plain integers; anything else (1.5/2, a chain 3/4/2021)
              * is left to operand_of_expression */
-            size_t nb = number_start(t, b - 1);
-            if (all_digits(t, b, e) && all_digits(t, nb, b - 1) && !(nb > 0 && is_alpha_c(t[nb - 1])) &&
+            size_t nb = number_start(t, de);
+            int glued = de == b - 1;
+            if (all_digits(t, b, e) && all_digits(t, nb, de) && !(nb > 0 && is_alpha_c(t[nb - 1])) &&
                 !(nb > 0 && t[nb - 1] == '/')) {
                 b = nb;
                 /* mixed number "3 1/2" (read as 7/2 by the verifier) */
-                if (b >= 2 && t[b - 1] == ' ' && is_digit(t[b - 2])) {
+                if (glued && b >= 2 && t[b - 1] == ' ' && is_digit(t[b - 2])) {
                     size_t wb = number_start(t, b - 1);
                     if (all_digits(t, wb, b - 1) && !(wb > 0 && (is_alnum_c(t[wb - 1]) || t[wb - 1] == '/' ||
                                                                  t[wb - 1] == '.' || t[wb - 1] == ',')))
@@ -468,6 +644,7 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
             e += 2;
         if (operand_of_expression(t, n, b, e) || element_of_group(t, n, b, e))
             return 0;
+        e = scale_word_end(t, n, e);
         *s = b;
         *l = e - b;
         return 1;
@@ -475,12 +652,51 @@ static int find_last_number(const char *t, size_t n, size_t *s, size_t *l)
     return 0;
 }
 
+/* Shortens the span t[s..s+*l) to end before the first "because", "since",
+ * "not" or "but" outside $...$ (whole words), trailing space and commas
+ * dropped. */
+static void cut_at_clause(const char *t, size_t s, size_t *l)
+{
+    static const char *const words[] = {"because", "since", "not", "but", NULL};
+    int dollars = 0;
+    for (size_t i = s; i < s + *l; i++) {
+        if (t[i] == '$' && (i == 0 || t[i - 1] != '\\'))
+            dollars++;
+        if ((dollars & 1) || !is_alpha_c(t[i]) || (i > 0 && (is_alpha_c(t[i - 1]) || t[i - 1] == '\\')))
+            continue;
+        for (int k = 0; words[k]; k++) {
+            size_t m = strlen(words[k]);
+            if (i + m <= s + *l && !strncasecmp(t + i, words[k], m) && !(i + m < s + *l && is_alpha_c(t[i + m]))) {
+                size_t e = i;
+                while (e > s && (is_space(t[e - 1]) || t[e - 1] == ','))
+                    e--;
+                if (e > s)
+                    *l = e - s;
+                return;
+            }
+        }
+    }
+}
+
 /* After "final answer is" / "Answer:": whichever comes last of the last
  * $...$ inside the span and, for a sentence, its last number ("The largest
  * $n$ is 34" -> 34, "is $\\frac{1}{2}$" -> \\frac{1}{2}). */
-static int refine_marker_span(const char *t, size_t *s, size_t *l)
+static int refine_marker_span(const char *t, const size_t raw[2], size_t *s, size_t *l)
 {
     size_t ms = 0, ml = 0, ns = 0, nl = 0;
+    const char *r = t + raw[0];
+    if (raw[1] > raw[0] && (r[0] == '$' || (raw[1] - raw[0] >= 2 && r[0] == '\\' && (r[1] == '(' || r[1] == '[')))) {
+        /* "The answer is $6$ because $2 \times 3 = 6$ and not $7$": what the
+         * sentence states first is the answer; the rest argues for it */
+        if (find_math_span_at(r, raw[1] - raw[0], &ms, &ml, 1)) {
+            *s = raw[0] + ms;
+            *l = ml;
+            return 1;
+        }
+    }
+    /* a clause that argues or contrasts ("... because $x=6$", "... and not
+     * $7$") is not the answer: the span ends before it */
+    cut_at_clause(t, *s, l);
     int has_math = find_math_span(t + *s, *l, &ms, &ml);
     int words = 0, run = 0;
     for (size_t i = *s; i < *s + *l; i++) {
@@ -527,15 +743,15 @@ int qe_extract_answer(const char *text, size_t len, const qe_extract_opts *o, si
     }
     const char *t = text + base;
     for (int k = 0; k < QE_EXTRACT_MAX_METHODS && o->order[k]; k++) {
-        size_t s = 0, l = 0;
+        size_t s = 0, l = 0, raw[2] = {0, 0};
         int ok = 0;
         switch (o->order[k]) {
         case QE_EXTRACT_BOXED: ok = find_boxed(t, n, &s, &l); break;
         case QE_EXTRACT_FINAL_ANSWER:
-            ok = find_final(t, n, &s, &l) && refine_marker_span(t, &s, &l);
+            ok = find_final(t, n, &s, &l, raw) && refine_marker_span(t, raw, &s, &l);
             break;
         case QE_EXTRACT_ANSWER_COLON:
-            ok = find_answer_colon(t, n, &s, &l) && refine_marker_span(t, &s, &l);
+            ok = find_answer_colon(t, n, &s, &l, raw) && refine_marker_span(t, raw, &s, &l);
             break;
         case QE_EXTRACT_MATH_SPAN: ok = find_math_span(t, n, &s, &l); break;
         case QE_EXTRACT_LAST_NUMBER: ok = find_last_number(t, n, &s, &l); break;

@@ -44,6 +44,7 @@ typedef struct {
 } cmpctx;
 
 static int cmp(cmpctx *c, int g, int p, int depth);
+static int combine(int acc, int r);
 
 static void set_reason(cmpctx *c, const char *r)
 {
@@ -490,6 +491,23 @@ static int choice_letter(qe_verify_scratch *s, int n)
     return 0;
 }
 
+/* Set st (one or more elements) against the single value v: equal when
+ * every element equals v. The gold stays the first argument of cmp. */
+static int set_of_one(cmpctx *c, int st, int v, int depth, int gold_is_set)
+{
+    qe_verify_scratch *s = c->s;
+    int acc = 1, n = s->node[st].n;
+    for (int i = 0; i < n && acc != 0; i++) {
+        int e = kid(s, st, i);
+        acc = combine(acc, gold_is_set ? cmp(c, e, v, depth + 1) : cmp(c, v, e, depth + 1));
+    }
+    if (n > 1 && acc == 0)
+        set_reason(c, "a set element differs from the single value");
+    else if (n > 1 && acc == 1)
+        set_reason(c, "every set element equals the single value");
+    return acc;
+}
+
 static int cmp(cmpctx *c, int g, int p, int depth)
 {
     qe_verify_scratch *s = c->s;
@@ -620,10 +638,11 @@ static int cmp(cmpctx *c, int g, int p, int depth)
     }
     /* collections */
     int kg = G->k, kp = Pn->k;
-    if (kg == N_SET && G->n == 1 && !is_coll(kp))
-        return cmp(c, kid(s, g, 0), p, depth + 1);
-    if (kp == N_SET && Pn->n == 1 && !is_coll(kg))
-        return cmp(c, g, kid(s, p, 0), depth + 1);
+    /* a set against one value: \{3\} = 3 and, repetition ignored, \{3,3\} = 3 */
+    if (kg == N_SET && G->n >= 1 && !is_coll(kp))
+        return set_of_one(c, g, p, depth, 1);
+    if (kp == N_SET && Pn->n >= 1 && !is_coll(kg))
+        return set_of_one(c, p, g, depth, 0);
     if (is_coll(kg) || is_coll(kp)) {
         if (!is_coll(kg) || !is_coll(kp)) {
             set_reason(c, "collection against a single value");

@@ -14,7 +14,7 @@ typedef struct {
     const char *p, *end;
     char *out;     /* text buffer */
     size_t olen, ocap;
-    int brace[VQ_MAX_DEPTH]; /* 1 = transparent brace */
+    int brace[VQ_MAX_DEPTH]; /* 1 = transparent brace, 2 = of a text wrapper (\text{}, \mathrm{}) */
     int nbrace;
     int nest;      /* ( [ \{ nesting, for the thousands rule */
     int in_matrix; /* inside \begin{...matrix} */
@@ -91,10 +91,10 @@ static const struct cmd cmds[] = {
     {"Bigl", X_LEFT, 0}, {"Bigr", X_LEFT, 0}, {"big", X_LEFT, 0}, {"Big", X_LEFT, 0},
     {"biggl", X_LEFT, 0}, {"biggr", X_LEFT, 0}, {"displaystyle", X_SKIP, 0},
     {"textstyle", X_SKIP, 0}, {"quad", X_SKIP, 0}, {"qquad", X_SKIP, 0}, {"limits", X_SKIP, 0},
-    {"text", X_WRAP, 0}, {"textbf", X_WRAP, 0}, {"textit", X_WRAP, 0}, {"textrm", X_WRAP, 0},
-    {"textnormal", X_WRAP, 0}, {"mathrm", X_WRAP, 0}, {"mathbf", X_WRAP, 0},
-    {"mathit", X_WRAP, 0}, {"mathsf", X_WRAP, 0}, {"mbox", X_WRAP, 0}, {"hbox", X_WRAP, 0},
-    {"emph", X_WRAP, 0}, {"bm", X_WRAP, 0}, {"boldsymbol", X_WRAP, 0}, {"boxed", X_WRAP, 0},
+    {"text", X_WRAP, 1}, {"textbf", X_WRAP, 1}, {"textit", X_WRAP, 1}, {"textrm", X_WRAP, 1},
+    {"textnormal", X_WRAP, 1}, {"mathrm", X_WRAP, 1}, {"mathbf", X_WRAP, 0},
+    {"mathit", X_WRAP, 0}, {"mathsf", X_WRAP, 0}, {"mbox", X_WRAP, 1}, {"hbox", X_WRAP, 1},
+    {"emph", X_WRAP, 1}, {"bm", X_WRAP, 0}, {"boldsymbol", X_WRAP, 0}, {"boxed", X_WRAP, 0},
     {"fbox", X_WRAP, 0}, {"operatorname", X_WRAP, 0}, {"mathbb", X_WRAP, 0},
     {"begin", X_BEGIN, 0}, {"end", X_END, 0}, {"dots", T_BAD, 0}, {"ldots", T_BAD, 0},
     {"cdots", T_BAD, 0}, {"approx", T_BAD, 0}, {"mid", T_BAD, 0}, {"sum", T_BAD, 0},
@@ -220,7 +220,7 @@ static int lex_command(lexer *L)
             skip_space(L);
             if (L->p < L->end && *L->p == '{') {
                 L->p++;
-                return push_brace(L, 1);
+                return push_brace(L, cmds[i].sub ? 2 : 1);
             }
             return 0;
         case X_SKIPARG:
@@ -262,6 +262,45 @@ static int lex_command(lexer *L)
     }
     /* unknown command: a named symbol (\alpha, \theta, ...) */
     return emit(L, T_ID, 0, p - 1, n + 1);
+}
+
+/* The plain decimal of mantissa buf[0..n) (digits, at most one '.') times
+ * 10^ex, written back into buf: 1.5e3 -> 1500, 1e-2 -> 0.01. Returns the
+ * new length, or 0 if it does not fit in cap bytes. */
+static size_t sci_to_decimal(char *buf, size_t n, size_t cap, long ex)
+{
+    char dig[512];
+    size_t nd = 0, before = n;
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '.')
+            before = nd;
+        else
+            dig[nd++] = buf[i];
+    }
+    long point = (long)before + ex; /* digits before the point */
+    long lead = point < 1 ? 1 - point : 0, trail = point > (long)nd ? point - (long)nd : 0;
+    if (ex > 100000 || ex < -100000 || (size_t)((long)nd + lead + trail + 2) > cap || nd > sizeof dig)
+        return 0;
+    size_t o = 0;
+    for (long i = 0; i < lead; i++) { /* 0.0…: the zeros before the digits */
+        buf[o++] = '0';
+        if (i == 0)
+            buf[o++] = '.';
+    }
+    for (size_t i = 0; i < nd; i++) {
+        if (lead == 0 && (long)i == point && i > 0)
+            buf[o++] = '.';
+        buf[o++] = dig[i];
+    }
+    for (long i = 0; i < trail; i++)
+        buf[o++] = '0';
+    buf[o] = 0;
+    /* 0.5e1 -> "05" -> "5" */
+    size_t z = 0;
+    while (z + 1 < o && buf[z] == '0' && buf[z + 1] != '.')
+        z++;
+    memmove(buf, buf + z, o - z + 1);
+    return o - z;
 }
 
 static int lex_number(lexer *L)
@@ -312,6 +351,29 @@ static int lex_number(lexer *L)
         }
         break;
     }
+    /* scientific notation glued to the number: 1.5e3, 1E-2, 1.0e+3 (not 2e,
+     * e^2, 2e^{3}, 3e+x, 2e3x: those keep e as Euler's number) */
+    if (p < L->end && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1;
+        int neg = 0;
+        if (q < L->end && (*q == '+' || *q == '-'))
+            neg = *q++ == '-';
+        const char *d = q;
+        long ex = 0;
+        while (q < L->end && is_dig(*q)) {
+            if (ex < 100000)
+                ex = ex * 10 + (*q - '0');
+            q++;
+        }
+        if (q > d && !(q < L->end && (is_alpha(*q) || (*q == '.' && q + 1 < L->end && is_dig(q[1]))))) {
+            n = sci_to_decimal(buf, n, sizeof buf, neg ? -ex : ex);
+            if (!n) {
+                L->s->perr = "number too long";
+                return -1;
+            }
+            p = q;
+        }
+    }
     L->p = p;
     return emit(L, T_NUM, 0, buf, n);
 }
@@ -338,8 +400,8 @@ static int lex_letters(lexer *L)
         q++;
     size_t n = (size_t)(q - p);
     L->p = q;
-    if (n == 1)
-        return emit(L, T_ID, 0, p, 1);
+    if (n == 1) /* sub 1: a letter in \text{} or \mathrm{}, maybe a unit */
+        return emit(L, T_ID, L->nbrace > 0 && L->brace[L->nbrace - 1] == 2, p, 1);
     for (size_t i = 0; i < sizeof plainfn / sizeof plainfn[0]; i++)
         if (strlen(plainfn[i].name) == n && !memcmp(plainfn[i].name, p, n))
             return emit(L, plainfn[i].tok, plainfn[i].sub, NULL, 0);

@@ -511,6 +511,47 @@ static int is_sep_word(vq_tok *t)
     return t->k == T_WORD && (!strcmp(t->s, "or") || !strcmp(t->s, "and"));
 }
 
+/* Scale words read as factors after a number ("1 million" = 1000000,
+ * "3 tenths" = 3/10). */
+static const struct {
+    const char *word, *value;
+    int divide;
+} scales[] = {
+    {"hundred", "100", 0}, {"hundreds", "100", 0}, {"thousand", "1000", 0}, {"thousands", "1000", 0},
+    {"million", "1000000", 0}, {"millions", "1000000", 0}, {"billion", "1000000000", 0},
+    {"billions", "1000000000", 0}, {"trillion", "1000000000000", 0}, {"trillions", "1000000000000", 0},
+    {"dozen", "12", 0}, {"dozens", "12", 0}, {"tenths", "10", 1}, {"hundredths", "100", 1},
+    {"thousandths", "1000", 1}, {"millionths", "1000000", 1},
+};
+
+/* Words that make a number a fraction of unknown reading ("3 quarters" of
+ * a dollar or 3/4, "2 thirds"): the answer is undecided. */
+static const char *const fraction_words[] = {
+    "half", "halves", "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth",
+    "fifths", "sixth", "sixths", "seventh", "sevenths", "eighth", "eighths", "ninth", "ninths",
+    "tenth", "hundredth", "thousandth", "millionth", NULL,
+};
+
+/* 1 + index into scales for a scale word, -1 for a fraction word, else 0. */
+static int scale_word(const char *w)
+{
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
+        if (!strcmp(w, scales[i].word))
+            return (int)i + 1;
+    for (int i = 0; fraction_words[i]; i++)
+        if (!strcmp(w, fraction_words[i]))
+            return -1;
+    return 0;
+}
+
+/* A single letter inside \text{} or \mathrm{} ("5\text{ m}", "3
+ * \mathrm{m}^2"): a unit after a number, except e and i, which stay
+ * constants (\mathrm{e}). */
+static int wrapped_unit(const vq_tok *t)
+{
+    return t->k == T_ID && t->sub == 1 && t->s[0] != 'e' && t->s[0] != 'i';
+}
+
 static int parse_term(P *s)
 {
     int first_tok = s->pos;
@@ -527,10 +568,28 @@ static int parse_term(P *s)
                 return -1;
             f = mk(s, t->k == T_MUL ? N_MUL : N_DIV, f, g);
             nf++;
-        } else if (t->k == T_WORD && !is_sep_word(t)) {
+        } else if ((t->k == T_WORD && !is_sep_word(t)) || (wrapped_unit(t) && s->tok[s->pos - 1].k == T_NUM)) {
+            /* a scale word right after the term multiplies it: "1 million" */
+            int sc = t->k == T_WORD ? scale_word(t->s) : 0;
+            if (sc < 0)
+                return fail(s, "fraction word after a number");
+            if (sc > 0) {
+                int m = mk(s, N_NUM, -1, -1);
+                if (m < 0)
+                    return -1;
+                s->node[m].s = scales[sc - 1].value;
+                s->node[m].len = (int32_t)strlen(scales[sc - 1].value);
+                f = mk(s, scales[sc - 1].divide ? N_DIV : N_MUL, f, m);
+                s->pos++;
+                if (f < 0)
+                    return -1;
+                continue;
+            }
             /* trailing units: "5 cm", "12 \text{ inches}^2"; never "5 is not" */
-            while (cur(s)->k == T_WORD && !is_sep_word(cur(s))) {
-                const char *w = cur(s)->s;
+            while ((cur(s)->k == T_WORD && !is_sep_word(cur(s))) || wrapped_unit(cur(s))) {
+                const char *w = cur(s)->k == T_WORD ? cur(s)->s : "";
+                if (scale_word(w))
+                    return fail(s, "scale word after a unit");
                 if (!strcmp(w, "not") || !strcmp(w, "no") || !strcmp(w, "never") || !strcmp(w, "wrong") ||
                     !strcmp(w, "incorrect") || !strcmp(w, "impossible") || !strcmp(w, "none") ||
                     !strcmp(w, "except") || !strcmp(w, "than") || !strcmp(w, "approximately") ||

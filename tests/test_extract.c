@@ -72,6 +72,12 @@ static void test_marker_and_spans(void **state)
     assert_string_equal(X("The final answer is: even", NULL), "even");
     assert_string_equal(X("So the answer is $5$. This needs $x>2$.", &m), "5");
     assert_int_equal(m, QE_EXTRACT_FINAL_ANSWER);
+    /* a sentence that opens with math states its answer first */
+    assert_string_equal(X("The answer is $6$ because $2 \\times 3 = 6$ and not $7$", NULL), "6");
+    assert_string_equal(X("So the answer is \\(6\\) since \\(2 \\cdot 3 = 6\\).", NULL), "6");
+    /* prose first: cut before because / since / not / but, then the last */
+    assert_string_equal(X("The answer is therefore $6$ because $2 \\times 3 = 6$ and not $7$", NULL), "6");
+    assert_string_equal(X("Final Answer: the total is $12$, not $15$ as I first thought.", NULL), "12");
     assert_string_equal(X("reasoning\nAnswer: 42\n", &m), "42");
     assert_int_equal(m, QE_EXTRACT_ANSWER_COLON);
     assert_string_equal(X("So $x = 3$ and we get $70$", &m), "70");
@@ -126,6 +132,15 @@ static void test_last_number_whole_simple_number(void **state)
     assert_string_equal(X("a rise of 12.5\\% in all", NULL), "12.5\\%");
     assert_string_equal(X("The total is 1,234,567 dollars", NULL), "1,234,567");
     assert_string_equal(X("x equals -0.75", NULL), "-0.75");
+    /* scientific notation is one number, as the verifier reads it */
+    assert_string_equal(X("The speed is about 3e8 m/s", NULL), "3e8");
+    assert_string_equal(X("we get 1.5E-3.", NULL), "1.5E-3");
+    assert_string_equal(X("so it is 1.0e+3", NULL), "1.0e+3");
+    assert_string_equal(X1("number", "it is 2e^3"), "<none>");    /* a scale word belongs to the number (the verifier reads 1 million as 10^6) */
+    assert_string_equal(X("The company earned 1.5 million dollars", NULL), "1.5 million");
+    assert_string_equal(X("about 3 Thousand people", NULL), "3 Thousand");
+    assert_string_equal(X("Thus about $1$ million people", NULL), "1$ million");
+    assert_string_equal(X("there are 7 millionaires", NULL), "7");
 }
 
 static void test_last_number_not_inside_expressions(void **state)
@@ -151,12 +166,34 @@ static void test_last_number_not_inside_expressions(void **state)
         "is \\sqrt{2}",
         "In binary it is 1011_2",
         "truncated \\boxed{70",
+        /* the same operators with spaces */
+        "The difference is 10 - 7",
+        "it is 3 + 4",
+        "it is 2 * 5",
+        "it is 6 \xc3\x97 7",
+        "it is 6 \\times 7",
+        "it is 6 \\cdot 7",
+        "it is 7 \\times 2",
+        "it is 10 \xe2\x88\x92 7",
+        "the ratio is 3 : 7",
+        "The result is x - 7",
+        "it is \\pi - 7",
+        "it is 7 + x",
+        "It happened on 3 / 4 / 2021",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         const char *got = X1("number", texts[i]);
         if (strcmp(got, "<none>"))
             fail_msg("%s -> %s", texts[i], got);
     }
+    /* a spaced a / b is one number, like a glued one */
+    assert_string_equal(X1("number", "The probability is 1 / 2."), "1 / 2");
+    /* a sentence dash, = and a label colon are no operators */
+    assert_string_equal(X1("number", "Here is the answer - 7"), "7");
+    assert_string_equal(X1("number", "It is 7 - that is all"), "7");
+    assert_string_equal(X1("number", "so x = 7"), "7");
+    assert_string_equal(X1("number", "Case 2: 7 ways"), "7");
+    assert_string_equal(X1("number", "The answer is 7 + more"), "7");
     /* a hyphenated word after the number is not an operator */
     assert_string_equal(X1("number", "there are 9 5-digit numbers"), "5");
 }

@@ -226,6 +226,16 @@ static void esc_chars(qe_buf *o, const char *s, size_t maxchars)
         qe_buf_puts(o, "\xe2\x80\xa6");
 }
 
+/* <code>s</code>, escaped, cut at max bytes (on a UTF-8 boundary) with an
+ * ellipsis. */
+static void code_cut(qe_buf *o, const char *s, size_t max)
+{
+    size_t l = strlen(s), cut = utf8_cut(s, l, max);
+    qe_buf_puts(o, "<code>");
+    esc_n(o, s, cut);
+    qe_buf_puts(o, cut < l ? "&hellip;</code>" : "</code>");
+}
+
 /* An SVG text label "a · b" (b may be NULL) of at most maxchars characters;
  * the full text is in a <title> child (the browser's tooltip). */
 static void svg_label(qe_buf *o, int x, int y, const char *anchor, const char *a,
@@ -865,10 +875,8 @@ static void problem_tables(qe_buf *o, const qe_compare_result *r, const qe_repor
                 if (t)
                     qe_buf_puts(o, " <span class=tr>cut</span>");
                 if (rc->extracted) {
-                    size_t el = strlen(rc->extracted), cut = utf8_cut(rc->extracted, el, 200);
-                    qe_buf_puts(o, " <code>");
-                    esc_n(o, rc->extracted, cut);
-                    qe_buf_puts(o, cut < el ? "&hellip;</code>" : "</code>");
+                    qe_buf_putc(o, ' ');
+                    code_cut(o, rc->extracted, 200);
                 }
                 if (rc->response) {
                     size_t rl = strlen(rc->response);
@@ -928,10 +936,7 @@ static void inputs_section(qe_buf *o, const qe_report_opts *op)
         esc(o, in->file ? in->file : in->source);
         qe_buf_puts(o, "</code></td><td>");
         if (in->settings) {
-            size_t l = strlen(in->settings), cut = utf8_cut(in->settings, l, 600);
-            qe_buf_puts(o, "<code>");
-            esc_n(o, in->settings, cut);
-            qe_buf_puts(o, cut < l ? "&hellip;</code>" : "</code>");
+            code_cut(o, in->settings, 600);
         } else {
             qe_buf_puts(o, "<span class=muted>unknown (no results file beside the records)</span>");
         }

@@ -395,8 +395,38 @@ static void config_diff(const json_t *old, const json_t *cur, qe_buf *out)
     config_diff_at(old, cur, "", out);
 }
 
-/* Server unreachable: the newest stored run whose config equals cfg in
- * everything but what only the server can tell (its model id and root). */
+/* Equal JSON, numbers compared by value: 0 and 0.0 are the same setting
+ * (lm-eval parses temperature=0 as an int, tasks write 0.0). */
+static bool same_by_value(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    if (json_is_object(a) && json_is_object(b)) {
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)a, k, v) {
+            const json_t *w = json_object_get(b, k);
+            if (!w || !same_by_value(v, w))
+                return false;
+        }
+        return true;
+    }
+    if (json_is_array(a) && json_is_array(b)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!same_by_value(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    }
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
+/* Server unreachable: the newest stored run whose config equals cfg (by
+ * value) in everything but what only the server can tell (its model id
+ * and root). */
 static int find_offline_run(struct ctx *c, struct tstate *ts, const json_t *cfg, qe_err *e)
 {
     qe_store_run *runs = NULL;
@@ -413,7 +443,7 @@ static int find_offline_run(struct ctx *c, struct tstate *ts, const json_t *cfg,
         if (json_is_object(old)) {
             json_object_del(old, "server_model");
             json_object_del(old, "server_root");
-            if (json_equal(old, want)) {
+            if (same_by_value(old, want)) {
                 found = true;
                 ts->run_id = runs[i].id;
                 snprintf(ts->fingerprint, sizeof ts->fingerprint, "%s", runs[i].fingerprint);
@@ -499,6 +529,39 @@ static int check_room(const struct ctx *c, const json_t *cli_kw, qe_err *e)
     return 0;
 }
 
+/* No run has ts's exact fingerprint: the newest stored run whose config
+ * differs from cfg only in how numbers are written is the same run (its
+ * answers were asked with the same settings). true and ts->run_id,
+ * ts->fingerprint set, with a note saying so. */
+static bool reuse_same_by_value(struct ctx *c, struct tstate *ts, const json_t *cfg)
+{
+    int64_t id;
+    if (qe_store_run_find(c->store, ts->fingerprint, &id, NULL) == 0)
+        return false; /* the exact one exists */
+    qe_store_run *runs = NULL;
+    size_t nr = 0;
+    bool found = false;
+    if (qe_store_runs_list(c->store, &runs, &nr, NULL))
+        return false;
+    for (size_t i = nr; i-- > 0 && !found;) {
+        json_t *old = runs[i].config_json ? json_loads(runs[i].config_json, 0, NULL) : NULL;
+        if (json_is_object(old) && same_by_value(old, cfg)) {
+            found = true;
+            ts->run_id = runs[i].id;
+            snprintf(ts->fingerprint, sizeof ts->fingerprint, "%s", runs[i].fingerprint);
+            qe_buf d = QE_BUF_INIT;
+            config_diff(old, cfg, &d);
+            note(c, "%s: continuing the stored run %lld: its settings differ only in how numbers "
+                    "are written (%s)",
+                 ts->name, (long long)runs[i].id, qe_buf_str(&d));
+            qe_buf_free(&d);
+        }
+        json_decref(old);
+    }
+    qe_store_runs_free(runs, nr);
+    return found;
+}
+
 static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe_err *e)
 {
     int rc = qe_task_size(ts->t, &ts->size, e);
@@ -531,6 +594,11 @@ static int setup_task(struct ctx *c, struct tstate *ts, const json_t *cli_kw, qe
         free(canon);
         json_decref(cfg);
         return rc;
+    }
+    if (reuse_same_by_value(c, ts, cfg)) {
+        free(canon);
+        json_decref(cfg);
+        return 0;
     }
     int created = 0;
     rc = qe_store_run_get_or_create(c->store, ts->fingerprint, canon, c->o->model, &ts->run_id,

@@ -911,6 +911,28 @@ static void new_fingerprint_new_run(void **state)
     assert_string_equal(before.data, after.data); /* old rows untouched */
     qe_buf_free(&before);
     qe_buf_free(&after);
+    /* the first command again with temperature=0 spelled out: the task's
+     * default is 0.0, the same setting, so the first run goes on: nothing
+     * asked, no third run */
+    const char *a3[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit",
+                        "3", "--apply-chat-template", "--gen-kwargs",
+                        "max_gen_toks=100,temperature=0", "--output-path", out, NULL};
+    assert_int_equal(qeval(dir, a3), 0);
+    char *err3 = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err3, "aime24: continuing the stored run 1: its settings differ only in "
+                                 "how numbers are written (gen_kwargs.temperature: 0.0 -> 0)"));
+    free(err3);
+    so = slurp_in(dir, "stdout.txt");
+    assert_non_null(strstr(so, "3 from the store, 0 sent"));
+    free(so);
+    assert_int_equal(qe_store_open(db, 1, &st, &e), 0);
+    assert_int_equal(qe_store_runs_list(st, &runs, &nr, &e), 0);
+    size_t task_runs = 0;
+    for (size_t i = 0; i < nr; i++)
+        task_runs += strncmp(runs[i].fingerprint, "results:", 8) != 0;
+    qe_store_runs_free(runs, nr);
+    qe_store_close(st);
+    assert_int_equal(task_runs, 2);
     srv_stop(&s);
     rm_rf(dir);
     free(dir);

@@ -323,6 +323,26 @@ static json_t *chat_template_kwargs(const struct ctx *c)
     return json_pack("{s:b}", "enable_thinking", c->o->think > 0);
 }
 
+/* The chat_template_kwargs a chat request carries: --gen-kwargs' object
+ * (in merged) with --think's enable_thinking over it, as the body builder
+ * merges them; NULL when none (new reference). The prompt rendered for
+ * the samples file must use the same. */
+static json_t *request_ctk(const struct ctx *c, const json_t *merged)
+{
+    if (!c->chat)
+        return NULL;
+    json_t *g = json_object_get(merged, "chat_template_kwargs");
+    json_t *r = json_is_object(g) ? json_deep_copy(g) : NULL;
+    json_t *t = chat_template_kwargs(c);
+    if (t && r) {
+        json_object_update(r, t);
+        json_decref(t);
+    } else if (t) {
+        r = t;
+    }
+    return r;
+}
+
 /* Canonical JSON of everything that changes answers (sorted keys). */
 static json_t *fingerprint_config(struct ctx *c, struct tstate *ts)
 {
@@ -683,7 +703,7 @@ static int render_prompt(struct ctx *c, struct tstate *ts, size_t doc, char **ou
     if (c->render_mode != 2) {
         json_t *tb = json_pack("{s:s,s:O,s:b}", "model", c->o->model, "messages", msgs,
                                "add_generation_prompt", 1);
-        json_t *ctk = chat_template_kwargs(c);
+        json_t *ctk = request_ctk(c, ts->merged);
         if (ctk)
             json_object_set_new(tb, "chat_template_kwargs", ctk);
         char *body = json_dumps(tb, JSON_COMPACT);
@@ -1795,7 +1815,7 @@ done:
     return rc;
 }
 
-static char *model_args_string(struct ctx *c)
+static char *model_args_string(struct ctx *c, const json_t *cli_kw)
 {
     char full[600], url[600];
     const char *path = c->chat ? "/v1/chat/completions" : "/v1/completions";
@@ -1806,6 +1826,14 @@ static char *model_args_string(struct ctx *c)
     qe_buf b = QE_BUF_INIT;
     qe_buf_printf(&b, "model=%s,base_url=%s,num_concurrent=%d,max_retries=%d,timeout=%g",
                   c->o->model, url, c->o->num_concurrent, c->o->max_attempts, c->o->timeout_s);
+    /* the thinking switch, as lm-eval's vllm model_args carry it
+     * (enable_thinking=False), so summarize and compare can tell a
+     * think-off run from a think-on one */
+    json_t *ctk = request_ctk(c, cli_kw);
+    json_t *th = json_object_get(ctk, "enable_thinking");
+    if (json_is_boolean(th))
+        qe_buf_printf(&b, ",enable_thinking=%s", json_is_true(th) ? "True" : "False");
+    json_decref(ctk);
     return qe_buf_detach(&b);
 }
 
@@ -1886,7 +1914,7 @@ static json_t *build_results(struct ctx *c, struct tout *outs, double t_start, d
 {
     json_t *cli_kw = NULL;
     qe_genkw_parse(c->o->gen_kwargs, &cli_kw, NULL);
-    char *margs = model_args_string(c);
+    char *margs = model_args_string(c, cli_kw);
     qe_lmeval_results_info info;
     memset(&info, 0, sizeof info);
     info.model = c->chat ? "local-chat-completions" : "local-completions";
@@ -2470,6 +2498,16 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
     char *sdir = NULL;
     struct tout *outs = NULL;
     rc = qe_genkw_parse(o->gen_kwargs, &cli_kw, e);
+    if (!rc && o->think >= 0) {
+        /* --think would silently win over the JSON's own value */
+        json_t *th = json_object_get(json_object_get(cli_kw, "chat_template_kwargs"),
+                                     "enable_thinking");
+        if (json_is_boolean(th) && json_is_true(th) != (o->think > 0))
+            rc = qe_err_set(e, QE_EINVAL,
+                            "--think %s contradicts chat_template_kwargs.enable_thinking=%s in "
+                            "--gen-kwargs; give one of them",
+                            o->think > 0 ? "on" : "off", json_is_true(th) ? "true" : "false");
+    }
     for (size_t i = 0; !rc && i < o->n_tasks; i++) {
         json_t *merged = NULL;
         long long seed = 0;

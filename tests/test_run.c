@@ -502,6 +502,44 @@ static void completions_mode_and_think(void **state)
     assert_true(L > strlen(tail) && !strcmp(arg0 + L - strlen(tail), tail));
     json_decref(lines);
     free(sp);
+    /* the switch recorded where summarize and compare read it */
+    char *rp2 = find_one(mdir, "results_");
+    assert_non_null(rp2);
+    json_t *res2 = json_load_file(rp2, 0, NULL);
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(res2, "config"),
+                                                             "model_args")),
+                           ",enable_thinking=False"));
+    json_decref(res2);
+    free(rp2);
+    /* the same switch given as lm-eval users give it, in --gen-kwargs: the
+     * recorded prompt is rendered with it too (it was rendered thinking on) */
+    char out5[4200];
+    snprintf(out5, sizeof out5, "%s/out5", dir);
+    const char *a6[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit", "2",
+                        "--apply-chat-template", "--gen-kwargs",
+                        "{\"chat_template_kwargs\":{\"enable_thinking\":false}}",
+                        "--output-path", out5, "--log-samples", NULL};
+    assert_int_equal(qeval(dir, a6), 0);
+    snprintf(mdir, sizeof mdir, "%s/m", out5);
+    sp = find_one(mdir, "samples_aime24_");
+    assert_non_null(sp);
+    lines = load_jsonl(sp);
+    arg0 = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_array_get(lines, 0), "arguments"), "gen_args_0"),
+        "arg_0"));
+    L = strlen(arg0);
+    assert_true(L > strlen(tail) && !strcmp(arg0 + L - strlen(tail), tail));
+    json_decref(lines);
+    free(sp);
+    /* and --think against it is refused, not silently preferred */
+    const char *a7[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--limit", "2",
+                        "--apply-chat-template", "--think", "on", "--gen-kwargs",
+                        "{\"chat_template_kwargs\":{\"enable_thinking\":false}}",
+                        "--output-path", out5, NULL};
+    assert_int_equal(qeval(dir, a7), 2);
+    char *err7 = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err7, "--think on contradicts chat_template_kwargs.enable_thinking=false"));
+    free(err7);
     /* --think without the chat template is a usage error */
     const char *a3[] = {"--base-url", s.url, "--model", "m", "--tasks", "aime24", "--think",
                         "off", "--output-path", out2, NULL};

@@ -390,33 +390,6 @@ static void set_copy(json_t *o, const char *k, const json_t *v)
     json_object_set_new(o, k, v ? json_deep_copy(v) : json_null());
 }
 
-/* enable_thinking as written in model_args ("...,enable_thinking=False"),
- * a model_args object or gen_kwargs.chat_template_kwargs; NULL if absent. */
-static json_t *thinking_of(const qe_lmeval_results *r)
-{
-    const char *ma = r->model_args;
-    if (ma) {
-        const char *k = strstr(ma, "enable_thinking=");
-        if (k) {
-            k += strlen("enable_thinking=");
-            size_t n = strcspn(k, ",");
-            return json_stringn(k, n);
-        }
-    }
-    if (json_is_object(r->model_args_json)) {
-        json_t *v = json_object_get(r->model_args_json, "enable_thinking");
-        if (v)
-            return json_deep_copy(v);
-    }
-    if (json_is_object(r->gen_kwargs)) {
-        json_t *c = json_object_get(r->gen_kwargs, "chat_template_kwargs");
-        json_t *v = json_object_get(c, "enable_thinking");
-        if (v)
-            return json_deep_copy(v);
-    }
-    return NULL;
-}
-
 /* What makes answers differ, for mismatch detection (docs/compare.md).
  * Not --limit (which problems, not their answers: only paired problems are
  * compared) nor repeats (the verdict is the first answer's, take_first;
@@ -439,7 +412,7 @@ static json_t *build_config(const qe_lmeval_results *r, const char *task)
     json_object_set_new(o, "system_instruction",
                         r->system_instruction ? json_string(r->system_instruction) : json_null());
     set_copy(o, "fewshot_as_multiturn", json_object_get(r->root, "fewshot_as_multiturn"));
-    json_t *th = thinking_of(r);
+    json_t *th = qe_lmeval_thinking(r);
     json_object_set_new(o, "thinking", th ? th : json_null());
     const qe_lmeval_task *t = qe_lmeval_results_task(r, task);
     if (t) {

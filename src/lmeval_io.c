@@ -123,6 +123,33 @@ int qe_lmeval_parse_samples_name(const char *path, char **task, char **date_id)
     return 1;
 }
 
+/* enable_thinking as written in model_args ("...,enable_thinking=False"),
+ * a model_args object or gen_kwargs.chat_template_kwargs; NULL if absent. */
+json_t *qe_lmeval_thinking(const qe_lmeval_results *r)
+{
+    const char *ma = r->model_args;
+    if (ma) {
+        const char *k = strstr(ma, "enable_thinking=");
+        if (k) {
+            k += strlen("enable_thinking=");
+            size_t n = strcspn(k, ",");
+            return json_stringn(k, n);
+        }
+    }
+    if (json_is_object(r->model_args_json)) {
+        json_t *v = json_object_get(r->model_args_json, "enable_thinking");
+        if (v)
+            return json_deep_copy(v);
+    }
+    if (json_is_object(r->gen_kwargs)) {
+        json_t *c = json_object_get(r->gen_kwargs, "chat_template_kwargs");
+        json_t *v = json_object_get(c, "enable_thinking");
+        if (v)
+            return json_deep_copy(v);
+    }
+    return NULL;
+}
+
 char *qe_lmeval_sanitize_model_name(const char *name)
 {
     qe_buf b = QE_BUF_INIT;

@@ -186,6 +186,10 @@ typedef struct {
 } qe_lmeval_results_info;
 
 json_t *qe_lmeval_results_new(const qe_lmeval_results_info *info, qe_err *e);
+/* enable_thinking as a results file records it: in model_args
+ * ("...,enable_thinking=False", lm-eval's vllm and qeval), a model_args
+ * object, or gen_kwargs.chat_template_kwargs; NULL if absent (new ref). */
+json_t *qe_lmeval_thinking(const qe_lmeval_results *r);
 typedef struct {
     const char *task;
     const char *metric;        /* "exact_match" */

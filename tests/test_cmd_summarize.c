@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "cli_run.h"
+#include "file_util.h"
 
 #define FX "tests/fixtures/lmeval/"
 
@@ -260,9 +261,56 @@ static void test_errors_and_usage(void **state)
     done(&r);
 }
 
+/* Two runs of one task that differ only in Qwen3's thinking switch, as
+ * model_args record it (lm-eval's vllm and qeval: enable_thinking=False):
+ * summarize shows a thinking column, so they do not look identical. */
+static void test_thinking_column(void **state)
+{
+    (void)state;
+    char top[] = "/tmp/qeval-sum-think-XXXXXX";
+    assert_non_null(mkdtemp(top));
+    const char *src = FX "runs/Qwen__Qwen3-32B/results_2025-12-24T00-52-25.664596.json";
+    const char *names[] = {"off", "default"};
+    for (int i = 0; i < 2; i++) {
+        char d[200], f[300];
+        snprintf(d, sizeof d, "%s/%s", top, names[i]);
+        assert_int_equal(mkdir(d, 0755), 0);
+        json_t *r = json_load_file(src, 0, NULL);
+        assert_non_null(r);
+        if (i == 0)
+            json_object_set_new(json_object_get(r, "config"), "model_args",
+                                json_string("model=Qwen/Qwen3-32B,enable_thinking=False"));
+        snprintf(f, sizeof f, "%s/results_2025-12-24T00-52-25.664596.json", d);
+        assert_int_equal(json_dump_file(r, f, JSON_INDENT(2)), 0);
+        json_decref(r);
+    }
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s/off", top);
+    snprintf(b, sizeof b, "%s/default", top);
+    result r;
+    run(&r, "--format", "json", "--all", a, b);
+    assert_int_equal(r.status, 0);
+    json_t *rows = json_loads(qe_buf_str(&r.out), 0, NULL);
+    assert_non_null(rows);
+    int off = 0, dflt = 0;
+    size_t i;
+    json_t *o;
+    json_array_foreach(rows, i, o) {
+        const char *th = json_string_value(json_object_get(json_object_get(o, "settings"), "thinking"));
+        assert_non_null(th);
+        off += !strcmp(th, "False");
+        dflt += !strcmp(th, "default");
+    }
+    assert_true(off > 0 && dflt > 0);
+    json_decref(rows);
+    done(&r);
+    rm_rf(top);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thinking_column),
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_table_csv_md),
         cmocka_unit_test(test_globs_groups_samples),

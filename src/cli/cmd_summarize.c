@@ -211,6 +211,9 @@ static int read_results(ctx *c, const char *path)
                 add_setting(r, "num_fewshot", NULL, ns);
             }
             add_setting(r, "chat_template", NULL, res->has_chat_template ? "yes" : "no");
+            json_t *th = qe_lmeval_thinking(res);
+            add_setting(r, "thinking", th, th ? NULL : "default");
+            json_decref(th);
             add_setting(r, "system_instruction", NULL,
                         res->system_instruction ? res->system_instruction : "-");
             if (res->gen_kwargs && !json_is_null(res->gen_kwargs))

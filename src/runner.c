@@ -2347,6 +2347,19 @@ static int run_endpoints(struct ctx *c, qe_err *e)
     if (!rc && stopping(c))
         rc = qe_err_set(e, QE_EINTR, "interrupted: %zu answers stored, the rest is asked on the "
                                      "next run", c->done);
+    /* an endpoint lost while others went on: said once, also when no
+     * terminal showed the progress line's message (threads are done) */
+    size_t n_gone = 0;
+    for (size_t i = 0; i < c->neps; i++)
+        n_gone += c->eps[i].gone;
+    for (size_t i = 0; c->neps > 1 && n_gone < c->neps && i < c->neps; i++) {
+        if (!c->eps[i].gone)
+            continue;
+        char shown[1024];
+        qe_client_redact_url(c->eps[i].copts.base_url, shown, sizeof shown);
+        note(c, "endpoint %s was dropped: %s; the other endpoint%s asked its requests", shown,
+             c->eps[i].gone_why, c->neps - n_gone == 1 ? "" : "s");
+    }
     size_t unsent = c->nq - c->qpos + c->nrequeue;
     if (!rc && unsent) {
         bool all_gone = true;
@@ -2586,17 +2599,22 @@ int qe_runner_run(const qe_run_opts *o, qe_run_summary *s, qe_err *e)
             break;
         }
         if (rc) {
-            if (c.neps > 1)
-                qe_err_prefix(e, "%s", o->base_urls[i]);
+            if (c.neps > 1) {
+                char shown[1024]; /* no password in the message */
+                qe_client_redact_url(o->base_urls[i], shown, sizeof shown);
+                qe_err_prefix(e, "%s", shown);
+            }
             free(id0);
             free(root0);
             goto out;
         }
         if (i > 0 && (!root0 != !c.server_root ||
                       (root0 && strcmp(root0, c.server_root)))) {
-            rc = qe_err_set(e, QE_EINVAL, "endpoints serve different models: %s has %s, %s has %s",
-                            o->base_urls[0], root0 ? root0 : "?", o->base_urls[i],
-                            c.server_root ? c.server_root : "?");
+            char u0[1024], ui[1024]; /* no password in the message */
+            qe_client_redact_url(o->base_urls[0], u0, sizeof u0);
+            qe_client_redact_url(o->base_urls[i], ui, sizeof ui);
+            rc = qe_err_set(e, QE_ESERVER, "endpoints serve different models: %s has %s, %s has %s",
+                            u0, root0 ? root0 : "?", ui, c.server_root ? c.server_root : "?");
             free(id0);
             free(root0);
             goto out;

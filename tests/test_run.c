@@ -1414,6 +1414,14 @@ static void two_endpoints_share_and_fail_over(void **state)
                           "--log-samples", NULL};
     assert_int_equal(qeval(dir, args), 0);
     assert_int_equal(stored_ok(out), 30);
+    /* no terminal here: the loss is still said, once, naming the endpoint */
+    char *err = slurp_in(dir, "stderr.txt");
+    char want[300];
+    snprintf(want, sizeof want, "endpoint %s was dropped: the server stopped answering", a.url);
+    if (!strstr(err, want))
+        fail_msg("stderr lacks '%s':\n%s", want, err);
+    assert_non_null(strstr(err, "; the other endpoint asked its requests"));
+    free(err);
     int na = count_completions(la), nb = count_completions(lb);
     assert_true(na >= 6);      /* a took work until it died */
     assert_true(nb >= 30 - na); /* b took the rest */

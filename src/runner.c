@@ -878,9 +878,12 @@ static int server_back(struct ep *ep, const char *why)
     double t0 = now_s(), pause = 0.25;
     if (c->o->progress && c->printed)
         fprintf(stderr, "\n");
-    if (c->o->progress)
-        fprintf(stderr, "qeval: %s stopped answering (%s); waiting up to %.0f s\n",
-                ep->copts.base_url, why, limit);
+    if (c->o->progress) {
+        char shown[1024]; /* no password on the terminal either */
+        qe_client_redact_url(ep->copts.base_url, shown, sizeof shown);
+        fprintf(stderr, "qeval: %s stopped answering (%s); waiting up to %.0f s\n", shown, why,
+                limit);
+    }
     while (now_s() - t0 < limit) {
         if (stopping(c))
             return -1;

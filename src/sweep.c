@@ -1300,7 +1300,10 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
             char a[32], b[32];
             qe_sweep_format_duration(sch.est_plain_s, a, sizeof a);
             qe_sweep_format_duration(in.budget_left, b, sizeof b);
-            if (sch.priority_mode)
+            if (s.has_budget && !(in.budget_left > 0))
+                note(&s, "budget: the time budget is used up; everything left (~%s) is skipped, and a rerun "
+                     "with a larger budget does it", a);
+            else if (sch.priority_mode)
                 note(&s, "budget: everything left needs ~%s but ~%s remain: high-priority tasks of every model "
                      "first, the rest as time allows", a, b);
             else if (s.has_budget)

@@ -1767,6 +1767,13 @@ static qe_plan *lib_plan(fx *f, const char *budget)
     return p;
 }
 
+static qe_buf *lib_notes; /* run_lib collects the sweep's notes here when set */
+
+static void lib_note(void *ud, const char *line)
+{
+    qe_buf_printf(ud, "%s\n", line);
+}
+
 static void run_lib(fx *f, qe_plan *p, fake_eval *fe, qe_sweep_report *r, int want_rc, double *clock)
 {
     setenv("FAKE_VLLM_RECORD", f->record, 1);
@@ -1778,6 +1785,10 @@ static void run_lib(fx *f, qe_plan *p, fake_eval *fe, qe_sweep_report *r, int wa
     o.poll_interval = 0.05;
     o.default_rate = 1;
     o.default_startup = 10;
+    if (lib_notes) {
+        o.note = lib_note;
+        o.note_ud = lib_notes;
+    }
     if (clock) {
         o.now = fake_now;
         o.now_ud = clock;
@@ -1875,7 +1886,14 @@ static void test_lib_deadline_during_task(void **state)
     double clock = 1000;
     fake_eval fe = {.f = f, .clock = &clock, .deadline_hit = true};
     qe_sweep_report r;
+    qe_buf notes = QE_BUF_INIT;
+    lib_notes = &notes;
     run_lib(f, p, &fe, &r, QE_ESERVER, &clock);
+    lib_notes = NULL;
+    /* past the deadline the budget note says so (it said "~? remain: plan order") */
+    if (strstr(qe_buf_str(&notes), "~?") || !strstr(qe_buf_str(&notes), "budget: the time budget is used up"))
+        fail_msg("budget notes:\n%s", qe_buf_str(&notes));
+    qe_buf_free(&notes);
     assert_string_equal(fe.calls, "RedHatAI/Qwen3-32B-NVFP4:aime24,");
     assert_int_equal(r.n_done, 0);
     assert_int_equal(r.n_skipped, 6);

@@ -845,6 +845,8 @@ static int ensure_server(sweep *s, size_t mi)
     s->eng = eng;
     s->eng_model = mi;
     s->startup_s = qe_engine_startup_seconds(eng);
+    /* remembered, as rates are: the next invocation plans with it */
+    json_object_set_new(s->state, "startup_s", json_real(s->startup_s));
     record_server(s, mi, qe_engine_pgid(eng), qe_engine_port(eng));
     char d[32];
     qe_sweep_format_duration(s->startup_s, d, sizeof d);
@@ -1189,10 +1191,14 @@ static void sweep_release(sweep *s)
     free(s->restarts);
 }
 
-/* Loads state: done pairs (same config) become DONE unless --force. */
+/* Loads state: done pairs (same config) become DONE unless --force; the
+ * last measured server start. */
 static void apply_state(sweep *s)
 {
     const qe_plan *p = s->p;
+    double started = jnum(s->state, "startup_s");
+    if (started > 0) /* NaN when absent */
+        s->startup_s = started;
     for (size_t mi = 0; mi < p->n_models; mi++)
         for (size_t ti = 0; ti < p->n_tasks; ti++) {
             size_t i = mi * p->n_tasks + ti;

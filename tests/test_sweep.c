@@ -1867,6 +1867,15 @@ static void test_lib_budget_fake_clock(void **state)
     started_models(f, models, sizeof models);
     assert_string_equal(models, "RedHatAI/Qwen3-32B-NVFP4,Qwen/Qwen3-32B-FP8,Qwen/Qwen3-32B,RedHatAI/Qwen3-32B-NVFP4");
     qe_sweep_report_free(&r);
+    /* the measured server start is remembered like the rates, so a rerun
+     * does not plan with the 600 s default again */
+    char sp[600];
+    snprintf(sp, sizeof sp, "%s/sweep_state.json", f->out);
+    json_t *saved = json_load_file(sp, 0, NULL);
+    assert_non_null(saved);
+    assert_true(json_is_real(json_object_get(saved, "startup_s")));
+    assert_true(json_real_value(json_object_get(saved, "startup_s")) > 0);
+    json_decref(saved);
 
     /* a second invocation with a fresh budget: only the two skipped pairs run */
     fake_eval fe2 = {.f = f, .clock = &clock};

@@ -1404,6 +1404,46 @@ int qe_sweep_run(const qe_plan *p, const qe_sweep_opts *o, qe_sweep_report *r, q
 /* ---- dry run ----------------------------------------------------------- */
 
 
+/* What every request of the plan carries (the settings qeval run gets),
+ * and the one trap DESIGN names: Qwen3 thinks by default, and a small
+ * max_gen_toks cuts the answer inside <think>. */
+static void dry_run_generation(const qe_plan *p, qe_buf *out)
+{
+    const qe_plan_generation *g = &p->generation;
+    qe_buf_printf(out, "\ngeneration: %s",
+                  g->apply_chat_template ? "chat template applied" : "raw prompts, no chat template");
+    if (g->apply_chat_template)
+        qe_buf_printf(out, ", think %s", g->think == QE_PLAN_THINK_ON    ? "on"
+                                        : g->think == QE_PLAN_THINK_OFF ? "off"
+                                                                        : "default (the template's: Qwen3 thinks)");
+    if (g->max_gen_toks > 0)
+        qe_buf_printf(out, ", max_gen_toks %d", g->max_gen_toks);
+    else
+        qe_buf_puts(out, ", max_gen_toks per task");
+    if (g->has_temperature)
+        qe_buf_printf(out, ", temperature %g", g->temperature);
+    if (g->has_top_p)
+        qe_buf_printf(out, ", top_p %g", g->top_p);
+    qe_buf_printf(out, ", seed %ld", g->has_seed ? g->seed : 1234L);
+    if (g->repeats > 1)
+        qe_buf_printf(out, ", %d repeats", g->repeats);
+    if (g->system_instruction)
+        qe_buf_puts(out, ", a system instruction");
+    if (p->engine.kind == QE_PLAN_ENGINE_LMEVAL)
+        ; /* lm-eval's vllm backend batches by itself */
+    else if (g->num_concurrent > 0)
+        qe_buf_printf(out, ", %d requests in flight", g->num_concurrent);
+    else
+        qe_buf_puts(out, ", requests in flight: each model's max_num_seqs (else 8)");
+    qe_buf_putc(out, '\n');
+    if (g->apply_chat_template && g->think != QE_PLAN_THINK_OFF && g->max_gen_toks > 0 &&
+        g->max_gen_toks <= 4096)
+        qe_buf_printf(out, "  note: with thinking on, %d tokens often end inside <think> on AIME and "
+                           "MATH (the answer is then cut and scored wrong); generation.think: \"off\" "
+                           "or a larger max_gen_toks if that is not what you measure\n",
+                      g->max_gen_toks);
+}
+
 int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_err *err)
 {
     sweep s;
@@ -1476,6 +1516,7 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
     }
     double rate = o->default_rate > 0 ? o->default_rate : QE_SWEEP_DEFAULT_RATE;
     double start = o->default_startup > 0 ? o->default_startup : QE_SWEEP_DEFAULT_STARTUP;
+    dry_run_generation(p, out);
     qe_buf_printf(out, "\nrun order:\n");
     size_t *starts = calloc(p->n_models, sizeof *starts);
     size_t last = NO_MODEL;

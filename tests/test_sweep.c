@@ -1160,6 +1160,11 @@ static void test_cli_dry_run(void **state)
                                "--download-dir /data/bench/hf --port AUTO --served-model-name RedHatAI/Qwen3-32B-NVFP4"));
     assert_non_null(strstr(so, "total: 260 requests, 2 server starts"));
     assert_non_null(strstr(so, "budget plan: fits in 3h00m"));
+    /* what every request carries, and DESIGN's trap: thinking on in 1024 tokens */
+    assert_non_null(strstr(so, "\ngeneration: chat template applied, think default (the template's: "
+                               "Qwen3 thinks), max_gen_toks 1024, seed 1234, requests in flight: "
+                               "each model's max_num_seqs (else 8)\n"));
+    assert_non_null(strstr(so, "note: with thinking on, 1024 tokens often end inside <think>"));
     /* plan order: nvfp4 math500, nvfp4 aime24, bf16 math500, bf16 aime24 */
     const char *a = strstr(so, "1. nvfp4 x hendrycks_math500"), *b2 = strstr(so, "2. nvfp4 x aime24"),
                *c = strstr(so, "3. bf16 x hendrycks_math500");

@@ -1597,9 +1597,15 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
                               r.pairs[i].results_path ? r.pairs[i].results_path : "no file",
                               o->force ? "" : "; --force redoes it");
         }
+    size_t skipped_req = 0;
+    for (size_t k = 0; k < sch.n_skipped; k++)
+        skipped_req += s.requests[sch.skipped[k].model * p->n_tasks + sch.skipped[k].task];
     qe_buf_printf(out, "\ntotal: %zu requests", total);
+    if (skipped_req)
+        qe_buf_printf(out, " (%zu of them in pairs the budget plan below would skip)", skipped_req);
     if (p->engine.kind != QE_PLAN_ENGINE_ENDPOINT)
-        qe_buf_printf(out, ", %zu server start%s", sch.server_starts, sch.server_starts == 1 ? "" : "s");
+        qe_buf_printf(out, ", %zu server start%s in the order above", sch.server_starts,
+                      sch.server_starts == 1 ? "" : "s");
     qe_sweep_format_duration(sch.est_plain_s, d, sizeof d);
     qe_buf_printf(out, "\nestimate: ~%s in plan order at %.2f requests/s", d, rate);
     if (p->engine.kind != QE_PLAN_ENGINE_ENDPOINT) {
@@ -1607,7 +1613,9 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
         qe_sweep_format_duration(start, st, sizeof st);
         qe_buf_printf(out, " and %s per server start", st);
     }
-    qe_buf_printf(out, " (conservative defaults until measured; the plan is re-made after every task)\n");
+    qe_buf_printf(out, " (%s until measured; the plan is re-made after every task)\n",
+                  o->default_rate > 0 || o->default_startup > 0 ? "as assumed by --assume-rate/--assume-startup"
+                                                                : "conservative defaults");
     if (p->budget <= 0) {
         qe_buf_printf(out, "budget plan: no budget; plan order\n");
     } else if (!sch.priority_mode) {
@@ -1615,12 +1623,20 @@ int qe_sweep_dry_run(const qe_plan *p, const qe_sweep_opts *o, qe_buf *out, qe_e
         qe_buf_printf(out, "budget plan: fits in %s; plan order\n", d);
     } else {
         qe_sweep_format_duration(p->budget, d, sizeof d);
-        qe_buf_printf(out, "budget plan: does not fit in %s at the default rates: high-priority tasks of every "
+        qe_buf_printf(out, "budget plan: does not fit in %s at these rates: high-priority tasks of every "
                       "model first, then the rest as time allows", d);
         bool twice = false;
         for (size_t mi = 0; starts && mi < p->n_models; mi++)
             twice |= starts[mi] > 1;
         qe_buf_printf(out, "%s\n", twice ? "; servers of some models start twice" : "");
+        if (sch.est_s > p->budget) { /* the high-priority work alone does not fit */
+            char need[32];
+            qe_sweep_format_duration(sch.est_s, need, sizeof need);
+            qe_buf_printf(out, "  warning: the high-priority tasks alone need ~%s, more than %s: the deadline "
+                          "will cut them (answers kept; a rerun resumes), and servers may be started for "
+                          "too little time to use them\n",
+                          need, d);
+        }
         for (size_t k = 0; k < sch.n_skipped; k++)
             qe_buf_printf(out, "  would skip %s x %s: %s\n", p->models[sch.skipped[k].model].name,
                           p->tasks[sch.skipped[k].task].task, sch.skipped[k].reason);

@@ -1194,6 +1194,24 @@ static void test_cli_dry_run(void **state)
                *s3 = strstr(so, "3. nvfp4 x hendrycks_math500");
     assert_true(s1 && s2 && s3 && s1 < s2 && s2 < s3);
     assert_non_null(strstr(so, "would skip bf16 x hendrycks_math500: does not fit the budget"));
+    /* the totals say what the skip leaves out, the rates say whose they are */
+    assert_non_null(strstr(so, "total: 260 requests (100 of them in pairs the budget plan below would skip)"));
+    assert_non_null(strstr(so, "(as assumed by --assume-rate/--assume-startup until measured;"));
+    assert_null(strstr(so, "warning: the high-priority tasks alone"));
+    free(so);
+
+    /* a budget below the high-priority work itself (2 x (10 + 30) s): said */
+    text = slurp_text(f->plan);
+    p = strstr(text, "budget: 200s\n");
+    assert_non_null(p);
+    qe_buf_printf(&nt, "%.*sbudget: 50s\n%s", (int)(p - text), text, p + strlen("budget: 200s\n"));
+    write_file(f->plan, qe_buf_str(&nt));
+    qe_buf_free(&nt);
+    free(text);
+    assert_int_equal(qeval_run(f, args2, NULL), 0);
+    so = slurp_text(f->so);
+    if (!strstr(so, "warning: the high-priority tasks alone need ~1m20s, more than 50s"))
+        fail_msg("no warning:\n%s", so);
     free(so);
 }
 

@@ -2395,6 +2395,23 @@ static int check_opts(const qe_run_opts *o, qe_err *e)
         qe_err why = {0};
         if (qe_client_check_base_url(o->base_urls[i], &why))
             return qe_err_set(e, QE_EINVAL, "--base-url: %s", why.msg);
+        /* one server twice (":8000" and ":8000/v1/") would double the
+         * requests in flight on it */
+        qe_client_opts a, b;
+        qe_client_opts_default(&a);
+        qe_client_opts_default(&b);
+        a.base_url = o->base_urls[i];
+        char ua[1024], ub[1024];
+        for (size_t j = 0; j < i; j++) {
+            b.base_url = o->base_urls[j];
+            if (!qe_client_url(&a, "/v1/models", ua, sizeof ua) &&
+                !qe_client_url(&b, "/v1/models", ub, sizeof ub) && !strcmp(ua, ub)) {
+                qe_client_redact_url(o->base_urls[i], ua, sizeof ua);
+                return qe_err_set(e, QE_EINVAL, "--base-url %s names the same server as --base-url "
+                                                "#%zu; give each server once",
+                                  ua, j + 1);
+            }
+        }
     }
     if (!o->model || !*o->model)
         return qe_err_set(e, QE_EINVAL, "no --model given");

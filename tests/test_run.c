@@ -554,6 +554,16 @@ static void completions_mode_and_think(void **state)
     assert_non_null(strstr(err4, "--base-url: base_url must start with http:// or https://"));
     free(err4);
     assert_int_equal(access(out3, F_OK), -1);
+    /* one server given twice would double its load: refused */
+    char same[200];
+    snprintf(same, sizeof same, "%s/", s.url);
+    const char *a4b[] = {"--base-url", s.url, "--base-url", same, "--model", "m", "--tasks",
+                         "aime24", "--output-path", out3, NULL};
+    assert_int_equal(qeval(dir, a4b), 2);
+    char *err4b = slurp_in(dir, "stderr.txt");
+    assert_non_null(strstr(err4b, "names the same server as --base-url #1"));
+    free(err4b);
+    assert_int_equal(access(out3, F_OK), -1);
     /* a task with two filters: the summary names the one its number is */
     char out4[4200];
     snprintf(out4, sizeof out4, "%s/out4", dir);

@@ -174,13 +174,6 @@ static void scrub(const struct conf *cf, char *s, size_t *len)
 }
 
 /* URL for messages: drops any user:password@. */
-static void redact_url(const char *url, char *out, size_t cap);
-
-void qe_client_redact_url(const char *url, char *out, size_t cap)
-{
-    redact_url(url, out, cap);
-}
-
 static void redact_url(const char *url, char *out, size_t cap)
 {
     const char *sch = strstr(url, "://");
@@ -191,6 +184,11 @@ static void redact_url(const char *url, char *out, size_t cap)
         snprintf(out, cap, "%.*s%s", (int)(host - url), url, at + 1);
     else
         snprintf(out, cap, "%s", url);
+}
+
+void qe_client_redact_url(const char *url, char *out, size_t cap)
+{
+    redact_url(url, out, cap);
 }
 
 /* Valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
@@ -965,8 +963,9 @@ static char *root_of(const char *base, qe_err *e)
 int qe_client_check_base_url(const char *base, qe_err *e)
 {
     char *r = root_of(base, e);
+    bool ok = r != NULL;
     free(r);
-    return r ? 0 : e && e->code ? e->code : QE_EINVAL;
+    return ok ? 0 : e && e->code ? e->code : QE_EINVAL;
 }
 
 static bool is_root_path(const char *p)

@@ -28,6 +28,7 @@
 #include "client.h"
 #include "compare.h"
 #include "err.h"
+#include "fake_server_util.h"
 #include "file_util.h"
 #include "lmeval_io.h"
 #include "pyjson.h"
@@ -879,47 +880,13 @@ static void test_client_big_deep_script(void **state)
 /* ---- qeval run end to end: hostile answers from the server ---- */
 
 /* A fake_server on a free port with the given script; fills *pid and url. */
-static void start_fake_server(const char *script, pid_t *pid, char *url, size_t cap)
+/* The fake server answering from script (tests/fake_server_util.h: it dies
+ * with this process, also when an assertion ends the test early). */
+static void start_fake_server(const char *script, struct fs *srv, char *url, size_t cap)
 {
-    const char *build = getenv("QEVAL_BUILD");
-    char exe[4096];
-    snprintf(exe, sizeof exe, "%s/tests/fake_server", build && *build ? build : "build");
-    const char *argv[] = {exe, "--port", "0", "--model", "m", "--script", script, NULL};
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    *pid = fork();
-    assert_true(*pid >= 0);
-    if (*pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    char line[256];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof line - 1 && (r = read(p[0], line + len, sizeof line - 1 - len)) > 0) {
-        len += (size_t)r;
-        line[len] = '\0';
-        char *at = strstr(line, "PORT ");
-        if (at && strchr(at, '\n')) {
-            snprintf(url, cap, "http://127.0.0.1:%d", atoi(at + 5));
-            close(p[0]);
-            return;
-        }
-    }
-    close(p[0]);
-    kill(*pid, SIGKILL);
-    waitpid(*pid, NULL, 0);
-    fail_msg("fake_server did not start");
-}
-
-static void stop_fake_server(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    const char *args[] = {"--model", "m", "--script", script, NULL};
+    assert_int_equal(fs_start(srv, args), 0);
+    snprintf(url, cap, "%s", srv->base_url);
 }
 
 /* Script rules answering aime24 docs 0..4 (matched by a prefix of the
@@ -1005,7 +972,7 @@ static void test_run_cli_hostile(void **state)
         c[i] = qe_buf_detach(&b);
     }
     write_hostile_script(script, c, l);
-    pid_t srv;
+    struct fs srv;
     char url[64];
     start_fake_server(script, &srv, url, sizeof url);
     snprintf(out, sizeof out, "%s/out1", dir);
@@ -1013,7 +980,7 @@ static void test_run_cli_hostile(void **state)
                         "--apply-chat-template", "--max-attempts", "2", "--output-path", out,
                         "--log-samples", NULL};
     assert_int_equal(run_qeval(a1, so, se), 0);
-    stop_fake_server(srv);
+    fs_stop(&srv);
     {
         snprintf(mdir, sizeof mdir, "%s/m", out);
         DIR *d1 = opendir(mdir);
@@ -1067,7 +1034,7 @@ static void test_run_cli_hostile(void **state)
                         "--apply-chat-template", "--gen-kwargs", "max_gen_toks=20000000", "--output-path", out,
                         "--log-samples", NULL};
     assert_int_equal(run_qeval(a2, so, se), 0);
-    stop_fake_server(srv);
+    fs_stop(&srv);
 
     snprintf(mdir, sizeof mdir, "%s/m", out);
     DIR *d = opendir(mdir);

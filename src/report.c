@@ -21,11 +21,11 @@ static unsigned bidi_control(const unsigned char *s, size_t n, size_t *len)
         *len = 2;
         return 0x061C;
     }
-    if (n < 3 || s[0] != 0xE2)
+    /* s may end (NUL) at any byte: s[2] is read only after s[1] proved to
+     * be a continuation byte, not the terminator */
+    if (n < 3 || s[0] != 0xE2 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
         return 0;
     unsigned cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-    if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-        return 0;
     if (cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
         (cp >= 0x2066 && cp <= 0x2069)) {
         *len = 3;

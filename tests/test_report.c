@@ -92,6 +92,14 @@ static void test_hostile_text_is_escaped(void **st)
                      0);
     assert_string_equal(qe_buf_str(&b2), "a[U+202E]3 = x[U+2066]b[U+200F][U+061C] "
                                          "\xc3\xa9\xe2\x80\x94\xd7\x90");
+    /* a sequence cut by the end of the text is kept, never read past
+     * (fuzz/corpus/fuzz_report/crash-bidi-truncated-utf8 under ASan) */
+    qe_buf_reset(&b2);
+    assert_int_equal(qe_report_escape(&b2, " \xe2"), 0);
+    assert_string_equal(qe_buf_str(&b2), " \xe2");
+    qe_buf_reset(&b2);
+    assert_int_equal(qe_report_escape(&b2, "\xe2\x80"), 0);
+    assert_string_equal(qe_buf_str(&b2), "\xe2\x80");
     qe_buf_free(&b2);
     qe_compare_result_free(r);
 }
